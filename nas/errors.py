@@ -1,0 +1,67 @@
+"""The exception tree of the `nas` package.
+
+    NasError                      every error this package raises on purpose
+    ├── ConfigError               a value the user gave is invalid (spec, flag, study file)
+    │   └── UnknownNameError      a name that is not registered (dataset, space, mode, ...)
+    ├── DataError                 a dataset file is missing, corrupt or mis-shaped
+    ├── InfeasibleBudgetError     no candidate of the space can meet the budget
+    ├── DependencyError           an optional dependency is missing (says how to install it)
+    └── CandidateFailed           one candidate failed (conversion, allocation, NaN loss, ...):
+                                  the search records the trial as failed and goes on
+
+User mistakes (everything but `CandidateFailed`) are printed by the CLI as one line and the
+process exits non-zero without a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+__all__ = [
+    "NasError",
+    "ConfigError",
+    "UnknownNameError",
+    "DataError",
+    "InfeasibleBudgetError",
+    "DependencyError",
+    "CandidateFailed",
+]
+
+
+class NasError(Exception):
+    """Base class of every error raised on purpose by this package."""
+
+
+class ConfigError(NasError):
+    """A value given by the user is invalid; the message names the field and what is allowed."""
+
+
+class UnknownNameError(ConfigError):
+    """A name that is not in a registry; the message lists the valid names."""
+
+    def __init__(self, kind: str, name: object, valid: Iterable[str]):
+        self.kind = kind
+        self.name = name
+        self.valid = sorted(valid)
+        super().__init__(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(self.valid)}")
+
+
+class DataError(NasError):
+    """A dataset cannot be loaded: missing, corrupt or mis-shaped files."""
+
+
+class InfeasibleBudgetError(NasError):
+    """No candidate of the search space can meet the budget."""
+
+
+class DependencyError(NasError):
+    """An optional dependency is not installed; the message gives the install command."""
+
+
+class CandidateFailed(NasError):
+    """One candidate failed; the search marks its trial failed with `stage` and `reason`."""
+
+    def __init__(self, stage: str, reason: str):
+        self.stage = stage
+        self.reason = reason
+        super().__init__(f"{stage} failed: {reason}")

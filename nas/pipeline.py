@@ -1,0 +1,133 @@
+"""One candidate end to end: spec -> trained, pruned Keras model -> TFLite -> measurements.
+
+Every stage that can fail for a reason of the candidate's own (conversion, allocation, NaN
+loss, out of memory) raises `CandidateFailed`; `evaluate_candidate` returns a failed result
+carrying the stage and reason instead of crashing the caller.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .data import Dataset, prepare
+from .errors import CandidateFailed
+from .plan import activation_peak_bytes, count_macs, count_params
+from .spec import ArchSpec
+from .train import TrainConfig, train_candidate
+
+__all__ = ["CandidateResult", "evaluate_candidate", "measure_tflite", "TFLM_MODES"]
+
+#: Modes whose converted models the TFLite Micro interpreter runs (hybrid and float16-weight
+#: models need kernels it lacks); checked for real on every candidate, this only documents it.
+TFLM_MODES = ("float32", "int8", "int16x8")
+
+
+@dataclass
+class CandidateResult:
+    spec: ArchSpec
+    dataset: str
+    status: str = "ok"  # "ok" | "failed"
+    failed_stage: str = ""
+    reason: str = ""
+    split: str = "val"  # the split `accuracy` and `float_accuracy` were measured on
+    accuracy: float | None = None  # converted model, LiteRT
+    float_accuracy: float | None = None  # Keras model before conversion
+    size_bytes: int | None = None  # exact .tflite size
+    params: int | None = None
+    macs: int | None = None
+    peak_ram_bytes: int | None = None
+    peak_ram_source: str = ""  # "tflm_arena" (measured) or "activation_estimate"
+    host_latency_ms: float | None = None
+    tflm_compatible: bool | None = None
+    tflm_reason: str = ""
+    weight_sparsity: float | None = None
+    epochs_run: int | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+    tflite: bytes | None = field(default=None, repr=False)
+
+    def to_dict(self, include_model: bool = False) -> dict[str, Any]:
+        data = asdict(self)
+        data["spec"] = self.spec.to_dict()
+        data["spec_hash"] = self.spec.hash
+        data["quantization"] = self.spec.quantization
+        data["sparsity"] = self.spec.sparsity
+        if not include_model:
+            data.pop("tflite")
+        return data
+
+
+def accuracy_of(scores: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(np.argmax(scores, axis=1) == labels))
+
+
+def measure_tflite(model: bytes, spec: ArchSpec, in_channels: int, num_classes: int, latency_repeats: int = 30) -> dict[str, Any]:
+    """Size, TFLite Micro compatibility and arena, host latency of converted bytes."""
+    from .runtime import host_latency_ms, tflm_arena
+
+    arena = tflm_arena(model)
+    if arena.compatible:
+        peak, source = arena.arena_bytes, "tflm_arena"
+    else:
+        peak, source = activation_peak_bytes(spec, in_channels, num_classes), "activation_estimate"
+    return {
+        "size_bytes": len(model),
+        "tflm_compatible": arena.compatible,
+        "tflm_reason": arena.reason,
+        "peak_ram_bytes": peak,
+        "peak_ram_source": source,
+        "host_latency_ms": host_latency_ms(model, repeats=latency_repeats),
+    }
+
+
+def evaluate_candidate(
+    spec: ArchSpec,
+    dataset: Dataset,
+    cfg: TrainConfig = TrainConfig(),
+    *,
+    split: str = "val",
+    latency_repeats: int = 30,
+) -> CandidateResult:
+    """Train, prune, convert and measure `spec` on `dataset`; never raises CandidateFailed."""
+    from .convert import convert
+    from .runtime import litert_predict
+
+    c, k = dataset.channels, dataset.num_classes
+    result = CandidateResult(spec, dataset.name, split=split, params=count_params(spec, c, k), macs=count_macs(spec, c, k))
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        result.timings_s[name] = round(now - clock, 4)
+        clock = now
+
+    try:
+        x_train = prepare(dataset.x_train, spec.resolution, c)
+        x_val = prepare(dataset.x_val, spec.resolution, c)
+        x_eval, y_eval = (x_val, dataset.y_val) if split == "val" else (prepare(dataset.x_test, spec.resolution, c), dataset.y_test)
+        lap("prepare")
+        trained = train_candidate(spec, x_train, dataset.y_train, x_val, dataset.y_val, k, cfg, dataset.class_weights())
+        result.epochs_run, result.weight_sparsity = trained.epochs_run, round(trained.weight_sparsity, 4)
+        result.float_accuracy = (
+            trained.float_accuracy if split == "val"
+            else accuracy_of(trained.model.predict(x_eval, batch_size=256, verbose=0), y_eval)
+        )
+        lap("train")
+        rng = np.random.default_rng(cfg.seed)
+        representative = x_train[rng.permutation(len(x_train))[:200]]
+        model = convert(trained.model, spec.quantization, representative)
+        result.tflite = model
+        lap("convert")
+        result.accuracy = accuracy_of(litert_predict(model, x_eval), y_eval)
+        lap("evaluate")
+        for key, value in measure_tflite(model, spec, c, k, latency_repeats).items():
+            setattr(result, key, value)
+        lap("measure")
+    except CandidateFailed as failure:
+        result.status, result.failed_stage, result.reason = "failed", failure.stage, failure.reason
+        lap("failed")
+    return result
