@@ -19,7 +19,7 @@ _EXPORTS = {
     "build_model": "build",
     "TrainConfig": "train",
     "convert": "convert",
-    "CandidateResult": "pipeline", "evaluate_candidate": "pipeline", "measure_tflite": "pipeline",
+    "CandidateResult": "pipeline", "evaluate_candidate": "pipeline", "evaluate_modes": "pipeline", "measure_tflite": "pipeline",
     "NasError": "errors", "ConfigError": "errors", "UnknownNameError": "errors", "DataError": "errors",
     "InfeasibleBudgetError": "errors", "DependencyError": "errors", "CandidateFailed": "errors",
 }

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 
 from .data import Dataset, prepare
-from .errors import CandidateFailed
+from .errors import CandidateFailed, ConfigError
 from .plan import activation_peak_bytes, count_macs, count_params
 from .spec import ArchSpec
 from .train import TrainConfig, train_candidate
 
-__all__ = ["CandidateResult", "evaluate_candidate", "measure_tflite", "TFLM_MODES"]
+__all__ = ["CandidateResult", "evaluate_candidate", "evaluate_modes", "measure_tflite", "TFLM_MODES"]
 
 #: Modes whose converted models the TFLite Micro interpreter runs (hybrid and float16-weight
 #: models need kernels it lacks); checked for real on every candidate, this only documents it.
@@ -92,42 +92,76 @@ def evaluate_candidate(
     latency_repeats: int = 30,
 ) -> CandidateResult:
     """Train, prune, convert and measure `spec` on `dataset`; never raises CandidateFailed."""
-    from .convert import convert
+    return evaluate_modes(spec, dataset, cfg, (spec.quantization,), split=split, latency_repeats=latency_repeats)[0]
+
+
+def evaluate_modes(
+    spec: ArchSpec,
+    dataset: Dataset,
+    cfg: TrainConfig = TrainConfig(),
+    modes: tuple[str, ...] = ("float32",),
+    *,
+    split: str = "val",
+    latency_repeats: int = 30,
+) -> list[CandidateResult]:
+    """Train `spec` once, then convert and measure it in each quantization mode of `modes`.
+
+    Quantization happens after training, so the modes share one trained (and pruned) model;
+    each result carries the spec with its own mode.
+    """
+    from .convert import REPRESENTATIVE_SAMPLES, convert
     from .runtime import litert_predict
 
+    if split not in ("val", "test"):
+        raise ConfigError(f"split: {split!r} is not one of ['val', 'test']")
     c, k = dataset.channels, dataset.num_classes
-    result = CandidateResult(spec, dataset.name, split=split, params=count_params(spec, c, k), macs=count_macs(spec, c, k))
+    results = [
+        CandidateResult(spec.replace(quantization=m), dataset.name, split=split,
+                        params=count_params(spec, c, k), macs=count_macs(spec, c, k))
+        for m in modes
+    ]
+    shared: dict[str, float] = {}
     clock = time.perf_counter()
 
-    def lap(name: str) -> None:
+    def lap(timings: dict[str, float], name: str) -> None:
         nonlocal clock
         now = time.perf_counter()
-        result.timings_s[name] = round(now - clock, 4)
+        timings[name] = round(now - clock, 4)
         clock = now
+
+    def fail(failure: CandidateFailed, todo: list[CandidateResult]) -> list[CandidateResult]:
+        for result in todo:
+            result.status, result.failed_stage, result.reason = "failed", failure.stage, failure.reason
+            result.timings_s.update(shared)
+        return results
 
     try:
         x_train = prepare(dataset.x_train, spec.resolution, c)
         x_val = prepare(dataset.x_val, spec.resolution, c)
         x_eval, y_eval = (x_val, dataset.y_val) if split == "val" else (prepare(dataset.x_test, spec.resolution, c), dataset.y_test)
-        lap("prepare")
+        lap(shared, "prepare")
         trained = train_candidate(spec, x_train, dataset.y_train, x_val, dataset.y_val, k, cfg, dataset.class_weights())
-        result.epochs_run, result.weight_sparsity = trained.epochs_run, round(trained.weight_sparsity, 4)
-        result.float_accuracy = (
+        float_accuracy = (
             trained.float_accuracy if split == "val"
             else accuracy_of(trained.model.predict(x_eval, batch_size=256, verbose=0), y_eval)
         )
-        lap("train")
-        rng = np.random.default_rng(cfg.seed)
-        representative = x_train[rng.permutation(len(x_train))[:200]]
-        model = convert(trained.model, spec.quantization, representative)
-        result.tflite = model
-        lap("convert")
-        result.accuracy = accuracy_of(litert_predict(model, x_eval), y_eval)
-        lap("evaluate")
-        for key, value in measure_tflite(model, spec, c, k, latency_repeats).items():
-            setattr(result, key, value)
-        lap("measure")
+        lap(shared, "train")
     except CandidateFailed as failure:
-        result.status, result.failed_stage, result.reason = "failed", failure.stage, failure.reason
-        lap("failed")
-    return result
+        return fail(failure, results)
+    representative = x_train[np.random.default_rng(cfg.seed).permutation(len(x_train))[:REPRESENTATIVE_SAMPLES]]
+    for result in results:
+        result.epochs_run, result.weight_sparsity = trained.epochs_run, round(trained.weight_sparsity, 4)
+        result.float_accuracy = float_accuracy
+        result.timings_s.update(shared)
+        try:
+            model = convert(trained.model, result.spec.quantization, representative)
+            result.tflite = model
+            lap(result.timings_s, "convert")
+            result.accuracy = accuracy_of(litert_predict(model, x_eval), y_eval)
+            lap(result.timings_s, "evaluate")
+            for key, value in measure_tflite(model, result.spec, c, k, latency_repeats).items():
+                setattr(result, key, value)
+            lap(result.timings_s, "measure")
+        except CandidateFailed as failure:
+            fail(failure, [result])
+    return results

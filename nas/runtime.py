@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import subprocess
+import sys
 import statistics
 import tempfile
 import time
@@ -77,8 +80,12 @@ def litert_predict(model: bytes, x: np.ndarray, batch_size: int = 256) -> np.nda
     return result
 
 
-def host_latency_ms(model: bytes, warmup: int = 5, repeats: int = 30) -> float:
-    """Median wall-clock ms of one single-sample inference under LiteRT, 1 thread, after warm-up."""
+def host_latency_ms(model: bytes, warmup: int = 3, repeats: int = 30, budget_s: float = 1.0, min_repeats: int = 5) -> float:
+    """Median wall-clock ms of one single-sample inference under LiteRT, 1 thread, after warm-up.
+
+    Takes `repeats` timings, or as many as fit in `budget_s` (never fewer than `min_repeats`),
+    so that slow modes (int16x8 runs 30-50x slower than float32 on x86) stay affordable.
+    """
     interpreter = _litert(model)
     try:
         interpreter.allocate_tensors()
@@ -88,8 +95,9 @@ def host_latency_ms(model: bytes, warmup: int = 5, repeats: int = 30) -> float:
     interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
     for _ in range(warmup):
         interpreter.invoke()
-    times = []
-    for _ in range(repeats):
+    times: list[float] = []
+    deadline = time.perf_counter() + budget_s
+    while len(times) < repeats and (len(times) < min_repeats or time.perf_counter() < deadline):
         start = time.perf_counter()
         interpreter.invoke()
         times.append(time.perf_counter() - start)
@@ -113,10 +121,53 @@ def _captured_stderr():
             box.append(sink.read().decode(errors="replace"))
 
 
-def _tflm(model: bytes, arena_size: int):
-    from tflite_micro.python.tflite_micro import runtime
+class _TflmWorker:
+    """The parent side of `nas._tflm_worker`: sends requests, restarts the child if it dies."""
 
-    return runtime.Interpreter.from_bytes(model, arena_size=arena_size)
+    def __init__(self, model: bytes):
+        self._dir = tempfile.TemporaryDirectory(prefix="nas-tflm-")
+        self._model_path = os.path.join(self._dir.name, "model.tflite")
+        with open(self._model_path, "wb") as fh:
+            fh.write(model)
+        self._proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "_TflmWorker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._proc.stdin.close()
+            self._proc.wait(timeout=30)
+            self._proc = None
+        self._dir.cleanup()
+
+    def request(self, *words: object) -> dict:
+        if self._proc is None:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "nas._tflm_worker", self._model_path],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))},
+            )
+        try:
+            self._proc.stdin.write(" ".join(map(str, words)) + "\n")
+            self._proc.stdin.flush()
+            line = self._proc.stdout.readline()
+        except BrokenPipeError:
+            line = ""
+        if line:
+            return json.loads(line)
+        code = self._proc.wait(timeout=30)
+        self._proc = None
+        return {"ok": False, "crashed": True, "log": f"the TFLite Micro interpreter crashed (exit code {code})"}
+
+    def path(self, name: str) -> str:
+        return os.path.join(self._dir.name, name)
+
+
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclass(frozen=True)
@@ -130,73 +181,57 @@ _MAX_ARENA = 256 * 1024 * 1024
 _REASON_HINTS = ("Didn't find op", "not supported", "Hybrid", "Unsupported", "unsupported", "Failed to get registration")
 
 
-def _reason_from(log: str, exc: BaseException) -> str:
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
+def _reason_from(reply: dict) -> str:
+    lines = [line.strip() for line in reply.get("log", "").splitlines() if line.strip()]
     for line in lines:
         if any(hint in line for hint in _REASON_HINTS):
             return line[:300]
-    return (lines[0][:300] if lines else _one_line(exc))
+    return lines[0][:300] if lines else reply.get("error", "TFLite Micro failed to allocate the model")
 
 
 def tflm_arena(model: bytes) -> TflmArena:
     """Whether TFLite Micro runs `model`, and the smallest arena it allocates in (bisected).
 
     Allocation happens when the interpreter is built; one inference at the found size
-    confirms the arena suffices to run, not only to plan.
+    confirms that the arena suffices to run, not only to plan.
     """
-    with _captured_stderr() as log:
-        hi, allocated, error = 16 * 1024, False, None
-        while not allocated and hi <= _MAX_ARENA:
-            try:
-                _tflm(model, hi)
-                allocated = True
-            except Exception as exc:  # RuntimeError from the wrapper
-                error, hi = exc, hi * 4
-    if not allocated:
-        return TflmArena(False, None, _reason_from(log[0], error))
-    lo = hi // 4 if hi > 16 * 1024 else 0
-    with _captured_stderr():
+    with _TflmWorker(model) as worker:
+        hi = 16 * 1024
+        reply = worker.request("probe", hi)
+        while not reply["ok"] and hi < _MAX_ARENA:
+            hi *= 4
+            reply = worker.request("probe", hi)
+        if not reply["ok"]:
+            return TflmArena(False, None, _reason_from(reply))
+        lo = hi // 4 if hi > 16 * 1024 else 0
         while hi - lo > 16:
             mid = (lo + hi) // 2 // 16 * 16
             if mid <= lo:
                 break
-            try:
-                _tflm(model, mid)
+            if worker.request("probe", mid)["ok"]:
                 hi = mid
-            except Exception:
+            else:
                 lo = mid
-        interpreter = _tflm(model, hi)
-        _invoke_zeros(interpreter, model)
+        detail = _input_detail(model)
+        np.save(worker.path("zeros.npy"), np.zeros(detail["shape"], detail["dtype"]))
+        reply = worker.request("run", hi, worker.path("zeros.npy"), worker.path("out.npy"))
+        if not reply["ok"]:
+            return TflmArena(False, None, f"allocates in {hi} bytes but fails to run: {_reason_from(reply)}")
     return TflmArena(True, hi)
 
 
-def _input_detail(model: bytes) -> dict:
+def _input_detail(model: bytes, output: bool = False) -> dict:
     interpreter = _litert(model)
-    detail = interpreter.get_input_details()[0]
+    detail = (interpreter.get_output_details() if output else interpreter.get_input_details())[0]
     return {"dtype": detail["dtype"], "quantization": detail["quantization"], "shape": detail["shape"]}
-
-
-def _invoke_zeros(interpreter, model: bytes) -> None:
-    detail = _input_detail(model)
-    interpreter.set_input(np.zeros(detail["shape"], detail["dtype"]), 0)
-    interpreter.invoke()
 
 
 def tflm_predict(model: bytes, x: np.ndarray, arena_bytes: int) -> np.ndarray:
     """Class scores from the TFLite Micro interpreter, one sample at a time as on a device."""
     detail = _input_detail(model)
-    with _captured_stderr() as log:
-        try:
-            interpreter = _tflm(model, arena_bytes)
-            outputs = []
-            for sample in x:
-                interpreter.set_input(quantize_input(sample[None], detail), 0)
-                interpreter.invoke()
-                outputs.append(np.array(interpreter.get_output(0)).reshape(-1))
-        except Exception as exc:
-            failure = exc
-        else:
-            failure = None
-    if failure is not None:
-        raise CandidateFailed("tflm", _reason_from(log[0], failure))
-    return np.stack(outputs)
+    with _TflmWorker(model) as worker:
+        np.save(worker.path("x.npy"), quantize_input(x, detail))
+        reply = worker.request("run", arena_bytes, worker.path("x.npy"), worker.path("y.npy"))
+        if not reply["ok"]:
+            raise CandidateFailed("tflm", _reason_from(reply))
+        return _dequantize(np.load(worker.path("y.npy"), allow_pickle=False), _input_detail(model, output=True))

@@ -1,0 +1,76 @@
+"""Test helpers in one place: tiny datasets written in the real file formats, and fixed specs."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from nas.spec import ArchSpec
+
+#: A small spec whose layers are large enough for every quantization mode to act on its weights.
+TINY_SPEC = ArchSpec.from_dict({
+    "resolution": 16, "stem_channels": 16, "stem_stride": 1, "head_channels": 64,
+    "stages": [
+        {"depth": 1, "channels": 16, "expansion": 1, "kernel": 3, "stride": 1},
+        {"depth": 2, "channels": 32, "expansion": 4, "kernel": 3, "stride": 2},
+        {"depth": 1, "channels": 48, "expansion": 4, "kernel": 3, "stride": 2},
+    ],
+})
+
+
+def images(n: int, size: int, channels: int | None = None, seed: int = 0, classes: int = 10):
+    """Class-dependent blobs (learnable), uint8, (n, size, size[, channels])."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    x = rng.integers(0, 40, (n, size, size), dtype=np.int64)
+    for i, label in enumerate(y):
+        r = (label * size) // classes
+        x[i, r : r + max(1, size // classes), :] += 200
+    x = np.clip(x, 0, 255).astype(np.uint8)
+    if channels:
+        x = np.repeat(x[..., None], channels, axis=-1)
+    return x, y.astype(np.uint8)
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> Path:
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def write_fashion_mnist(folder: Path, n_train: int = 300, n_test: int = 100) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    x, y = images(n_train, 28)
+    write_idx(folder / "train-images-idx3-ubyte.gz", x)
+    write_idx(folder / "train-labels-idx1-ubyte.gz", y)
+    x, y = images(n_test, 28, seed=1)
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", x)
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", y)
+    return folder
+
+
+def write_medmnist(path: Path, classes: int, rgb: bool, size: int = 28, n: tuple[int, int, int] = (140, 70, 70)) -> Path:
+    arrays = {}
+    for split, count, seed in zip(("train", "val", "test"), n, (0, 1, 2)):
+        x, y = images(count, size, 3 if rgb else None, seed=seed, classes=classes)
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = x, y.reshape(-1, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def write_image_tree(root: Path, class_names: list[str], per_class: int = 6, size: int = 20) -> Path:
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for c, name in enumerate(class_names):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            x, _ = images(per_class, size, seed=c, classes=len(class_names))
+            for i, img in enumerate(x):
+                Image.fromarray(img).save(folder / f"{i}.png")
+    return root
