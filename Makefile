@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	@mkdir -p runs/demo
-	$(BIN)/nas space sample --space mobilenet_tiny --seed 7 > runs/demo/arch.json
-	$(BIN)/nas evaluate --dataset digits --arch runs/demo/arch.json --resolution 32 --quant int8 --sparsity 0 \
-		--epochs 15 --save-tflite runs/demo/model.tflite
+	$(BIN)/nas search studies/digits_demo.yaml --out runs/demo
+	$(BIN)/nas pareto runs/demo
+	$(BIN)/nas export runs/demo --best --out runs/demo/deploy
+	@echo "Report: runs/demo/report.md (plot: runs/demo/pareto.png); deployable model: runs/demo/deploy/"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -142,6 +142,79 @@ def _check_writable(folder: Path) -> None:
         raise ConfigError(f"output folder {folder} cannot be written")
 
 
+# --- nas search / pareto / export -----------------------------------------------------------------
+def cmd_search(args: argparse.Namespace) -> int:
+    from .search import run_search
+    from .study import load_study
+
+    config = load_study(args.study, trials=args.trials, seed=args.seed, sampler=args.sampler, device=args.device,
+                        data_dir=args.data_dir, max_size_kb=args.max_size_kb, max_ram_kb=args.max_ram_kb,
+                        max_latency_ms=args.max_latency_ms)
+    out = Path(args.out) if args.out else Path("runs") / config.name
+    summary = run_search(config, out, storage=args.storage, progress=not args.no_progress)
+    if args.json:
+        _print_json({"out": str(summary.out_dir), "trained": summary.trained, "failed": summary.failed,
+                     "screened": summary.screened, "final": summary.final, "elapsed_s": round(summary.elapsed_s, 1)})
+    else:
+        print(f"{summary.trained} trained, {summary.failed} failed, {summary.screened} rejected before training, "
+              f"{summary.final} retrained; {summary.elapsed_s:.0f} s. Outputs in {summary.out_dir}/ "
+              "(pareto.csv, trials.csv, report.md)")
+        _print_pareto(Path(summary.out_dir))
+    return 0
+
+
+def _pareto_table(out: Path):
+    import pandas as pd
+
+    path = out / "pareto.csv"
+    if not path.is_file():
+        raise ConfigError(f"{out} holds no pareto.csv; run `nas search ... --out {out}` (again, to resume) first")
+    return pd.read_csv(path)
+
+
+def _print_pareto(out: Path) -> None:
+    table = _pareto_table(out)
+    if table.empty:
+        print("No retrained model meets every budget.")
+        return
+    view = table.assign(**{
+        "accuracy %": (100 * table["accuracy"]).round(2),
+        "size KB": (table["size_bytes"] / 1024).round(1),
+        "RAM KB": (table["peak_ram_bytes"] / 1024).round(1),
+        "latency ms": table["latency_ms"].round(3),
+    })[["trial", "accuracy %", "size KB", "RAM KB", "latency ms", "quantization", "sparsity", "peak_ram_source"]]
+    print(view.to_string(index=False))
+
+
+def cmd_pareto(args: argparse.Namespace) -> int:
+    out = Path(args.run)
+    if args.json:
+        table = _pareto_table(out)
+        _print_json(json.loads(table.to_json(orient="records")))
+    elif args.csv:
+        sys.stdout.write(_pareto_table(out).to_csv(index=False))
+    else:
+        _print_pareto(out)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_model
+
+    if args.best == (args.trial is not None):
+        raise ConfigError("say which model to export: --best or --trial N (one of them)")
+    card = export_model(Path(args.run), Path(args.out), trial=args.trial, name=args.name, data_dir=args.data_dir)
+    if args.json:
+        _print_json(card)
+    else:
+        m = card["metrics"]
+        agreement = f"{m['tflm_agreement']:.2%}" if m["tflm_agreement"] is not None else "n/a"
+        print(f"exported trial {card['trial']} to {args.out}/: model.tflite ({m['size_bytes']} bytes), model_data.h/.cc, "
+              f"model_card.json/.md; test accuracy {m['test_accuracy']:.2%}, TFLite Micro agreement {agreement}, "
+              f"arena {m['tflm_arena_bytes']} bytes")
+    return 0
+
+
 # --- the parser ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from .spec import QUANT_MODES
@@ -182,6 +255,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-tflite", help="also write the converted model here")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("search", help="run (or resume) a multi-objective search from a study file")
+    p.add_argument("study", help="a study YAML file, or the name of one in studies/")
+    p.add_argument("--out", help="output folder (default runs/<study name>); running again resumes")
+    p.add_argument("--trials", type=int, help="total finished trained trials the study should hold")
+    p.add_argument("--max-size-kb", type=float)
+    p.add_argument("--max-ram-kb", type=float)
+    p.add_argument("--max-latency-ms", type=float)
+    p.add_argument("--device")
+    p.add_argument("--sampler", help="nsga2, tpe or random")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--storage", help="an Optuna RDB URL or a journal file (default: SQLite in --out)")
+    p.add_argument("--data-dir")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("pareto", help="show the Pareto set of a finished search")
+    p.add_argument("run", help="the search's output folder")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
+    p.set_defaults(func=cmd_pareto)
+
+    p = sub.add_parser("export", help="export a found model (.tflite, C array, model card), verified in TFLite Micro")
+    p.add_argument("run", help="the search's output folder")
+    p.add_argument("--out", required=True, help="folder to write the files to")
+    p.add_argument("--best", action="store_true", help="the most accurate retrained model meeting every budget")
+    p.add_argument("--trial", type=int, help="a trial number instead")
+    p.add_argument("--name", default="g_model", help="C identifier of the model array")
+    p.add_argument("--data-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

@@ -20,11 +20,14 @@ from .errors import CandidateFailed
 __all__ = ["litert_predict", "host_latency_ms", "tflm_arena", "tflm_predict", "TflmArena", "quantize_input"]
 
 
-def _litert(model: bytes, threads: int = 1):
-    from ai_edge_litert.interpreter import Interpreter
+def _litert(model: bytes, threads: int = 1, reference: bool = False):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+    # reference=True: LiteRT's reference kernels, the same integer arithmetic as TFLite Micro's.
+    # The default (XNNPACK) int8 kernels round differently, by a few output LSBs.
+    resolver = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
     try:
-        return Interpreter(model_content=model, num_threads=threads)
+        return Interpreter(model_content=model, num_threads=threads, experimental_op_resolver_type=resolver)
     except Exception as exc:
         raise CandidateFailed("litert", f"cannot load model: {_one_line(exc)}") from None
 
@@ -50,9 +53,9 @@ def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
     return (y.astype(np.float32) - zero) * scale
 
 
-def litert_predict(model: bytes, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def litert_predict(model: bytes, x: np.ndarray, batch_size: int = 256, reference: bool = False) -> np.ndarray:
     """Class scores for prepared inputs `x`, with batched invocation (1 thread)."""
-    interpreter = _litert(model)
+    interpreter = _litert(model, reference=reference)
     detail = interpreter.get_input_details()[0]
     batch = int(min(batch_size, len(x)))
     try:

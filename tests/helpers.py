@@ -74,3 +74,28 @@ def write_image_tree(root: Path, class_names: list[str], per_class: int = 6, siz
             for i, img in enumerate(x):
                 Image.fromarray(img).save(folder / f"{i}.png")
     return root
+
+
+def write_study(path: Path, **changes) -> Path:
+    """A small real study on digits: a few seconds per trial on 2 cores."""
+    import yaml
+
+    study = {
+        "name": "tiny_test",
+        "dataset": "digits",
+        "space": "mobilenet_tiny",
+        "device": "host-tflm",
+        "budgets": {"max_size_kb": 40, "max_ram_kb": 48, "max_latency_ms": 50},
+        "trials": 3,
+        "sampler": "nsga2",
+        "seed": 0,
+        "proxy": {"epochs": 2, "patience": 1},
+        "final": {"epochs": 3, "patience": 2},
+        "final_top_k": 2,
+        "space_overrides": {"resolution": [28], "stem_stride": [2], "num_stages": [2, 3],
+                            "quantization": [int8 for int8 in ("int8", "float16")], "sparsity": [0.0]},
+    }
+    for key, value in changes.items():
+        study[key] = value
+    path.write_text(yaml.safe_dump(study))
+    return path

@@ -1,0 +1,70 @@
+"""Multi-fidelity, second rung: the proxy Pareto set is retrained with the study's `final`
+settings and measured on the test split. Results are cached per trial in `<out>/final/`, keyed
+by the final settings, so a resumed search retrains only what is missing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+from ._io import atomic_write_bytes, atomic_write_text
+from .pareto import non_dominated
+from .spec import ArchSpec
+from .study import StudyConfig
+
+__all__ = ["proxy_pareto", "retrain_pareto", "load_finals"]
+
+
+def trained_rows(study) -> list[dict]:
+    import optuna
+
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if not t.user_attrs.get("screened"):
+            rows.append({"trial": t.number, **t.user_attrs})
+    return rows
+
+
+def proxy_pareto(study, config: StudyConfig) -> list[dict]:
+    """Feasible trained trials that no other dominates, most accurate first, at most final_top_k."""
+    feasible = [r for r in trained_rows(study)
+                if config.budgets.feasible(r["size_bytes"], r["peak_ram_bytes"], r.get("latency_ms"))]
+    front = sorted(non_dominated(feasible, config.objectives), key=lambda r: (-r["accuracy"], r["trial"]))
+    return front[: config.final_top_k]
+
+
+def retrain_pareto(study, config: StudyConfig, dataset, out_dir: Path, *, evaluate: Callable, progress: bool = True) -> list[dict]:
+    from .devices import load_device
+    from .search import _metrics
+
+    device = load_device(config.device)
+    final_dir = Path(out_dir) / "final"
+    final_dir.mkdir(exist_ok=True)
+    settings = config.final.to_dict()
+    chosen = proxy_pareto(study, config)
+    for i, proxy in enumerate(chosen, start=1):
+        path = final_dir / f"trial-{proxy['trial']:05d}.json"
+        cached = json.loads(path.read_text()) if path.is_file() else None
+        if cached is None or cached.get("final_settings") != settings:
+            if progress:
+                print(f"final training {i}/{len(chosen)}: trial {proxy['trial']} ({config.final.epochs} epochs, test split)",
+                      flush=True, file=__import__("sys").stderr)
+            spec = ArchSpec.from_json(proxy["spec"])
+            result = evaluate(spec, dataset, config.final, split="test")
+            cached = {"trial": proxy["trial"], "final_settings": settings, "status": result.status,
+                      "failed_stage": result.failed_stage, "reason": result.reason, "spec": proxy["spec"],
+                      "spec_hash": spec.hash, "quantization": spec.quantization, "sparsity": spec.sparsity,
+                      "proxy_accuracy": proxy["accuracy"], "split": "test"}
+            if result.status == "ok":
+                model_name = f"trial-{proxy['trial']:05d}.tflite"
+                atomic_write_bytes(final_dir / model_name, result.tflite)
+                cached.update(_metrics(result, device), model=model_name)
+            atomic_write_text(path, json.dumps(cached, indent=2, sort_keys=True))
+    return load_finals(out_dir, settings)
+
+
+def load_finals(out_dir: Path, settings: dict | None = None) -> list[dict]:
+    """Every cached final result (of earlier Pareto members too), for the given final settings."""
+    rows = [json.loads(p.read_text()) for p in sorted((Path(out_dir) / "final").glob("trial-*.json"))]
+    return [r for r in rows if settings is None or r.get("final_settings") == settings]

@@ -1,0 +1,24 @@
+"""Pareto dominance over metric rows (dicts), for any mix of maximised and minimised metrics."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from .study import OBJECTIVES
+
+__all__ = ["dominates", "non_dominated"]
+
+
+def _key(row: Mapping, objectives: Sequence[str]) -> list[float]:
+    """Each objective as a value to minimise."""
+    return [-row[o] if OBJECTIVES[o] == "maximize" else row[o] for o in objectives]
+
+
+def dominates(a: Mapping, b: Mapping, objectives: Sequence[str]) -> bool:
+    ka, kb = _key(a, objectives), _key(b, objectives)
+    return all(x <= y for x, y in zip(ka, kb)) and any(x < y for x, y in zip(ka, kb))
+
+
+def non_dominated(rows: Sequence[Mapping], objectives: Sequence[str]) -> list[Mapping]:
+    """The rows no other row dominates, in their given order (duplicates all kept)."""
+    return [r for r in rows if not any(dominates(o, r, objectives) for o in rows if o is not r)]

@@ -1,0 +1,303 @@
+"""The search: Optuna multi-objective over a space, with budgets as hard constraints,
+feasibility screening before training, and multi-fidelity (short proxy training for every
+candidate, final retraining and test-split measurement for the proxy Pareto set).
+
+The driver uses Optuna's ask/tell interface: it owns the sampler and the study storage, builds
+a spec from each asked trial, screens it, evaluates it and tells the result. Trial records
+(`user_attrs`) carry every measurement, so the study storage alone is enough to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import ConfigError, InfeasibleBudgetError, NasError
+from .study import OBJECTIVES, StudyConfig
+
+__all__ = ["run_search", "open_study", "SearchSummary", "MAX_SCREENED_IN_A_ROW", "PENALTY"]
+
+MAX_SCREENED_IN_A_ROW = 2000  # asked specs in a row rejected before training, then give up
+FAILURES_BEFORE_GIVING_UP = 5  # if the first N trained candidates all fail, stop and say why
+PENALTY = 1e12  # objective value of a minimised metric that was never measured
+
+
+@dataclass
+class SearchSummary:
+    out_dir: Path
+    trained: int
+    failed: int
+    screened: int
+    final: int
+    elapsed_s: float
+
+
+# --- storage ----------------------------------------------------------------------------------
+def storage_for(out_dir: Path, storage: str | None):
+    """An Optuna storage: the SQLite file in `out_dir` by default, any RDB URL, or a journal file."""
+    import optuna
+
+    if storage is None:
+        return f"sqlite:///{(out_dir / 'study.db').resolve()}"
+    if "://" in storage:
+        try:
+            return optuna.storages.RDBStorage(storage)
+        except Exception as exc:  # driver errors, unreachable hosts, bad URLs
+            raise ConfigError(f"cannot open storage {_redact(storage)}: {' '.join(str(exc).split())[:200]}") from None
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    try:
+        return JournalStorage(JournalFileBackend(str(Path(storage).expanduser())))
+    except OSError as exc:
+        raise ConfigError(f"cannot open journal storage {storage}: {exc.strerror or exc}") from None
+
+
+def _redact(url: str) -> str:
+    """A storage URL with its password replaced, for messages and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _sampler(config: StudyConfig):
+    """Budgets reach the samplers as per-trial constraints (`_constrain`), not a callback."""
+    import optuna
+
+    if config.sampler == "nsga2":
+        population = max(8, min(50, config.trials // 3))
+        return optuna.samplers.NSGAIISampler(population_size=population, seed=config.seed)
+    if config.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=config.seed, multivariate=True, n_startup_trials=min(10, max(3, config.trials // 3)))
+    return optuna.samplers.RandomSampler(seed=config.seed)
+
+
+def _constrain(trial, config: StudyConfig, metrics: dict[str, Any]) -> None:
+    """Budgets as hard constraints: samplers rank every feasible trial above every infeasible one."""
+    for key, value in config.budgets.violations(metrics["size_bytes"], metrics["peak_ram_bytes"], metrics.get("latency_ms")).items():
+        trial.set_constraint(key, value)
+
+
+def open_study(config: StudyConfig, out_dir: Path, storage: str | None = None):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    directions = [OBJECTIVES[o] for o in config.objectives]
+    try:
+        study = optuna.create_study(study_name=config.name, storage=storage_for(out_dir, storage), directions=directions,
+                                    sampler=_sampler(config), load_if_exists=True)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"cannot open study {config.name!r} in {_redact(storage or str(out_dir))}: "
+                          f"{' '.join(str(exc).split())[:200]}") from None
+    stored = study.user_attrs.get("identity")
+    if stored is None:
+        study.set_user_attr("identity", config.identity())
+        study.set_user_attr("config", json.dumps(config.to_dict(), default=str))
+    elif stored != config.identity():
+        raise ConfigError(f"the study {config.name!r} in this storage was run with another dataset, space, seed, objectives "
+                          "or proxy settings; use another --out (or --storage) to start a new study")
+    if [d.name.lower() for d in study.directions] != directions:
+        raise ConfigError(f"the stored study {config.name!r} has other objectives; use another --out")
+    return study
+
+
+# --- one trial --------------------------------------------------------------------------------
+def _record(trial, attrs: dict[str, Any]) -> None:
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+
+
+def _values(config: StudyConfig, metrics: dict[str, Any]) -> list[float]:
+    out = []
+    for name in config.objectives:
+        value = metrics.get(name)
+        out.append(float(value) if value is not None else (0.0 if name == "accuracy" else PENALTY))
+    return out
+
+
+def _count(study) -> tuple[int, int, int]:
+    """(trained and complete, failed, screened) among the stored trials."""
+    import optuna
+
+    trained = failed = screened = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            if t.user_attrs.get("screened"):
+                screened += 1
+            else:
+                trained += 1
+        elif t.state == optuna.trial.TrialState.FAIL:
+            failed += 1
+    return trained, failed, screened
+
+
+def _fail_interrupted(study) -> int:
+    """Trials left RUNNING by a killed process: mark them failed, so their work is redone."""
+    import optuna
+
+    stale = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))]
+    for t in stale:
+        study._storage.set_trial_user_attr(t._trial_id, "failed_stage", "interrupted")
+        study._storage.set_trial_user_attr(t._trial_id, "reason", "the search process stopped during this trial")
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+    return len(stale)
+
+
+def run_search(
+    config: StudyConfig,
+    out_dir: Path,
+    *,
+    storage: str | None = None,
+    progress: bool = True,
+    evaluate: Callable | None = None,
+) -> SearchSummary:
+    """Run (or resume) the study until it holds `config.trials` finished trained trials,
+    retrain the proxy Pareto set with the final settings, and write the outputs."""
+    import optuna
+
+    from .data import load_dataset
+    from .devices import load_device
+    from .pipeline import evaluate_candidate
+    from .report import write_outputs
+    from .screen import analytic_screen, check_budgets_reachable, footprint_screen
+
+    evaluate = evaluate or evaluate_candidate
+    started = time.perf_counter()
+    out_dir = _prepare_out_dir(out_dir)
+    space, device = config.search_space(), load_device(config.device)
+    dataset = load_dataset(config.dataset, config.data_dir, seed=config.seed)
+    c, k = dataset.channels, dataset.num_classes
+    check_budgets_reachable(space, c, k, config.budgets, device)
+    study = open_study(config, out_dir, storage)
+    _fail_interrupted(study)
+    models_dir = out_dir / "models"
+    models_dir.mkdir(exist_ok=True)
+
+    trained, failed, screened = _count(study)
+    bar = _progress(config.trials, trained + failed, progress)
+    screened_in_a_row = 0
+    try:
+        while trained + failed < config.trials:
+            trial = study.ask()
+            spec = space.build(lambda name, options: trial.suggest_categorical(name, options))
+            _record(trial, {"spec": spec.to_json(), "spec_hash": spec.hash, "quantization": spec.quantization})
+            verdict = analytic_screen(spec, c, k, config.budgets, device)
+            if verdict.feasible:
+                verdict = footprint_screen(spec, c, k, config.budgets, device)
+            if not verdict.feasible:
+                screened, screened_in_a_row = screened + 1, screened_in_a_row + 1
+                metrics = {"size_bytes": verdict.size_bytes if verdict.size_bytes == verdict.size_bytes else PENALTY,
+                           "peak_ram_bytes": verdict.peak_ram_bytes if verdict.peak_ram_bytes == verdict.peak_ram_bytes else PENALTY,
+                           "latency_ms": verdict.latency_ms}
+                _record(trial, {"screened": True, "screen_stage": verdict.stage, "reason": verdict.reason, **metrics})
+                _constrain(trial, config, metrics)
+                study.tell(trial, _values(config, {"accuracy": 0.0, **metrics}))
+                if screened_in_a_row >= MAX_SCREENED_IN_A_ROW:
+                    raise InfeasibleBudgetError(
+                        f"{MAX_SCREENED_IN_A_ROW} sampled specs in a row broke the budget before training "
+                        f"(last: {verdict.reason}); the budget is too tight for space {space.name!r}")
+                bar.update(0, _postfix(study, config, trained, failed, screened))
+                continue
+            screened_in_a_row = 0
+            result = evaluate(spec, dataset, config.proxy)
+            if result.status != "ok":
+                failed += 1
+                _record(trial, {"failed_stage": result.failed_stage, "reason": result.reason})
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                if trained == 0 and failed >= FAILURES_BEFORE_GIVING_UP:
+                    raise NasError(f"the first {failed} trained candidates all failed; last: {result.failed_stage}: {result.reason}")
+            else:
+                trained += 1
+                metrics = _metrics(result, device)
+                model_path = models_dir / f"trial-{trial.number:05d}.tflite"
+                from ._io import atomic_write_bytes
+
+                atomic_write_bytes(model_path, result.tflite)
+                _record(trial, {**metrics, "screened": False, "model": model_path.name})
+                _constrain(trial, config, metrics)
+                study.tell(trial, _values(config, metrics))
+            bar.update(1, _postfix(study, config, trained, failed, screened))
+    finally:
+        bar.close()
+    from .final import retrain_pareto
+
+    finals = retrain_pareto(study, config, dataset, out_dir, evaluate=evaluate, progress=progress)
+    write_outputs(study, config, out_dir, finals)
+    return SearchSummary(out_dir, trained, failed, screened, len(finals), time.perf_counter() - started)
+
+
+def _metrics(result, device) -> dict[str, Any]:
+    return {
+        "accuracy": result.accuracy,
+        "float_accuracy": result.float_accuracy,
+        "size_bytes": result.size_bytes,
+        "peak_ram_bytes": result.peak_ram_bytes,
+        "peak_ram_source": result.peak_ram_source,
+        "latency_ms": device.latency_ms(result),
+        "host_latency_ms": result.host_latency_ms,
+        "tflm_compatible": result.tflm_compatible,
+        "tflm_reason": result.tflm_reason,
+        "params": result.params,
+        "macs": result.macs,
+        "weight_sparsity": result.weight_sparsity,
+        "epochs_run": result.epochs_run,
+        "timings_s": json.dumps(result.timings_s),
+    }
+
+
+def _prepare_out_dir(out_dir: Path) -> Path:
+    import os
+
+    out_dir = Path(out_dir).expanduser()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"output folder {out_dir} cannot be created: {exc.strerror or exc}") from None
+    if not os.access(out_dir, os.W_OK):
+        raise ConfigError(f"output folder {out_dir} cannot be written")
+    return out_dir
+
+
+# --- progress ---------------------------------------------------------------------------------
+class _Progress:
+    def __init__(self, total: int, initial: int, enabled: bool):
+        self._bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, initial=initial, desc="trials", unit="trial", file=sys.stderr,
+                             dynamic_ncols=True, mininterval=0.5)
+
+    def update(self, n: int, postfix: str) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix_str(postfix, refresh=False)
+            self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _progress(total: int, initial: int, enabled: bool) -> _Progress:
+    return _Progress(total, initial, enabled)
+
+
+def _postfix(study, config: StudyConfig, trained: int, failed: int, screened: int) -> str:
+    import optuna
+
+    best = None
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        a = t.user_attrs
+        if not a.get("screened") and config.budgets.feasible(a["size_bytes"], a["peak_ram_bytes"], a.get("latency_ms")):
+            best = max(best or 0.0, a["accuracy"])
+    best_text = f"{best:.3f}" if best is not None else "none yet"
+    return f"best feasible acc {best_text} | failed {failed} | screened {screened}"

@@ -1,0 +1,127 @@
+"""A real search on digits: Optuna + SQLite in a temp folder, real training, conversion, LiteRT
+and TFLite Micro; then resume, Pareto, export."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from nas.search import run_search
+from nas.study import KB, load_study
+
+from helpers import write_study
+
+pytestmark = pytest.mark.integration
+
+
+def nas(*args, cwd=None):
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+    return subprocess.run([sys.executable, "-m", "nas.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    study = write_study(root / "study.yaml")
+    result = nas("search", str(study), "--out", str(root / "out"), "--json", "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, study, json.loads(result.stdout)
+
+
+def test_search_writes_every_output(run):
+    root, _, summary = run
+    out = root / "out"
+    for name in ("study.db", "trials.csv", "pareto.csv", "report.md", "pareto.png", "study.json"):
+        assert (out / name).is_file(), name
+    assert summary["trained"] + summary["failed"] == 3
+    assert not list(out.rglob("*.tmp")), "no temporary file may be left"
+
+
+def test_pareto_rows_respect_the_budgets(run):
+    root, study, _ = run
+    config = load_study(study)
+    pareto = pd.read_csv(root / "out" / "pareto.csv")
+    assert len(pareto) >= 1
+    for column in ("trial", "accuracy", "size_bytes", "peak_ram_bytes", "latency_ms", "quantization", "spec"):
+        assert column in pareto.columns
+    assert (pareto["size_bytes"] <= config.budgets.max_size_kb * KB).all()
+    assert (pareto["peak_ram_bytes"] <= config.budgets.max_ram_kb * KB).all()
+    assert (pareto["latency_ms"] <= config.budgets.max_latency_ms).all()
+    assert (pareto["split"] == "test").all()
+    assert pareto["accuracy"].between(0, 1).all()
+
+
+def test_device_and_budget_screening_happens_before_training(run):
+    root, _, summary = run
+    trials = pd.read_csv(root / "out" / "trials.csv")
+    screened = trials[trials["screened"]]
+    assert summary["screened"] == len(screened) > 0  # float16 is screened out: TFLite Micro cannot run it
+    assert screened["accuracy"].isna().all()  # never trained
+    assert (trials[~trials["screened"]]["quantization"] == "int8").all()
+    assert "host-tflm does not run float16" in " ".join(screened["reason"].astype(str))
+
+
+def test_pareto_cli_outputs_parse(run):
+    root, _, _ = run
+    rows = json.loads(nas("pareto", str(root / "out"), "--json").stdout)
+    csv = nas("pareto", str(root / "out"), "--csv").stdout
+    assert len(rows) == len(pd.read_csv(root / "out" / "pareto.csv")) == csv.count("\n") - 1
+
+
+def test_export_best_writes_all_files_and_passes_tflite_micro(run):
+    root, _, _ = run
+    dest = root / "deploy"
+    result = nas("export", str(root / "out"), "--best", "--out", str(dest), "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    card = json.loads(result.stdout)
+    assert sorted(p.name for p in dest.iterdir()) == ["model.tflite", "model_card.json", "model_card.md", "model_data.cc", "model_data.h"]
+    assert card["metrics"]["tflm_agreement"] >= 0.99
+    assert card["metrics"]["size_bytes"] == (dest / "model.tflite").stat().st_size
+    header = (dest / "model_data.h").read_text()
+    assert f"#define G_MODEL_ARENA_SIZE {card['metrics']['tflm_arena_bytes']}" in header
+    assert "alignas(16) const unsigned char g_model[]" in (dest / "model_data.cc").read_text()
+    assert card["libraries"]["tensorflow"].startswith("2.")
+
+
+def test_export_c_array_compiles_and_names_are_sanitised(run, tmp_path):
+    import shutil
+
+    root, _, _ = run
+    result = nas("export", str(root / "out"), "--best", "--out", str(tmp_path), "--name", "9 evil;name")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "extern const unsigned char g_9_evil_name[];" in (tmp_path / "model_data.h").read_text()
+    if shutil.which("g++"):
+        subprocess.run(["g++", "-std=c++17", "-c", "model_data.cc", "-o", "model_data.o"], cwd=tmp_path, check=True)
+
+
+def test_second_run_resumes_instead_of_restarting(run):
+    root, study, _ = run
+    before = pd.read_csv(root / "out" / "trials.csv")
+    calls = []
+
+    def counting_evaluate(spec, dataset, cfg, split="val"):
+        from nas.pipeline import evaluate_candidate
+
+        calls.append(split)
+        return evaluate_candidate(spec, dataset, cfg, split=split)
+
+    config = load_study(study, trials=4)
+    summary = run_search(config, root / "out", progress=False, evaluate=counting_evaluate)
+    after = pd.read_csv(root / "out" / "trials.csv")
+    assert summary.trained + summary.failed == 4
+    assert calls.count("val") == 1  # one new proxy trial, not four
+    assert calls.count("test") <= config.final_top_k  # only Pareto members not retrained before
+    kept = after[after["trial"].isin(before["trial"])]
+    assert kept[["trial", "state", "accuracy"]].equals(before[["trial", "state", "accuracy"]])
+
+
+def test_budget_no_spec_can_meet_fails_before_training(tmp_path):
+    study = write_study(tmp_path / "study.yaml")
+    result = nas("search", str(study), "--out", str(tmp_path / "out"), "--max-size-kb", "0.5")
+    assert result.returncode == 2
+    assert "no candidate of space 'mobilenet_tiny' can meet max size 0.5 KB" in result.stderr
+    assert "smallest model needs" in result.stderr
+    assert not (tmp_path / "out" / "study.db").exists()
