@@ -34,6 +34,7 @@ class SearchSummary:
     screened: int
     final: int
     elapsed_s: float
+    proxy_s: float = 0.0  # time spent in this call's proxy phase (screening, training, measuring)
 
 
 # --- storage ----------------------------------------------------------------------------------
@@ -228,11 +229,12 @@ def run_search(
             bar.update(1, _postfix(study, config, trained, failed, screened))
     finally:
         bar.close()
+    proxy_s = time.perf_counter() - started
     from .final import retrain_pareto
 
     finals = retrain_pareto(study, config, dataset, out_dir, evaluate=evaluate, progress=progress)
     write_outputs(study, config, out_dir, finals)
-    return SearchSummary(out_dir, trained, failed, screened, len(finals), time.perf_counter() - started)
+    return SearchSummary(out_dir, trained, failed, screened, len(finals), time.perf_counter() - started, proxy_s)
 
 
 def _metrics(result, device) -> dict[str, Any]:
