@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import ConfigError, UnknownNameError
 
 CATALOGS = ("search_spaces", "devices", "latency_models", "studies")
+_SINGULAR = {"search_spaces": "search space", "devices": "device", "latency_models": "latency model", "studies": "study"}
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -37,12 +38,12 @@ def catalog_names(kind: str, suffix: str = ".yaml") -> list[str]:
 def catalog_file(kind: str, name: str, suffix: str = ".yaml") -> Path:
     """The file of catalog entry `name`, or UnknownNameError listing the valid names."""
     if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
-        raise UnknownNameError(kind.rstrip("s").replace("_", " "), name, catalog_names(kind, suffix))
+        raise UnknownNameError(_SINGULAR[kind], name, catalog_names(kind, suffix))
     for folder in catalog_dirs(kind):
         path = folder / f"{name}{suffix}"
         if path.is_file():
             return path
-    raise UnknownNameError(kind.rstrip("s").replace("_", " "), name, catalog_names(kind, suffix))
+    raise UnknownNameError(_SINGULAR[kind], name, catalog_names(kind, suffix))
 
 
 def load_yaml(path: Path) -> dict:

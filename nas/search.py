@@ -38,23 +38,34 @@ class SearchSummary:
 
 
 # --- storage ----------------------------------------------------------------------------------
-def storage_for(out_dir: Path, storage: str | None):
+def storage_for(out_dir: Path, storage):
     """An Optuna storage: the SQLite file in `out_dir` by default, any RDB URL, or a journal file."""
     import optuna
 
     if storage is None:
         return f"sqlite:///{(out_dir / 'study.db').resolve()}"
+    if not isinstance(storage, str):  # already opened
+        return storage
     if "://" in storage:
         try:
             return optuna.storages.RDBStorage(storage)
         except Exception as exc:  # driver errors, unreachable hosts, bad URLs
-            raise ConfigError(f"cannot open storage {_redact(storage)}: {' '.join(str(exc).split())[:200]}") from None
+            raise ConfigError(f"cannot open storage {_redact(storage)}: {_scrub(str(exc), storage)[:200]}") from None
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     try:
         return JournalStorage(JournalFileBackend(str(Path(storage).expanduser())))
     except OSError as exc:
         raise ConfigError(f"cannot open journal storage {storage}: {exc.strerror or exc}") from None
+
+
+def _scrub(text: str, url: str) -> str:
+    """`text` on one line with the URL's password, wherever it appears, replaced."""
+    from urllib.parse import urlsplit
+
+    password = urlsplit(url).password
+    text = " ".join(text.split())
+    return text.replace(password, "***") if password else text
 
 
 def _redact(url: str) -> str:
@@ -126,7 +137,7 @@ def _values(config: StudyConfig, metrics: dict[str, Any]) -> list[float]:
 
 
 def _count(study) -> tuple[int, int, int]:
-    """(trained and complete, failed, screened) among the stored trials."""
+    """(trained and complete, failed, screened) among the stored trials; interrupted ones do not count."""
     import optuna
 
     trained = failed = screened = 0
@@ -136,16 +147,41 @@ def _count(study) -> tuple[int, int, int]:
                 screened += 1
             else:
                 trained += 1
-        elif t.state == optuna.trial.TrialState.FAIL:
-            failed += 1
+        elif t.state == optuna.trial.TrialState.FAIL and t.user_attrs.get("failed_stage") != "interrupted":
+            failed += 1  # an interrupted trial is not the candidate's failure: its work is redone
     return trained, failed, screened
 
 
+def _worker_id() -> str:
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(worker: str | None) -> bool:
+    """Whether the process that ran a trial may still be running it (unknown hosts: assume so)."""
+    import os
+    import socket
+
+    host, _, pid = (worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return bool(worker)  # another machine's worker: only it can say
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return int(pid) != os.getpid()  # our own pid: reused from the dead process that ran it
+
+
 def _fail_interrupted(study) -> int:
-    """Trials left RUNNING by a killed process: mark them failed, so their work is redone."""
+    """Trials left RUNNING by a killed process on this host: mark them failed, so their work is redone."""
     import optuna
 
-    stale = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))]
+    stale = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+             if not _alive(t.user_attrs.get("worker"))]
     for t in stale:
         study._storage.set_trial_user_attr(t._trial_id, "failed_stage", "interrupted")
         study._storage.set_trial_user_attr(t._trial_id, "reason", "the search process stopped during this trial")
@@ -173,11 +209,14 @@ def run_search(
 
     evaluate = evaluate or evaluate_candidate
     started = time.perf_counter()
-    out_dir = _prepare_out_dir(out_dir)
+    # Everything a user can get wrong is checked before the output folder is touched.
     space, device = config.search_space(), load_device(config.device)
     dataset = load_dataset(config.dataset, config.data_dir, seed=config.seed)
     c, k = dataset.channels, dataset.num_classes
     check_budgets_reachable(space, c, k, config.budgets, device)
+    if storage is not None:
+        storage = storage_for(out_dir, storage)  # an unreachable database fails here, before any output
+    out_dir = _prepare_out_dir(out_dir)
     study = open_study(config, out_dir, storage)
     _fail_interrupted(study)
     models_dir = out_dir / "models"
@@ -190,7 +229,8 @@ def run_search(
         while trained + failed < config.trials:
             trial = study.ask()
             spec = space.build(lambda name, options: trial.suggest_categorical(name, options))
-            _record(trial, {"spec": spec.to_json(), "spec_hash": spec.hash, "quantization": spec.quantization})
+            _record(trial, {"spec": spec.to_json(), "spec_hash": spec.hash, "quantization": spec.quantization,
+                            "worker": _worker_id()})
             verdict = analytic_screen(spec, c, k, config.budgets, device)
             if verdict.feasible:
                 verdict = footprint_screen(spec, c, k, config.budgets, device)

@@ -1,0 +1,185 @@
+"""Crash safety, bad input and parser robustness (issue: reliability)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nas.errors import NasError
+from nas.spec import ArchSpec
+from nas.study import study_from_dict
+
+from helpers import TINY_SPEC, write_fashion_mnist, write_study
+
+ENV = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+
+
+def nas(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "nas.cli", *args], capture_output=True, text=True, cwd=cwd, env=ENV, timeout=900)
+
+
+def trial_states(out):
+    import optuna
+
+    study = optuna.load_study(study_name="tiny_test", storage=f"sqlite:///{out / 'study.db'}")
+    return {t.number: (t.state.name, t.values, t.user_attrs.get("failed_stage")) for t in study.get_trials()}
+
+
+@pytest.mark.integration
+def test_sigkill_mid_trial_then_resume_keeps_every_finished_trial(tmp_path):
+    study, out = write_study(tmp_path / "s.yaml", trials=3), tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", str(study), "--out", str(out), "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    deadline = time.time() + 600
+    while time.time() < deadline and len(list((out / "models").glob("trial-*.tflite"))) < 1:
+        time.sleep(0.3)
+    time.sleep(2.0)  # into the next trial's screening or training
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = trial_states(out)
+    finished = {n: v for n, v in before.items() if v[0] == "COMPLETE"}
+    running = [n for n, v in before.items() if v[0] == "RUNNING"]
+    assert finished, "the kill came before any trial finished"
+
+    result = nas("search", str(study), "--out", str(out), "--json", "--no-progress")
+    assert result.returncode == 0, result.stderr[-2000:]
+    after = trial_states(out)
+    for number, state in finished.items():
+        assert after[number] == state  # nothing finished was lost or changed
+    for number in running:
+        assert after[number][0] == "FAIL" and after[number][2] == "interrupted"
+    summary = json.loads(result.stdout)
+    assert summary["trained"] + summary["failed"] == 3  # the interrupted trial does not count: its work is redone
+    assert sum(1 for v in after.values() if v[0] == "COMPLETE" and v[1][0] > 0) >= 3
+    assert not list(out.rglob("*.tmp")) and (out / "pareto.csv").is_file()
+
+
+def _bad_inputs(tmp):
+    good = write_study(tmp / "good.yaml")
+    (tmp / "bad.yaml").write_text("name: [unclosed\n")
+    a_file = tmp / "a_file"
+    a_file.write_text("x")
+    empty = tmp / "empty"
+    empty.mkdir()
+    corrupt = write_fashion_mnist(tmp / "corrupt")
+    (corrupt / "train-labels-idx1-ubyte.gz").write_bytes(b"\x1f\x8b garbage")
+    return [
+        # (arguments, text the one-line message must contain)
+        (["search", "no_such_study"], "unknown study 'no_such_study'; valid studies: digits_demo"),
+        (["search", str(tmp / "bad.yaml")], "is not valid YAML at line 2"),
+        (["search", str(write_study(tmp / "k.yaml", colour="red"))], "unknown key(s) ['colour']"),
+        (["search", str(write_study(tmp / "t.yaml", trials="ten"))], "trials: expected int, got 'ten'"),
+        (["search", str(good), "--device", "esp32"], "unknown device 'esp32'; valid devices: host-litert, host-tflm"),
+        (["search", str(good), "--sampler", "cma"], "unknown sampler 'cma'; valid samplers: nsga2, random, tpe"),
+        (["search", str(write_study(tmp / "d.yaml", dataset="cifar"))], "unknown dataset 'cifar'; valid datasets"),
+        (["search", str(write_study(tmp / "s.yaml", space="resnet"))], "unknown search space 'resnet'"),
+        (["search", str(write_study(tmp / "q.yaml", space_overrides={"quantization": ["int4"]}))], "quantization ['int4'] not in"),
+        (["search", str(good), "--max-ram-kb", "0.01"], "no candidate of space 'mobilenet_tiny' can meet max RAM 0.01 KB"),
+        (["search", str(good), "--max-size-kb", "-3"], "budgets.max_size_kb: expected a positive number, got -3.0"),
+        (["search", str(write_study(tmp / "f.yaml", dataset="fashion_mnist")), "--data-dir", str(empty)],
+         f"train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz not found in {empty}"),
+        (["search", str(write_study(tmp / "c.yaml", dataset="fashion_mnist")), "--data-dir", str(corrupt)],
+         "train-labels-idx1-ubyte.gz is corrupt or truncated"),
+        (["search", str(good), "--out", str(a_file / "sub")], "cannot be created"),
+        (["search", str(good), "--storage", "postgresql://nas:s3cret@127.0.0.1:9/db"], "cannot open storage postgresql://nas:***@127.0.0.1:9/db"),
+        (["evaluate", "--dataset", "digits", "--arch", str(tmp / "bad.yaml")], "spec is not valid JSON"),
+        (["export", str(empty), "--best", "--out", str(tmp / "deploy")], "holds no finished search"),
+        (["export", str(empty), "--out", str(tmp / "deploy")], "--best or --trial N"),
+        (["pareto", str(empty)], "holds no pareto.csv"),
+    ]
+
+
+def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path):
+    cases = _bad_inputs(tmp_path)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    for args, message in cases:
+        result = nas(*args, cwd=tmp_path)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2, (args, result.stderr[-1500:])
+        assert len(lines) == 1 and lines[0].startswith("nas: error: "), (args, result.stderr[-1500:])
+        assert message in lines[0], (args, lines[0])
+        assert "s3cret" not in result.stderr + result.stdout
+        assert sorted(str(p) for p in tmp_path.rglob("*")) == before, f"{args} wrote something"
+    assert not (tmp_path / "runs").exists()
+
+
+# --- property-based: parsers raise nothing but the project's own errors ---------------------------
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+study_keys = st.sampled_from(["name", "dataset", "space", "device", "budgets", "objectives", "trials", "sampler", "seed",
+                              "proxy", "final", "final_top_k", "space_overrides", "data_dir", "unknown"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(study_keys, json_values, max_size=8) | json_values)
+def test_study_parser_raises_only_project_errors(data):
+    base = {"name": "x", "dataset": "digits", "space": "mobilenet_tiny"}
+    for candidate in (data, {**base, **data} if isinstance(data, dict) else data):
+        try:
+            study_from_dict(candidate).search_space()
+        except NasError:
+            pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["resolution", "stem_channels", "stem_stride", "stages", "head_channels",
+                                        "quantization", "sparsity", "other"]), json_values, max_size=7))
+def test_spec_validator_raises_only_project_errors(changes):
+    try:
+        ArchSpec.from_dict({**TINY_SPEC.to_dict(), **changes})
+    except NasError:
+        pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_spec_json_parser_raises_only_project_errors(text):
+    try:
+        ArchSpec.from_json(text)
+    except NasError:
+        pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=300))
+def test_yaml_text_raises_only_project_errors(tmp_path_factory, text):
+    from nas.study import load_study
+
+    path = tmp_path_factory.mktemp("y") / "s.yaml"
+    path.write_text(text)
+    try:
+        load_study(path)
+    except NasError:
+        pass
+
+
+def test_same_study_and_seed_sample_the_same_specs(tmp_path):
+    from nas.search import _sampler
+    from nas.study import load_study
+
+    import optuna
+
+    config = load_study(write_study(tmp_path / "s.yaml", trials=30))
+    space = config.search_space()
+
+    def sequence():
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=_sampler(config))
+        specs = []
+        for i in range(12):
+            trial = study.ask()
+            spec = space.build(lambda name, options: trial.suggest_categorical(name, options))
+            study.tell(trial, [spec.resolution / 100, spec.stem_channels])
+            specs.append(spec.hash)
+        return specs
+
+    assert sequence() == sequence()
