@@ -26,9 +26,25 @@ def _read_text(path: str) -> str:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+_JSON_OUT = None  # the real stdout while --json output is protected (see _protect_stdout)
+
+
 def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str)
-    sys.stdout.write("\n")
+    out = _JSON_OUT or sys.stdout
+    json.dump(data, out, indent=2, sort_keys=True, default=str)
+    out.write("\n")
+    out.flush()
+
+
+def _protect_stdout() -> None:
+    """Keep --json output parseable: what libraries print to file descriptor 1 (Ray's worker
+    notices, the TFLite converter's log lines) goes to stderr; the JSON keeps the real stdout."""
+    global _JSON_OUT
+    import os
+
+    sys.stdout.flush()
+    _JSON_OUT = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
 
 
 # --- nas space ----------------------------------------------------------------------------------
@@ -151,7 +167,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                         data_dir=args.data_dir, max_size_kb=args.max_size_kb, max_ram_kb=args.max_ram_kb,
                         max_latency_ms=args.max_latency_ms)
     out = Path(args.out) if args.out else Path("runs") / config.name
-    summary = run_search(config, out, storage=args.storage, progress=not args.no_progress)
+    summary = run_search(config, out, storage=args.storage, progress=not args.no_progress, ray_address=args.ray_address,
+                         workers=args.workers, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
     if args.json:
         _print_json({"out": str(summary.out_dir), "trained": summary.trained, "failed": summary.failed,
                      "screened": summary.screened, "final": summary.final, "elapsed_s": round(summary.elapsed_s, 1)})
@@ -267,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--storage", help="an Optuna RDB URL or a journal file (default: SQLite in --out)")
     p.add_argument("--data-dir")
+    p.add_argument("--ray-address", help="run trials on a Ray cluster: 'auto' inside one, or the head's host:port")
+    p.add_argument("--workers", type=int, help="trials at a time on Ray (a local Ray is started when no --ray-address)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="Ray resources per trial (default 1)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="Ray GPUs per trial (default 0)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
@@ -297,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         target = {"space": "space"}.get(args.command or "")
         parser.parse_args([target, "--help"] if target else ["--help"])
         return EXIT_USAGE
+    if getattr(args, "json", False):
+        _protect_stdout()
     try:
         return args.func(args)
     except NasError as exc:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
 
 from ._io import atomic_write_bytes, atomic_write_text
 from .pareto import non_dominated
@@ -34,7 +33,10 @@ def proxy_pareto(study, config: StudyConfig) -> list[dict]:
     return front[: config.final_top_k]
 
 
-def retrain_pareto(study, config: StudyConfig, dataset, out_dir: Path, *, evaluate: Callable, progress: bool = True) -> list[dict]:
+def retrain_pareto(study, config: StudyConfig, out_dir: Path, *, executor, progress: bool = True) -> list[dict]:
+    """Retrain the proxy Pareto members that have no cached final result; all finals back."""
+    import sys
+
     from .devices import load_device
     from .search import _metrics
 
@@ -42,25 +44,27 @@ def retrain_pareto(study, config: StudyConfig, dataset, out_dir: Path, *, evalua
     final_dir = Path(out_dir) / "final"
     final_dir.mkdir(exist_ok=True)
     settings = config.final.to_dict()
-    chosen = proxy_pareto(study, config)
-    for i, proxy in enumerate(chosen, start=1):
+    todo = []
+    for proxy in proxy_pareto(study, config):
         path = final_dir / f"trial-{proxy['trial']:05d}.json"
         cached = json.loads(path.read_text()) if path.is_file() else None
         if cached is None or cached.get("final_settings") != settings:
-            if progress:
-                print(f"final training {i}/{len(chosen)}: trial {proxy['trial']} ({config.final.epochs} epochs, test split)",
-                      flush=True, file=__import__("sys").stderr)
-            spec = ArchSpec.from_json(proxy["spec"])
-            result = evaluate(spec, dataset, config.final, split="test")
-            cached = {"trial": proxy["trial"], "final_settings": settings, "status": result.status,
-                      "failed_stage": result.failed_stage, "reason": result.reason, "spec": proxy["spec"],
-                      "spec_hash": spec.hash, "quantization": spec.quantization, "sparsity": spec.sparsity,
-                      "proxy_accuracy": proxy["accuracy"], "split": "test"}
-            if result.status == "ok":
-                model_name = f"trial-{proxy['trial']:05d}.tflite"
-                atomic_write_bytes(final_dir / model_name, result.tflite)
-                cached.update(_metrics(result, device), model=model_name)
-            atomic_write_text(path, json.dumps(cached, indent=2, sort_keys=True))
+            todo.append(proxy)
+    if todo and progress:
+        print(f"final training of {len(todo)} Pareto candidate(s): {config.final.epochs} epochs, test split",
+              file=sys.stderr, flush=True)
+    results = executor.evaluate_final([ArchSpec.from_json(p["spec"]) for p in todo], config.final)
+    for proxy, result in zip(todo, results):
+        spec = result.spec
+        row = {"trial": proxy["trial"], "final_settings": settings, "status": result.status,
+               "failed_stage": result.failed_stage, "reason": result.reason, "spec": proxy["spec"],
+               "spec_hash": spec.hash, "quantization": spec.quantization, "sparsity": spec.sparsity,
+               "proxy_accuracy": proxy["accuracy"], "split": "test"}
+        if result.status == "ok":
+            model_name = f"trial-{proxy['trial']:05d}.tflite"
+            atomic_write_bytes(final_dir / model_name, result.tflite)
+            row.update(_metrics(result, device), model=model_name)
+        atomic_write_text(final_dir / f"trial-{proxy['trial']:05d}.json", json.dumps(row, indent=2, sort_keys=True))
     return load_finals(out_dir, settings)
 
 

@@ -196,85 +196,147 @@ def run_search(
     storage: str | None = None,
     progress: bool = True,
     evaluate: Callable | None = None,
+    ray_address: str | None = None,
+    workers: int | None = None,
+    cpus_per_trial: float = 1.0,
+    gpus_per_trial: float = 0.0,
 ) -> SearchSummary:
     """Run (or resume) the study until it holds `config.trials` finished trained trials,
-    retrain the proxy Pareto set with the final settings, and write the outputs."""
-    import optuna
+    retrain the proxy Pareto set with the final settings, and write the outputs.
 
+    With `ray_address` (an existing cluster, or "auto") or `workers` (a local Ray started
+    for this run) the trials run as Ray tasks, `workers` at a time; the driver keeps the
+    sampler, the storage and every output, so both paths write the same files.
+    """
     from .data import load_dataset
     from .devices import load_device
-    from .pipeline import evaluate_candidate
+    from .executors import make_executor
     from .report import write_outputs
-    from .screen import analytic_screen, check_budgets_reachable, footprint_screen
+    from .screen import check_budgets_reachable
 
-    evaluate = evaluate or evaluate_candidate
     started = time.perf_counter()
     # Everything a user can get wrong is checked before the output folder is touched.
     space, device = config.search_space(), load_device(config.device)
     dataset = load_dataset(config.dataset, config.data_dir, seed=config.seed)
-    c, k = dataset.channels, dataset.num_classes
-    check_budgets_reachable(space, c, k, config.budgets, device)
+    check_budgets_reachable(space, dataset.channels, dataset.num_classes, config.budgets, device)
     if storage is not None:
         storage = storage_for(out_dir, storage)  # an unreachable database fails here, before any output
-    out_dir = _prepare_out_dir(out_dir)
-    study = open_study(config, out_dir, storage)
-    _fail_interrupted(study)
-    models_dir = out_dir / "models"
-    models_dir.mkdir(exist_ok=True)
-
-    trained, failed, screened = _count(study)
-    bar = _progress(config.trials, trained + failed, progress)
-    screened_in_a_row = 0
+    executor = make_executor(dataset, config, evaluate=evaluate, ray_address=ray_address, workers=workers,
+                             cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
     try:
-        while trained + failed < config.trials:
-            trial = study.ask()
-            spec = space.build(lambda name, options: trial.suggest_categorical(name, options))
-            _record(trial, {"spec": spec.to_json(), "spec_hash": spec.hash, "quantization": spec.quantization,
-                            "worker": _worker_id()})
-            verdict = analytic_screen(spec, c, k, config.budgets, device)
-            if verdict.feasible:
-                verdict = footprint_screen(spec, c, k, config.budgets, device)
-            if not verdict.feasible:
-                screened, screened_in_a_row = screened + 1, screened_in_a_row + 1
-                metrics = {"size_bytes": verdict.size_bytes if verdict.size_bytes == verdict.size_bytes else PENALTY,
-                           "peak_ram_bytes": verdict.peak_ram_bytes if verdict.peak_ram_bytes == verdict.peak_ram_bytes else PENALTY,
-                           "latency_ms": verdict.latency_ms}
-                _record(trial, {"screened": True, "screen_stage": verdict.stage, "reason": verdict.reason, **metrics})
-                _constrain(trial, config, metrics)
-                study.tell(trial, _values(config, {"accuracy": 0.0, **metrics}))
-                if screened_in_a_row >= MAX_SCREENED_IN_A_ROW:
-                    raise InfeasibleBudgetError(
-                        f"{MAX_SCREENED_IN_A_ROW} sampled specs in a row broke the budget before training "
-                        f"(last: {verdict.reason}); the budget is too tight for space {space.name!r}")
-                bar.update(0, _postfix(study, config, trained, failed, screened))
-                continue
-            screened_in_a_row = 0
-            result = evaluate(spec, dataset, config.proxy)
-            if result.status != "ok":
-                failed += 1
-                _record(trial, {"failed_stage": result.failed_stage, "reason": result.reason})
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                if trained == 0 and failed >= FAILURES_BEFORE_GIVING_UP:
-                    raise NasError(f"the first {failed} trained candidates all failed; last: {result.failed_stage}: {result.reason}")
-            else:
-                trained += 1
-                metrics = _metrics(result, device)
-                model_path = models_dir / f"trial-{trial.number:05d}.tflite"
-                from ._io import atomic_write_bytes
+        out_dir = _prepare_out_dir(out_dir)
+        study = open_study(config, out_dir, storage)
+        _fail_interrupted(study)
+        counts = _Driver(study, config, space, device, dataset, executor, out_dir, progress).run()
+        proxy_s = time.perf_counter() - started
+        from .final import retrain_pareto
 
-                atomic_write_bytes(model_path, result.tflite)
-                _record(trial, {**metrics, "screened": False, "model": model_path.name})
-                _constrain(trial, config, metrics)
-                study.tell(trial, _values(config, metrics))
-            bar.update(1, _postfix(study, config, trained, failed, screened))
+        finals = retrain_pareto(study, config, out_dir, executor=executor, progress=progress)
     finally:
-        bar.close()
-    proxy_s = time.perf_counter() - started
-    from .final import retrain_pareto
-
-    finals = retrain_pareto(study, config, dataset, out_dir, evaluate=evaluate, progress=progress)
+        executor.close()
     write_outputs(study, config, out_dir, finals)
-    return SearchSummary(out_dir, trained, failed, screened, len(finals), time.perf_counter() - started, proxy_s)
+    return SearchSummary(out_dir, *counts, len(finals), time.perf_counter() - started, proxy_s)
+
+
+class _Driver:
+    """The ask/tell loop: keeps `executor.capacity` trials in flight until the study is full."""
+
+    def __init__(self, study, config: StudyConfig, space, device, dataset, executor, out_dir: Path, progress: bool):
+        self.study, self.config, self.space, self.device = study, config, space, device
+        self.dataset, self.executor = dataset, executor
+        self.models_dir = out_dir / "models"
+        self.models_dir.mkdir(exist_ok=True)
+        self.trained, self.failed, self.screened = _count(study)
+        self.screened_in_a_row = 0
+        self.inflight: dict[int, Any] = {}
+        self.bar = _progress(config.trials, self.trained + self.failed, progress)
+
+    def run(self) -> tuple[int, int, int]:
+        try:
+            while True:
+                while len(self.inflight) < self.executor.capacity and self._needed() > len(self.inflight):
+                    self._ask()
+                if not self.inflight:
+                    break
+                for number, outcome in self.executor.wait():
+                    self._tell(self.inflight.pop(number), outcome)
+        except BaseException:
+            self._abandon_inflight()
+            raise
+        finally:
+            self.bar.close()
+        return self.trained, self.failed, self.screened
+
+    def _needed(self) -> int:
+        return self.config.trials - self.trained - self.failed
+
+    def _ask(self) -> None:
+        from .screen import analytic_screen
+
+        trial = self.study.ask()
+        spec = self.space.build(lambda name, options: trial.suggest_categorical(name, options))
+        _record(trial, {"spec": spec.to_json(), "spec_hash": spec.hash, "quantization": spec.quantization,
+                        "worker": _worker_id()})
+        verdict = analytic_screen(spec, self.dataset.channels, self.dataset.num_classes, self.config.budgets, self.device)
+        if verdict.feasible:
+            self.inflight[trial.number] = trial
+            self.executor.submit(trial.number, spec)
+        else:
+            self._tell_screened(trial, verdict)
+
+    def _tell(self, trial, outcome) -> None:
+        import optuna
+
+        if outcome.kind == "screened":
+            self._tell_screened(trial, outcome.verdict)
+            return
+        self.screened_in_a_row = 0
+        if outcome.kind == "failed":
+            self.failed += 1
+            _record(trial, {"failed_stage": outcome.failed_stage, "reason": outcome.reason})
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            if self.trained == 0 and self.failed >= FAILURES_BEFORE_GIVING_UP:
+                raise NasError(f"the first {self.failed} trained candidates all failed; "
+                               f"last: {outcome.failed_stage}: {outcome.reason}")
+        else:
+            from ._io import atomic_write_bytes
+
+            self.trained += 1
+            metrics = _metrics(outcome.result, self.device)
+            model_path = self.models_dir / f"trial-{trial.number:05d}.tflite"
+            atomic_write_bytes(model_path, outcome.result.tflite)
+            _record(trial, {**metrics, "screened": False, "model": model_path.name})
+            _constrain(trial, self.config, metrics)
+            self.study.tell(trial, _values(self.config, metrics))
+        self.bar.update(1, _postfix(self.study, self.config, self.trained, self.failed, self.screened))
+
+    def _tell_screened(self, trial, verdict) -> None:
+        self.screened += 1
+        self.screened_in_a_row += 1
+        finite = lambda v: v if v == v else PENALTY  # noqa: E731 - NaN where the footprint was not reached
+        metrics = {"size_bytes": finite(verdict.size_bytes), "peak_ram_bytes": finite(verdict.peak_ram_bytes),
+                   "latency_ms": verdict.latency_ms}
+        _record(trial, {"screened": True, "screen_stage": verdict.stage, "reason": verdict.reason, **metrics})
+        _constrain(trial, self.config, metrics)
+        self.study.tell(trial, _values(self.config, {"accuracy": 0.0, **metrics}))
+        if self.screened_in_a_row >= MAX_SCREENED_IN_A_ROW:
+            raise InfeasibleBudgetError(
+                f"{MAX_SCREENED_IN_A_ROW} sampled specs in a row broke the budget before training "
+                f"(last: {verdict.reason}); the budget is too tight for space {self.space.name!r}")
+        self.bar.update(0, _postfix(self.study, self.config, self.trained, self.failed, self.screened))
+
+    def _abandon_inflight(self) -> None:
+        """Ctrl-C or an error: mark the trials in flight as interrupted, so a resume redoes them."""
+        import optuna
+
+        self.executor.close(cancel=True)
+        for trial in self.inflight.values():
+            try:
+                _record(trial, {"failed_stage": "interrupted", "reason": "the search stopped during this trial"})
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+            except Exception:  # the storage itself may be what failed; a resume cleans up then
+                pass
+        self.inflight.clear()
 
 
 def _metrics(result, device) -> dict[str, Any]:

@@ -1,0 +1,106 @@
+"""Distributed search on a real Ray cluster: a head started on loopback by the test."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from helpers import write_study
+
+ray = pytest.importorskip("ray", reason="the Ray tests need the ray extra: pip install 'tinyml-nas[ray]'")
+pytestmark = pytest.mark.integration
+
+ENV = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+RAY = shutil.which("ray", path=os.path.dirname(sys.executable)) or "ray"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def nas(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "nas.cli", *args], capture_output=True, text=True, cwd=cwd, env=ENV, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def head(tmp_path_factory):
+    port = free_port()
+    temp = tmp_path_factory.mktemp("ray")
+    start = subprocess.run([RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+                            "--include-dashboard=false", "--object-store-memory=200000000", f"--temp-dir={temp}",
+                            "--disable-usage-stats"], capture_output=True, text=True, env=ENV, timeout=180)
+    assert start.returncode == 0, start.stderr[-2000:]
+    yield f"127.0.0.1:{port}"
+    subprocess.run([RAY, "stop", "--force"], capture_output=True, env=ENV, timeout=120)
+
+
+def test_search_on_a_ray_head_writes_what_a_local_run_writes(head, tmp_path):
+    study = write_study(tmp_path / "s.yaml", trials=3)
+    result = nas("search", str(study), "--out", str(tmp_path / "ray"), "--ray-address", head, "--json", "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert summary["trained"] + summary["failed"] == 3 and summary["trained"] >= 1
+    ray_out = tmp_path / "ray"
+    for name in ("study.db", "trials.csv", "pareto.csv", "report.md", "study.json"):
+        assert (ray_out / name).is_file(), name
+    from nas.report import PARETO_COLUMNS, TRIAL_COLUMNS
+
+    assert list(pd.read_csv(ray_out / "trials.csv").columns) == TRIAL_COLUMNS
+    assert list(pd.read_csv(ray_out / "pareto.csv").columns) == PARETO_COLUMNS
+    trials = pd.read_csv(ray_out / "trials.csv")
+    assert trials[trials["state"] == "complete"]["spec"].notna().all()
+
+
+def test_unreachable_ray_address_is_one_line(tmp_path):
+    study = write_study(tmp_path / "s.yaml")
+    result = nas("search", str(study), "--out", str(tmp_path / "out"), "--ray-address", f"127.0.0.1:{free_port()}")
+    assert result.returncode == 2
+    assert "is not reachable" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def _trial_workers():
+    """PIDs of Ray worker processes currently running a trial task."""
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [int(line.split()[0]) for line in out.splitlines() if "ray::_trial_task" in line]
+
+
+def test_a_killed_worker_fails_or_retries_its_trial_and_the_search_completes(head, tmp_path):
+    study = write_study(tmp_path / "s.yaml", trials=3)
+    killed = []
+
+    def killer():
+        deadline = time.time() + 300
+        while time.time() < deadline and not killed:
+            pids = _trial_workers()
+            if pids:
+                time.sleep(1.0)  # let it get into training
+                for pid in _trial_workers()[:1]:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    result = nas("search", str(study), "--out", str(tmp_path / "out"), "--ray-address", head, "--json", "--no-progress")
+    thread.join(timeout=5)
+    assert killed, "no trial worker was seen to kill"
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert summary["trained"] + summary["failed"] == 3  # the study completed
+    trials = pd.read_csv(tmp_path / "out" / "trials.csv")
+    worker_failures = trials[trials["failed_stage"] == "worker"]
+    # Ray retried the killed task once; either the retry finished it or the trial failed with the reason
+    assert len(worker_failures) <= 1
+    if len(worker_failures):
+        assert "died" in worker_failures["reason"].iloc[0]
