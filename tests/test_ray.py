@@ -104,3 +104,12 @@ def test_a_killed_worker_fails_or_retries_its_trial_and_the_search_completes(hea
     assert len(worker_failures) <= 1
     if len(worker_failures):
         assert "died" in worker_failures["reason"].iloc[0]
+
+
+def test_workers_start_a_local_ray_on_loopback(tmp_path):
+    study = write_study(tmp_path / "s.yaml", trials=2)
+    result = nas("search", str(study), "--out", str(tmp_path / "out"), "--workers", "2", "--json", "--no-progress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert summary["trained"] + summary["failed"] == 2
+    assert (tmp_path / "out" / "pareto.csv").is_file()
