@@ -30,8 +30,11 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not integration"
 
-bench: $(STAMP)
+bench: $(STAMP)   # about an hour on 2 cores; figures go to benchmarks/README.md
 	$(BIN)/python benchmarks/candidate_pipeline.py
+	$(BIN)/python benchmarks/search_throughput.py --trials 6
+	$(BIN)/python benchmarks/samplers.py --trials 24
+	$(BIN)/python benchmarks/ray_scaling.py --workers 1 2
 
 clean:
 	rm -rf runs build dist *.egg-info .pytest_cache

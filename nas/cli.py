@@ -100,6 +100,23 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- nas devices --------------------------------------------------------------------------------
+def cmd_devices(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .devices import device_names, load_device
+
+    rows = [asdict(load_device(name)) for name in device_names()]
+    if args.json:
+        _print_json(rows)
+        return 0
+    for row in rows:
+        print(f"{row['name']:<14} runtime {row['runtime']:<7} unit {row['unit']:<4} modes {','.join(row['quantization'])}")
+        print(f"{'':<14} {row['description']}")
+        print(f"{'':<14} latency: {row['latency_source']} ({row['calibration']})")
+    return 0
+
+
 # --- nas evaluate -------------------------------------------------------------------------------
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .spec import ArchSpec
@@ -255,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("devices", help="list the device profiles: runtime, modes it runs, where latency comes from")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_devices)
 
     p = sub.add_parser("evaluate", help="train, convert and measure one architecture")
     p.add_argument("--dataset", required=True)

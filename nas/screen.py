@@ -68,6 +68,9 @@ def footprint_screen(spec: ArchSpec, in_channels: int, num_classes: int, budgets
     from .errors import CandidateFailed
     from .runtime import tflm_arena
 
+    from ._tf import keras
+
+    keras.backend.clear_session()
     model = build_model(spec, in_channels, num_classes)
     calibration = np.random.default_rng(0).random((8, spec.resolution, spec.resolution, in_channels), np.float32)
     try:

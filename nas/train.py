@@ -84,6 +84,7 @@ def train_candidate(spec, x_train, y_train, x_val, y_val, num_classes: int, cfg:
     from ._tf import keras
     from .build import build_model
 
+    keras.backend.clear_session()  # a search builds hundreds of models in one process: free the last ones
     keras.utils.set_random_seed(cfg.seed)
     x, y = _subset(x_train, y_train, cfg.max_train_samples, cfg.seed)
     model = build_model(spec, x.shape[-1], num_classes)

@@ -32,6 +32,13 @@ def test_space_sample_is_seeded_json():
     assert len({m["hash"] for m in many}) == 3
 
 
+def test_devices_json_lists_the_profiles():
+    rows = json.loads(run("devices", "--json").stdout)
+    tflm = {r["name"]: r for r in rows}["host-tflm"]
+    assert "dynamic_int8" not in tflm["quantization"] and "float16" not in tflm["quantization"]
+    assert run("devices").returncode == 0
+
+
 def test_space_list_json():
     rows = json.loads(run("space", "list", "--json").stdout)
     assert {r["name"] for r in rows} >= {"mobilenet_tiny", "mobilenet_edge"}
