@@ -99,3 +99,21 @@ def write_study(path: Path, **changes) -> Path:
         study[key] = value
     path.write_text(yaml.safe_dump(study))
     return path
+
+
+def fake_evaluate(spec, dataset, cfg, split="val"):
+    """A stand-in for training, for tests of the search logic: deterministic metrics from the
+    spec's analytic costs, a real CandidateResult, no training or conversion."""
+    from nas.pipeline import CandidateResult
+    from nas.plan import activation_peak_bytes, count_macs, count_params
+    from nas.screen import weight_bytes
+
+    c, k = dataset.channels, dataset.num_classes
+    macs = count_macs(spec, c, k)
+    return CandidateResult(
+        spec, dataset.name, split=split, accuracy=min(0.99, 0.5 + macs / 4e6), float_accuracy=min(0.99, 0.5 + macs / 4e6),
+        size_bytes=int(weight_bytes(spec, c, k)) + 4000, params=count_params(spec, c, k), macs=macs,
+        peak_ram_bytes=activation_peak_bytes(spec, c, k) + 2000, peak_ram_source="activation_estimate",
+        host_latency_ms=macs / 1e6, tflm_compatible=True, weight_sparsity=0.0, epochs_run=cfg.epochs,
+        tflite=b"not a real model",
+    )

@@ -125,3 +125,30 @@ def test_budget_no_spec_can_meet_fails_before_training(tmp_path):
     assert "no candidate of space 'mobilenet_tiny' can meet max size 0.5 KB" in result.stderr
     assert "smallest model needs" in result.stderr
     assert not (tmp_path / "out" / "study.db").exists()
+
+
+def test_journal_storage_holds_the_study_and_resumes(tmp_path):
+    from helpers import fake_evaluate
+
+    study = write_study(tmp_path / "s.yaml", trials=2)
+    journal = tmp_path / "study.journal"
+    first = run_search(load_study(study), tmp_path / "out", storage=str(journal), progress=False, evaluate=fake_evaluate)
+    assert journal.is_file() and journal.stat().st_size > 0
+    assert not (tmp_path / "out" / "study.db").exists()
+    assert first.trained == 2
+    again = run_search(load_study(study, trials=3), tmp_path / "out", storage=str(journal), progress=False,
+                       evaluate=fake_evaluate)
+    assert again.trained == 3
+    assert len(pd.read_csv(tmp_path / "out" / "trials.csv")) > 3 - 1
+
+
+def test_a_search_where_every_candidate_fails_stops_and_says_why(tmp_path):
+    from nas.errors import NasError
+    from nas.pipeline import CandidateResult
+
+    def always_fails(spec, dataset, cfg, split="val"):
+        return CandidateResult(spec, dataset.name, status="failed", failed_stage="training", reason="loss became NaN or infinite")
+
+    study = write_study(tmp_path / "s.yaml", trials=8)
+    with pytest.raises(NasError, match="the first 5 trained candidates all failed; last: training: loss became NaN"):
+        run_search(load_study(study), tmp_path / "out", progress=False, evaluate=always_fails)
