@@ -164,10 +164,22 @@ class _TflmWorker:
             return json.loads(line)
         code = self._proc.wait(timeout=30)
         self._proc = None
-        return {"ok": False, "crashed": True, "log": f"the TFLite Micro interpreter crashed (exit code {code})"}
+        return {"ok": False, "crashed": True, "log": _crash_reason(code)}
 
     def path(self, name: str) -> str:
         return os.path.join(self._dir.name, name)
+
+
+def _crash_reason(code: int) -> str:
+    import signal
+
+    if code == -signal.SIGABRT:
+        # seen: CalculateSoftmaxParams -> QuantizeMultiplierGreaterThanOne aborts when the softmax
+        # input scale is tiny (near-constant logits, e.g. an untrained model)
+        return "the TFLite Micro interpreter aborted (SIGABRT): a kernel's parameter check failed"
+    if code == -signal.SIGSEGV:
+        return "the TFLite Micro interpreter crashed (SIGSEGV)"
+    return f"the TFLite Micro interpreter crashed (exit code {code})"
 
 
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -178,6 +190,7 @@ class TflmArena:
     compatible: bool
     arena_bytes: int | None  # smallest arena that allocates (16-byte granularity)
     reason: str = ""  # why the model does not run, when not compatible
+    crashed: bool = False  # the interpreter died at every size tried, rather than refusing the model
 
 
 _MAX_ARENA = 256 * 1024 * 1024
@@ -205,7 +218,7 @@ def tflm_arena(model: bytes) -> TflmArena:
             hi *= 4
             reply = worker.request("probe", hi)
         if not reply["ok"]:
-            return TflmArena(False, None, _reason_from(reply))
+            return TflmArena(False, None, _reason_from(reply), crashed=bool(reply.get("crashed")))
         lo = hi // 4 if hi > 16 * 1024 else 0
         while hi - lo > 16:
             mid = (lo + hi) // 2 // 16 * 16
@@ -219,7 +232,8 @@ def tflm_arena(model: bytes) -> TflmArena:
         np.save(worker.path("zeros.npy"), np.zeros(detail["shape"], detail["dtype"]))
         reply = worker.request("run", hi, worker.path("zeros.npy"), worker.path("out.npy"))
         if not reply["ok"]:
-            return TflmArena(False, None, f"allocates in {hi} bytes but fails to run: {_reason_from(reply)}")
+            return TflmArena(False, None, f"allocates in {hi} bytes but fails to run: {_reason_from(reply)}",
+                             crashed=bool(reply.get("crashed")))
     return TflmArena(True, hi)
 
 

@@ -78,7 +78,10 @@ def footprint_screen(spec: ArchSpec, in_channels: int, num_classes: int, budgets
     except CandidateFailed as exc:
         return Screen(False, "footprint", exc.reason, float("nan"), float("nan"))
     arena = tflm_arena(tflite)
-    if device.runtime == "tflm" and not arena.compatible:
+    # A crash of the untrained model says little about the trained one (TFLite Micro aborts on
+    # the tiny softmax input scale of near-constant untrained logits): only a refusal, such as an
+    # unsupported operator, rejects the spec here; the trained model is measured for real later.
+    if device.runtime == "tflm" and not arena.compatible and not arena.crashed:
         return Screen(False, "footprint", f"TFLite Micro cannot run it: {arena.reason}", len(tflite), float("nan"))
     ram = arena.arena_bytes if arena.compatible else activation_peak_bytes(spec, in_channels, num_classes)
     return _verdict("footprint", spec, budgets, device, len(tflite), ram, device.predict_latency_ms(spec))

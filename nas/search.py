@@ -287,10 +287,15 @@ class _Driver:
     def _tell(self, trial, outcome) -> None:
         import optuna
 
+        from .executors import TrialOutcome
+
         if outcome.kind == "screened":
             self._tell_screened(trial, outcome.verdict)
             return
         self.screened_in_a_row = 0
+        if outcome.kind == "ok" and self.device.runtime == "tflm" and not outcome.result.tflm_compatible:
+            outcome = TrialOutcome("failed", result=outcome.result, failed_stage="tflm",
+                                   reason=f"TFLite Micro cannot run the trained model: {outcome.result.tflm_reason}")
         if outcome.kind == "failed":
             self.failed += 1
             _record(trial, {"failed_stage": outcome.failed_stage, "reason": outcome.reason})

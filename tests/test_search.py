@@ -152,3 +152,35 @@ def test_a_search_where_every_candidate_fails_stops_and_says_why(tmp_path):
     study = write_study(tmp_path / "s.yaml", trials=8)
     with pytest.raises(NasError, match="the first 5 trained candidates all failed; last: training: loss became NaN"):
         run_search(load_study(study), tmp_path / "out", progress=False, evaluate=always_fails)
+
+
+def test_a_tflm_crash_on_the_untrained_model_does_not_reject_the_spec(monkeypatch):
+    import nas.runtime
+    from nas.devices import load_device
+    from nas.runtime import TflmArena
+    from nas.screen import footprint_screen
+    from nas.study import Budgets
+
+    from helpers import TINY_SPEC
+
+    crashed = TflmArena(False, None, "the TFLite Micro interpreter aborted (SIGABRT)", crashed=True)
+    monkeypatch.setattr(nas.runtime, "tflm_arena", lambda model: crashed)
+    verdict = footprint_screen(TINY_SPEC, 1, 10, Budgets(max_ram_kb=1000), load_device("host-tflm"))
+    assert verdict.feasible and verdict.peak_ram_bytes > 0
+    refused = TflmArena(False, None, "Didn't find op for builtin opcode 'X'")
+    monkeypatch.setattr(nas.runtime, "tflm_arena", lambda model: refused)
+    verdict = footprint_screen(TINY_SPEC, 1, 10, Budgets(), load_device("host-tflm"))
+    assert not verdict.feasible and "Didn't find op" in verdict.reason
+
+
+def test_a_trained_model_tflm_cannot_run_fails_its_trial_on_a_tflm_device(tmp_path):
+    from helpers import fake_evaluate
+
+    def not_for_tflm(spec, dataset, cfg, split="val"):
+        result = fake_evaluate(spec, dataset, cfg, split)
+        result.tflm_compatible, result.tflm_reason = False, "aborted (SIGABRT)"
+        return result
+
+    study = write_study(tmp_path / "s.yaml", trials=5)
+    with pytest.raises(Exception, match="all failed; last: tflm: TFLite Micro cannot run the trained model"):
+        run_search(load_study(study), tmp_path / "out", progress=False, evaluate=not_for_tflm)
