@@ -18,7 +18,10 @@ from helpers import write_study
 ray = pytest.importorskip("ray", reason="the Ray tests need the ray extra: pip install 'tinyml-nas[ray]'")
 pytestmark = pytest.mark.integration
 
-ENV = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+# Ray 2.60 authenticates with a token, by default the one in ~/.ray/auth_token. The test cluster
+# gets its own, given to the head and to every client explicitly, so no state in $HOME matters.
+ENV = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "RAY_USAGE_STATS_ENABLED": "0",
+       "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.urandom(32).hex()}
 RAY = shutil.which("ray", path=os.path.dirname(sys.executable)) or "ray"
 
 
