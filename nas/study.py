@@ -59,7 +59,7 @@ class StudyConfig:
     budgets: Budgets = field(default_factory=Budgets)
     objectives: tuple[str, ...] = tuple(OBJECTIVES)
     trials: int = 20
-    sampler: str = "nsga2"
+    sampler: str = "tpe"  # chosen by hypervolume: see benchmarks/README.md (samplers.py)
     seed: int = 0
     proxy: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3))
     final: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20))

@@ -87,7 +87,7 @@ def write_study(path: Path, **changes) -> Path:
         "device": "host-tflm",
         "budgets": {"max_size_kb": 40, "max_ram_kb": 48, "max_latency_ms": 50},
         "trials": 3,
-        "sampler": "nsga2",
+        "sampler": "tpe",
         "seed": 0,
         "proxy": {"epochs": 2, "patience": 1},
         "final": {"epochs": 3, "patience": 2},
