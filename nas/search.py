@@ -247,6 +247,7 @@ class _Driver:
         self.models_dir = out_dir / "models"
         self.models_dir.mkdir(exist_ok=True)
         self.trained, self.failed, self.screened = _count(study)
+        self.best = _best_feasible(study, config)  # then kept up to date as trials are told
         self.screened_in_a_row = 0
         self.inflight: dict[int, Any] = {}
         self.bar = _progress(config.trials, self.trained + self.failed, progress)
@@ -313,7 +314,9 @@ class _Driver:
             _record(trial, {**metrics, "screened": False, "model": model_path.name})
             _constrain(trial, self.config, metrics)
             self.study.tell(trial, _values(self.config, metrics))
-        self.bar.update(1, _postfix(self.study, self.config, self.trained, self.failed, self.screened))
+            if self.config.budgets.feasible(metrics["size_bytes"], metrics["peak_ram_bytes"], metrics["latency_ms"]):
+                self.best = max(self.best or 0.0, metrics["accuracy"])
+        self.bar.update(1, self._postfix())
 
     def _tell_screened(self, trial, verdict) -> None:
         self.screened += 1
@@ -328,7 +331,11 @@ class _Driver:
             raise InfeasibleBudgetError(
                 f"{MAX_SCREENED_IN_A_ROW} sampled specs in a row broke the budget before training "
                 f"(last: {verdict.reason}); the budget is too tight for space {self.space.name!r}")
-        self.bar.update(0, _postfix(self.study, self.config, self.trained, self.failed, self.screened))
+        self.bar.update(0, self._postfix())
+
+    def _postfix(self) -> str:
+        best = f"{self.best:.3f}" if self.best is not None else "none yet"
+        return f"best feasible acc {best} | failed {self.failed} | screened {self.screened}"
 
     def _abandon_inflight(self) -> None:
         """Ctrl-C or an error: mark the trials in flight as interrupted, so a resume redoes them."""
@@ -400,7 +407,8 @@ def _progress(total: int, initial: int, enabled: bool) -> _Progress:
     return _Progress(total, initial, enabled)
 
 
-def _postfix(study, config: StudyConfig, trained: int, failed: int, screened: int) -> str:
+def _best_feasible(study, config: StudyConfig) -> float | None:
+    """The best proxy accuracy among stored trained trials within budget (read once, at start)."""
     import optuna
 
     best = None
@@ -408,5 +416,4 @@ def _postfix(study, config: StudyConfig, trained: int, failed: int, screened: in
         a = t.user_attrs
         if not a.get("screened") and config.budgets.feasible(a["size_bytes"], a["peak_ram_bytes"], a.get("latency_ms")):
             best = max(best or 0.0, a["accuracy"])
-    best_text = f"{best:.3f}" if best is not None else "none yet"
-    return f"best feasible acc {best_text} | failed {failed} | screened {screened}"
+    return best
