@@ -12,8 +12,6 @@ amount of data per trial, so the figure carries over; accuracy does not.
 from __future__ import annotations
 
 import argparse
-import gzip
-import struct
 import sys
 import tempfile
 from dataclasses import replace
@@ -22,12 +20,9 @@ from pathlib import Path
 import numpy as np
 
 
-def write_idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes(), compresslevel=1))
-
-
 def generate(folder: Path, seed: int = 0) -> None:
+    from nas.formats import write_idx
+
     rng = np.random.default_rng(seed)
     for prefix, n in (("train", 60_000), ("t10k", 10_000)):
         y = rng.integers(0, 10, n)

@@ -27,8 +27,7 @@ def trained_rows(study) -> list[dict]:
 
 def proxy_pareto(study, config: StudyConfig) -> list[dict]:
     """Feasible trained trials that no other dominates, most accurate first, at most final_top_k."""
-    feasible = [r for r in trained_rows(study)
-                if config.budgets.feasible(r["size_bytes"], r["peak_ram_bytes"], r.get("latency_ms"))]
+    feasible = [r for r in trained_rows(study) if config.budgets.admits(r)]
     front = sorted(non_dominated(feasible, config.objectives), key=lambda r: (-r["accuracy"], r["trial"]))
     return front[: config.final_top_k]
 

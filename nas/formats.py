@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import DataError
 
-__all__ = ["read_idx", "read_npz_splits", "read_image_folder", "IMAGE_SUFFIXES"]
+__all__ = ["read_idx", "write_idx", "read_npz_splits", "read_image_folder", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -45,6 +45,15 @@ def read_idx(path: Path) -> np.ndarray:
             f"file has {len(raw) - header}"
         )
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> Path:
+    """Write unsigned bytes as an IDX file (gzipped, as Fashion-MNIST is distributed, by default)."""
+    array = np.asarray(array)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    Path(path).write_bytes(gzip.compress(data, compresslevel=1) if gz else data)
+    return Path(path)
 
 
 def read_npz_splits(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:

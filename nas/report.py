@@ -29,7 +29,7 @@ def trials_rows(study, config: StudyConfig) -> list[dict]:
         row = {c: a.get(c) for c in TRIAL_COLUMNS}
         row.update(trial=t.number, state=t.state.name.lower(), sparsity=spec.get("sparsity"), screened=bool(a.get("screened")))
         if t.state.name == "COMPLETE" and not a.get("screened"):
-            row["feasible"] = config.budgets.feasible(a["size_bytes"], a["peak_ram_bytes"], a.get("latency_ms"))
+            row["feasible"] = config.budgets.admits(a)
         else:
             row["feasible"] = False
         rows.append(row)
@@ -37,8 +37,7 @@ def trials_rows(study, config: StudyConfig) -> list[dict]:
 
 
 def pareto_rows(finals: list[dict], config: StudyConfig) -> list[dict]:
-    ok = [f for f in finals if f.get("status") == "ok"
-          and config.budgets.feasible(f["size_bytes"], f["peak_ram_bytes"], f.get("latency_ms"))]
+    ok = [f for f in finals if f.get("status") == "ok" and config.budgets.admits(f)]
     front = sorted(non_dominated(ok, config.objectives), key=lambda r: (-r["accuracy"], r["trial"]))
     return [{c: r.get(c) for c in PARETO_COLUMNS} for r in front]
 

@@ -250,7 +250,7 @@ class _Driver:
         self.best = _best_feasible(study, config)  # then kept up to date as trials are told
         self.screened_in_a_row = 0
         self.inflight: dict[int, Any] = {}
-        self.bar = _progress(config.trials, self.trained + self.failed, progress)
+        self.bar = _Progress(config.trials, self.trained + self.failed, progress)
 
     def run(self) -> tuple[int, int, int]:
         try:
@@ -314,7 +314,7 @@ class _Driver:
             _record(trial, {**metrics, "screened": False, "model": model_path.name})
             _constrain(trial, self.config, metrics)
             self.study.tell(trial, _values(self.config, metrics))
-            if self.config.budgets.feasible(metrics["size_bytes"], metrics["peak_ram_bytes"], metrics["latency_ms"]):
+            if self.config.budgets.admits(metrics):
                 self.best = max(self.best or 0.0, metrics["accuracy"])
         self.bar.update(1, self._postfix())
 
@@ -403,17 +403,8 @@ class _Progress:
             self._bar.close()
 
 
-def _progress(total: int, initial: int, enabled: bool) -> _Progress:
-    return _Progress(total, initial, enabled)
-
-
 def _best_feasible(study, config: StudyConfig) -> float | None:
     """The best proxy accuracy among stored trained trials within budget (read once, at start)."""
-    import optuna
+    from .final import trained_rows
 
-    best = None
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        a = t.user_attrs
-        if not a.get("screened") and config.budgets.feasible(a["size_bytes"], a["peak_ram_bytes"], a.get("latency_ms")):
-            best = max(best or 0.0, a["accuracy"])
-    return best
+    return max((r["accuracy"] for r in trained_rows(study) if config.budgets.admits(r)), default=None)

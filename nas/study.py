@@ -49,6 +49,10 @@ class Budgets:
     def feasible(self, size_bytes: float, peak_ram_bytes: float, latency_ms: float | None) -> bool:
         return all(v <= 0 for v in self.violations(size_bytes, peak_ram_bytes, latency_ms).values())
 
+    def admits(self, metrics: Mapping[str, Any]) -> bool:
+        """Whether a measured row (size_bytes, peak_ram_bytes, latency_ms) meets every budget."""
+        return self.feasible(metrics["size_bytes"], metrics["peak_ram_bytes"], metrics.get("latency_ms"))
+
 
 @dataclass(frozen=True)
 class StudyConfig:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
-import struct
 from pathlib import Path
 
 import numpy as np
 
+from nas.formats import write_idx  # noqa: F401 - tests import it from here too
 from nas.spec import ArchSpec
 
 #: A small spec whose layers are large enough for every quantization mode to act on its weights.
@@ -33,13 +32,6 @@ def images(n: int, size: int, channels: int | None = None, seed: int = 0, classe
     if channels:
         x = np.repeat(x[..., None], channels, axis=-1)
     return x, y.astype(np.uint8)
-
-
-def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> Path:
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    path.write_bytes(gzip.compress(data) if gz else data)
-    return path
 
 
 def write_fashion_mnist(folder: Path, n_train: int = 300, n_test: int = 100) -> Path:
