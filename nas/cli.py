@@ -100,20 +100,136 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- nas devices --------------------------------------------------------------------------------
+# --- nas devices / calibrate / predict ----------------------------------------------------------
+def _calibration_score(device) -> str:
+    artifact = device.artifact
+    if device.latency_model and artifact is None:
+        return "not calibrated yet"
+    if artifact is None:
+        return "measured per candidate"
+    validation = artifact.get("validation", {})
+    if artifact.get("kind") == "scaled-instructions":
+        loo = validation.get("leave_one_out", {})
+        if not loo.get("n"):
+            return f"{len(artifact.get('references', []))} published timing(s), no leave-one-out"
+        return f"leave-one-out mean {loo['mean_abs_error_pct']:.0f}%, max {loo['max_abs_error_pct']:.0f}% ({loo['n']} refs)"
+    overall = validation.get("all", {})
+    if not overall:
+        return "calibrated, no held-out score"
+    return f"held-out {overall['within_10pct']:.0%} within 10%, Spearman {overall['spearman']:.3f} (n={overall['n']})"
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from .devices import device_names, load_device
 
-    rows = [asdict(load_device(name)) for name in device_names()]
+    devices = [load_device(name) for name in device_names()]
+    rows = [{**asdict(d), "score": _calibration_score(d)} for d in devices]
     if args.json:
         _print_json(rows)
         return 0
-    for row in rows:
-        print(f"{row['name']:<14} runtime {row['runtime']:<7} unit {row['unit']:<4} modes {','.join(row['quantization'])}")
-        print(f"{'':<14} {row['description']}")
-        print(f"{'':<14} latency: {row['latency_source']} ({row['calibration']})")
+
+    def fmt(value, unit=""):
+        return "-" if value in (None, "") else f"{value:g}{unit}" if isinstance(value, (int, float)) else str(value)
+
+    header = ("name", "core", "clock", "SRAM", "flash", "runtime", "unit", "modes", "latency from", "calibration score")
+    table = [header] + [(r["name"], fmt(r["core"]), fmt(r["clock_mhz"], " MHz"), fmt(r["sram_kb"], " KB"),
+                         fmt(r["flash_kb"], " KB"), r["runtime"], r["unit"], ",".join(r["quantization"]),
+                         r["latency_source"], r["score"]) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibrate import calibrate_host, calibrate_mcu, make_samples, write_artifact
+    from .devices import artifact_path, load_device
+
+    device = load_device(args.device)
+    if args.check:
+        if device.measure != "wallclock":
+            raise ConfigError(f"--check measures wall-clock repeatability; {device.name} is measured by {device.measure or 'nothing on this host'}")
+        from .timing import repeatability
+
+        samples = [s for s in make_samples(args.samples, device.quantization, args.seed) if s.tflite]
+        floor = repeatability([s.tflite for s in samples])
+        if args.json:
+            _print_json(floor)
+        else:
+            print(f"repeatability floor of this machine ({floor['n']} models, two passes of the protocol): "
+                  f"{floor['within_10pct']:.0%} agree within 10%, {floor['within_5pct']:.0%} within 5%, "
+                  f"median difference {floor['median_abs_diff_pct']:.1f}%, 90th percentile {floor['p90_abs_diff_pct']:.1f}%")
+        return 0
+    if not device.measure:
+        raise ConfigError(f"device {device.name} is not calibrated by measurement ({device.calibration})")
+    out = Path(args.out) if args.out else artifact_path(device.latency_model or device.name)
+    _check_writable(out.parent)
+    if device.measure == "published":
+        artifact = calibrate_mcu(device, seed=args.seed)
+    else:
+        if args.samples < 8:
+            raise ConfigError("--samples must be at least 8 (a held-out split needs some)")
+        if device.measure == "icount":
+            from .icount import require_valgrind
+
+            require_valgrind()
+        show = None if args.json or args.no_progress else (lambda i, n: print(f"\rbuilt {i}/{n} models", end="", file=sys.stderr, flush=True))
+        artifact = calibrate_host(device, args.samples, seed=args.seed, progress=show)
+        if show:
+            print(file=sys.stderr)
+    artifact["provenance"]["command"] = "nas " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["calibrate"] else "nas calibrate"
+    write_artifact(out, artifact)
+    summary = {"device": device.name, "artifact": str(out), "validation": artifact["validation"]}
+    if artifact.get("arena"):
+        summary["arena_validation"] = artifact["arena"]["validation"]
+    if args.json:
+        _print_json(summary)
+    else:
+        print(f"wrote {out}")
+        print(f"{device.name}: {_calibration_score(load_device(device.name)) if not args.out else ''}".rstrip(": "))
+        for mode, v in artifact["validation"].items():
+            if mode == "leave_one_out":
+                continue
+            if "within_10pct" in v:
+                floor = v.get("macs_linear_floor", {})
+                print(f"  {mode:<13} held-out n={v['n']:<3} within 10%: {v['within_10pct']:.0%}  Spearman {v['spearman']:.3f}"
+                      f"  (MACs-linear floor: {floor.get('within_10pct', float('nan')):.0%}, {floor.get('spearman') or float('nan'):.3f})")
+            else:
+                print(f"  {mode:<13} {v.get('note', '')}")
+        for ref in artifact.get("references", []):
+            loo = f"leave-one-out {ref['loo_error_pct']:+.0f}%" if ref["loo_error_pct"] is not None else "no leave-one-out"
+            print(f"  {ref['reference_model']:<28} published {ref['published_ms']:g} ms, fitted {ref['fitted_ms']:.1f} ms, {loo}")
+        if artifact.get("arena"):
+            a = artifact["arena"]["validation"]
+            print(f"  arena (int8) held-out n={a['n']} within 10%: {a['within_10pct']:.0%}, max error {a['max_error_pct']:.1f}%")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .devices import load_device
+    from .spec import ArchSpec
+
+    device = load_device(args.device)
+    results = []
+    for item in args.models:
+        path = Path(item)
+        if not path.is_file():
+            raise ConfigError(f"{item}: no such file")
+        if path.suffix == ".json":
+            result = device.predict(ArchSpec.from_json(_read_text(item)), args.channels, args.classes)
+        else:
+            result = device.predict(path)
+        results.append({"path": item, **result})
+    if args.json:
+        _print_json(results)
+        return 0
+    unit = "latency_ms" if device.unit == "ms" else "instructions"
+    for r in results:
+        value = f"{r[unit]:,.3f} ms" if unit == "latency_ms" and r["runs"] else f"{r[unit]:,.0f} instructions" if r["runs"] else f"not predicted: {r['reason']}"
+        arena = f", arena ≈ {r['arena_bytes'] / 1024:.1f} KB" if r.get("arena_bytes") else ""
+        print(f"{r['path']}  [{r['mode']}]  {value}{arena}")
     return 0
 
 
@@ -276,6 +392,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("devices", help="list the device profiles: runtime, modes it runs, where latency comes from")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser("calibrate", help="measure sampled models on a device's ruler, fit its latency model, validate it")
+    p.add_argument("--device", required=True)
+    p.add_argument("--samples", type=int, default=300, help="models to sample and measure (host devices)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--check", action="store_true", help="wall-clock devices: measure and print this machine's repeatability floor")
+    p.add_argument("--out", help="artifact path (default: latency_models/<device>.json)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("predict", help="predict latency (or instructions) of .tflite files or architecture JSON on a device")
+    p.add_argument("models", nargs="+", help=".tflite files, or architecture .json files (from `nas space sample`)")
+    p.add_argument("--device", required=True)
+    p.add_argument("--channels", type=int, default=1, help="architecture JSON: input channels (default 1)")
+    p.add_argument("--classes", type=int, default=10, help="architecture JSON: number of classes (default 10)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="train, convert and measure one architecture")
     p.add_argument("--dataset", required=True)

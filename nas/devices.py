@@ -1,29 +1,41 @@
 """Device profiles (`devices/*.yaml`): a target's runtime, memory, the quantization modes its
-runtime runs, and where its latency figures come from.
+runtime runs, its latency unit, and where its figures come from.
 
-Latency enters the search through one seam, `Device.latency_ms(result)`: today every shipped
-profile takes the host measurement (LiteRT, 1 thread); calibrated latency models plug in here.
+Latency sources:
+    host_measurement   every candidate is timed on this host (LiteRT, 1 thread)
+    model              a fitted latency model (`latency_models/<latency_model>.json`, written by
+                       `nas calibrate`) predicts from the model's kernels, before or after training
+
+Units: "ms" for time; "instructions" for the instruction-count rulers (`host-*-icount`), which
+are what latency models are validated against. A search optimises time, so it needs an "ms" device.
+Latency enters the search through one seam, `Device.latency_ms(result)`.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
-from ._paths import catalog_file, catalog_names, load_yaml
+from ._paths import catalog_dirs, catalog_file, catalog_names, load_yaml
 from .errors import ConfigError
-from .spec import QUANT_MODES
+from .spec import QUANT_MODES, ArchSpec
 
-__all__ = ["Device", "load_device", "device_names"]
+__all__ = ["Device", "load_device", "device_names", "load_artifact", "artifact_path"]
 
-_LATENCY_SOURCES = ("host_measurement",)
+_LATENCY_SOURCES = ("host_measurement", "model")
+_UNITS = ("ms", "instructions")
+_RUNTIMES = ("litert", "tflm", "xcubeai")
+_MEASURES = ("", "icount", "wallclock", "published")
 
 
 @dataclass(frozen=True)
 class Device:
     name: str
     description: str
-    runtime: str  # "litert" | "tflm"
-    unit: str  # what latency figures mean: "ms"
+    runtime: str  # "litert" | "tflm" | "xcubeai"
+    unit: str  # "ms" | "instructions"
     quantization: tuple[str, ...]  # modes its runtime runs
     latency_source: str
     calibration: str  # where its numbers come from, in words
@@ -31,19 +43,113 @@ class Device:
     clock_mhz: float | None = None
     sram_kb: float | None = None
     flash_kb: float | None = None
+    measure: str = ""  # how `nas calibrate` measures it: icount, wallclock, published (MCU timings)
+    latency_model: str = ""  # artifact name in latency_models/ (without .json)
+    base_device: str = ""  # microcontrollers: the instruction-count device that gives the cost's shape
+    board: str = ""  # microcontrollers: the `board` and `runtime` of their rows in mcu_timings.csv
+    board_runtime: str = ""
 
     def runs(self, mode: str) -> bool:
         return mode in self.quantization
+
+    @property
+    def artifact(self) -> dict | None:
+        """The fitted latency model, or None when it has not been calibrated yet."""
+        return load_artifact(self.latency_model) if self.latency_model else None
 
     def latency_ms(self, result) -> float | None:
         """The latency the search optimises for a measured candidate (the single seam)."""
         if self.latency_source == "host_measurement":
             return result.host_latency_ms
-        raise AssertionError(self.latency_source)  # pragma: no cover - validated on load
+        if self.unit != "ms":
+            return None
+        source = result.tflite if getattr(result, "tflite", None) else None
+        if source is None:
+            return None
+        prediction = self.predict(source)
+        return prediction.get("latency_ms")
 
-    def predict_latency_ms(self, spec) -> float | None:
-        """Latency predicted from the spec alone, before training; None where no model exists."""
+    def predict_latency_ms(self, spec: ArchSpec, in_channels: int, num_classes: int) -> float | None:
+        """Latency predicted from the spec alone, before training; None where no model applies."""
+        if not self.latency_model or self.unit != "ms" or self.artifact is None:
+            return None
+        return self.predict(spec, in_channels, num_classes).get("latency_ms")
+
+    def predict(self, source: ArchSpec | bytes | str | Path, in_channels: int | None = None,
+                num_classes: int | None = None) -> dict:
+        """Predict one model (a spec, or .tflite bytes or path) on this device.
+
+        Returns {"mode", "runs": True, "latency_ms" or "instructions", "arena_bytes"?} or, for a model
+        the device cannot run or price, {"mode", "runs": False, "reason"}. Raises ConfigError when
+        the device has no fitted latency model."""
+        from .kernels import arena_estimate_bytes, features, kernels_from_spec, kernels_from_tflite, model_mode
+
+        if isinstance(source, ArchSpec):
+            if in_channels is None or num_classes is None:
+                raise ConfigError("predicting a spec needs its input channels and number of classes")
+            mode, kernels, tflite = source.quantization, kernels_from_spec(source, in_channels, num_classes), None
+        else:
+            tflite = source
+            mode, kernels = model_mode(source), kernels_from_tflite(source)
+        artifact = self.artifact
+        if artifact is None:
+            raise ConfigError(f"device {self.name} has no latency model: "
+                              + (f"run `nas calibrate --device {self.name}`" if self.latency_model
+                                 else "its latency is measured per candidate on the host"))
+        out: dict = {"mode": mode}
+        if not self.runs(mode):
+            return {**out, "runs": False, "reason": f"{self.name} ({self.runtime}) does not run {mode} models; "
+                                                    f"it runs {', '.join(self.quantization)}"}
+        if artifact.get("kind") == "scaled-instructions":
+            base = load_device(artifact["base_device"]).predict(source, in_channels, num_classes)
+            if not base["runs"]:
+                return {**out, "runs": False, "reason": base["reason"]}
+            out.update(runs=True, latency_ms=base["instructions"] * artifact["ms_per_instruction"])
+            if "arena_bytes" in base and self.runtime == "tflm":
+                out["arena_bytes"] = base["arena_bytes"]
+            return out
+        from .latency import KernelCostModel
+
+        fitted = artifact.get("modes", {}).get(mode)
+        if fitted is None:
+            return {**out, "runs": False, "reason": f"{self.name}'s latency model was not calibrated for {mode}"}
+        model = KernelCostModel.from_dict(fitted)
+        row = features(kernels)
+        unpriced = model.unpriced(row)
+        if unpriced:
+            return {**out, "runs": False, "reason": f"operators not seen in {self.name}'s calibration: {', '.join(unpriced)}"}
+        out.update({"runs": True, ("latency_ms" if self.unit == "ms" else "instructions"): model.predict(row)})
+        arena = artifact.get("arena")
+        if arena and tflite is not None and mode == "int8":
+            c = arena["coef"]
+            out["arena_bytes"] = int(round(c["estimate"] * arena_estimate_bytes(tflite) + c["ops"] * len(kernels) + c["const"]))
+        return out
+
+
+def artifact_path(name: str) -> Path:
+    """Where the artifact `name` is read from (or, when absent, written by default)."""
+    for folder in catalog_dirs("latency_models"):
+        if (folder / f"{name}.json").is_file():
+            return folder / f"{name}.json"
+    folders = catalog_dirs("latency_models")
+    if not folders:
+        raise ConfigError("no latency_models catalog folder found; set NAS_CATALOG_DIR")
+    return folders[0] / f"{name}.json"
+
+
+@lru_cache(maxsize=None)
+def _read_artifact(path: str, mtime: float) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read latency model {path}: {exc}") from None
+
+
+def load_artifact(name: str) -> dict | None:
+    path = artifact_path(name)
+    if not path.is_file():
         return None
+    return _read_artifact(str(path), path.stat().st_mtime)
 
 
 def load_device(name: str) -> Device:
@@ -57,8 +163,12 @@ def load_device(name: str) -> Device:
     bad = [m for m in modes if m not in QUANT_MODES]
     if bad or not modes:
         raise ConfigError(f"{path}: quantization {bad or modes} must be a non-empty subset of {list(QUANT_MODES)}")
-    if data.get("latency_source") not in _LATENCY_SOURCES:
-        raise ConfigError(f"{path}: latency_source must be one of {list(_LATENCY_SOURCES)}")
+    for key, valid in (("latency_source", _LATENCY_SOURCES), ("unit", _UNITS), ("runtime", _RUNTIMES),
+                       ("measure", _MEASURES)):
+        if data.get(key, "") not in valid:
+            raise ConfigError(f"{path}: {key} must be one of {[v for v in valid if v]}")
+    if data["latency_source"] == "model" and not data.get("latency_model"):
+        raise ConfigError(f"{path}: latency_source model needs latency_model (an artifact name)")
     try:
         return Device(**{**data, "quantization": modes})
     except TypeError as exc:

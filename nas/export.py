@@ -110,6 +110,22 @@ def load_run_config(out_dir: Path) -> StudyConfig:
     return study_from_dict(data, source=str(path))
 
 
+def _device_latency(device, model: bytes, spec, row: dict) -> dict:
+    """The exported model's latency on one device, with where the figure comes from."""
+    if not device.runs(spec.quantization):
+        return {"latency_ms": None, "source": f"{device.runtime} does not run {spec.quantization} models"}
+    if device.latency_source == "host_measurement":
+        return {"latency_ms": row.get("host_latency_ms"), "source": "measured on the search host (LiteRT, 1 thread)"}
+    if device.artifact is None:
+        return {"latency_ms": None, "source": f"not calibrated (nas calibrate --device {device.name})"}
+    prediction = device.predict(model)
+    if not prediction["runs"]:
+        return {"latency_ms": None, "source": prediction["reason"]}
+    if device.unit != "ms":
+        return {"latency_ms": None, "instructions": round(prediction["instructions"]), "source": "latency model (instructions)"}
+    return {"latency_ms": round(prediction["latency_ms"], 3), "source": f"latency model ({device.calibration.split(';')[0]})"}
+
+
 def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: str = "g_model",
                  data_dir: str | None = None) -> dict:
     """Export the best model (or `trial`) of the search in `out_dir` into `dest`; returns the card."""
@@ -143,13 +159,7 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
     elif spec.quantization in TFLM_MODES:
         raise NasError(f"TFLite Micro cannot run the exported {spec.quantization} model: {arena.reason}; nothing was exported")
 
-    latency_by_device = {}
-    for device_name in device_names():
-        device = load_device(device_name)
-        latency_by_device[device_name] = (
-            {"latency_ms": row.get("latency_ms") if device.latency_source == "host_measurement" else None,
-             "source": device.latency_source} if device.runs(spec.quantization)
-            else {"latency_ms": None, "source": f"{device.runtime} does not run {spec.quantization} models"})
+    latency_by_device = {name: _device_latency(load_device(name), model, spec, row) for name in device_names()}
     test_accuracy = float(np.mean(lite.argmax(1) == dataset.y_test))
     ident = c_identifier(name)
     card = {

@@ -29,8 +29,8 @@ _OPS = {
 }
 #: Which features each family carries (every family also counts itself: `n`).
 _FAMILY_FEATURES = {
-    "conv": ("n", "in", "out", "macs", "taps", "w"),
-    "dwconv": ("n", "in", "out", "macs", "w"),
+    "conv": ("n", "in", "out", "macs", "taps", "w", "vmacs", "vtaps"),
+    "dwconv": ("n", "in", "out", "macs", "w", "vmacs"),
     "fc": ("n", "in", "out", "macs", "w"),
 }
 _DEFAULT_FEATURES = ("n", "in", "out")
@@ -54,9 +54,12 @@ class Kernel:
     taps: int = 0  # output elements x filter positions (per-tap overhead of reference convolutions)
     weights: int = 0  # weight elements
     op: str = ""  # the TFLite builtin name
+    vmacs: int = 0  # MACs over filter positions inside the input (reference kernels skip padding)
+    vtaps: int = 0  # filter positions inside the input, over all output elements
 
     def features(self) -> dict[str, float]:
-        values = {"n": 1, "in": sum(self.inputs), "out": self.out, "macs": self.macs, "taps": self.taps, "w": self.weights}
+        values = {"n": 1, "in": sum(self.inputs), "out": self.out, "macs": self.macs, "taps": self.taps, "w": self.weights,
+                  "vmacs": self.vmacs, "vtaps": self.vtaps}
         key = self.family + ("/hybrid" if self.dtype == "hybrid" else "")
         return {f"{key}:{name}": float(values[name]) for name in _FAMILY_FEATURES.get(self.family, _DEFAULT_FEATURES)}
 
@@ -67,6 +70,16 @@ def features(kernels: list[Kernel]) -> dict[str, float]:
     for kernel in kernels:
         for name, value in kernel.features().items():
             total[name] = total.get(name, 0.0) + value
+    return total
+
+
+def inside_taps(size: int, out: int, kernel: int, stride: int, same: bool) -> int:
+    """Filter positions that fall inside the input along one axis, summed over the outputs."""
+    pad = max((out - 1) * stride + kernel - size, 0) // 2 if same else 0
+    total = 0
+    for o in range(out):
+        start = o * stride - pad
+        total += max(0, min(start + kernel, size) - max(start, 0))
     return total
 
 
@@ -153,7 +166,7 @@ def kernels_from_tflite(source: str | Path | bytes) -> list[Kernel]:
         family = _OPS.get(name, "other")
         first = activations[0] if activations else (tensors[0] if tensors else None)
         dtype = type_names.get(first.Type(), "float32") if first is not None else "float32"
-        macs = taps = weights = 0
+        macs = taps = weights = vmacs = vtaps = 0
         if family in ("conv", "dwconv", "fc") and len(tensors) >= 2:
             filt = tensors[1]
             shape = [int(d) for d in filt.ShapeAsNumpy()]
@@ -165,12 +178,28 @@ def kernels_from_tflite(source: str | Path | bytes) -> list[Kernel]:
                 taps = macs = out * shape[1] * shape[2]
             else:  # filter (units, in_features)
                 macs = out * shape[-1]
+            if family in ("conv", "dwconv") and activations:
+                vtaps = _inside(schema, op, family, activations[0], outputs[0], shape)
+                vmacs = vtaps * (shape[3] if family == "conv" else 1)
             if dtype == "float32" and type_names.get(filt.Type()) == "int8":
                 dtype = "hybrid"
         if family == "dequantize" and not activations:
             activations = constants  # float16 weights, dequantized at run time
-        kernels.append(Kernel(family, dtype, tuple(elements(t) for t in activations), out, macs, taps, weights, name))
+        kernels.append(Kernel(family, dtype, tuple(elements(t) for t in activations), out, macs, taps, weights, name,
+                              vmacs, vtaps))
     return kernels
+
+
+def _inside(schema, op, family: str, source, result, filt: list[int]) -> int:
+    """vtaps of a convolution: in-image filter positions x output channels, from its options."""
+    options_type = schema.Conv2DOptions if family == "conv" else schema.DepthwiseConv2DOptions
+    table = op.BuiltinOptions()
+    options = options_type()
+    options.Init(table.Bytes, table.Pos)
+    same = options.Padding() == schema.Padding.SAME
+    _, h, w, _ = (int(d) for d in source.ShapeAsNumpy())
+    _, oh, ow, oc = (int(d) for d in result.ShapeAsNumpy())
+    return (inside_taps(h, oh, filt[1], options.StrideH(), same) * inside_taps(w, ow, filt[2], options.StrideW(), same) * oc)
 
 
 def model_mode(source: str | Path | bytes) -> str:
@@ -219,7 +248,11 @@ def kernels_from_spec(spec: ArchSpec, in_channels: int, num_classes: int) -> lis
                 dequantize += [Kernel("dequantize", "float16", (weights,), weights, op="DEQUANTIZE"),
                                Kernel("dequantize", "float16", (bias,), bias, op="DEQUANTIZE")]
             op = {"conv": "CONV_2D", "dwconv": "DEPTHWISE_CONV_2D", "fc": "FULLY_CONNECTED"}[family]
-            kernels.append(Kernel(family, kernel_dtype, (n_in,), n_out, macs, taps, weights, op))
+            vtaps = vmacs = 0
+            if family != "fc":
+                vtaps = inside_taps(h, oh, k, layer.stride, True) * inside_taps(w, ow, k, layer.stride, True) * oc
+                vmacs = vtaps * (c if family == "conv" else 1)
+            kernels.append(Kernel(family, kernel_dtype, (n_in,), n_out, macs, taps, weights, op, vmacs, vtaps))
         elif layer.kind == "add":
             kernels.append(Kernel("add", dtype, (n_in, n_in), n_out, op="ADD"))
         elif layer.kind == "gap":

@@ -58,7 +58,7 @@ def _verdict(stage: str, spec: ArchSpec, budgets: Budgets, device: Device, size:
 
 def analytic_screen(spec: ArchSpec, in_channels: int, num_classes: int, budgets: Budgets, device: Device) -> Screen:
     return _verdict("analytic", spec, budgets, device, weight_bytes(spec, in_channels, num_classes),
-                    activation_peak_bytes(spec, in_channels, num_classes), device.predict_latency_ms(spec))
+                    activation_peak_bytes(spec, in_channels, num_classes), device.predict_latency_ms(spec, in_channels, num_classes))
 
 
 def footprint_screen(spec: ArchSpec, in_channels: int, num_classes: int, budgets: Budgets, device: Device) -> Screen:
@@ -84,7 +84,7 @@ def footprint_screen(spec: ArchSpec, in_channels: int, num_classes: int, budgets
     if device.runtime == "tflm" and not arena.compatible and not arena.crashed:
         return Screen(False, "footprint", f"TFLite Micro cannot run it: {arena.reason}", len(tflite), float("nan"))
     ram = arena.arena_bytes if arena.compatible else activation_peak_bytes(spec, in_channels, num_classes)
-    return _verdict("footprint", spec, budgets, device, len(tflite), ram, device.predict_latency_ms(spec))
+    return _verdict("footprint", spec, budgets, device, len(tflite), ram, device.predict_latency_ms(spec, in_channels, num_classes))
 
 
 def space_floor(space, in_channels: int, num_classes: int, device: Device, samples: int = 3000, seed: int = 0) -> dict:
@@ -98,7 +98,15 @@ def space_floor(space, in_channels: int, num_classes: int, device: Device, sampl
     return {
         "min_size_kb": min(weight_bytes(s, in_channels, num_classes) for s in specs) / KB,
         "min_ram_kb": min(activation_peak_bytes(s, in_channels, num_classes) for s in specs) / KB,
+        "min_latency_ms": _min_latency(specs, in_channels, num_classes, device),
     }
+
+
+def _min_latency(specs, in_channels: int, num_classes: int, device: Device) -> float | None:
+    """The smallest predicted latency over `specs`, where the device has a latency model."""
+    values = [device.predict_latency_ms(s, in_channels, num_classes) for s in specs[:1000]]
+    values = [v for v in values if v is not None]
+    return min(values) if values else None
 
 
 def check_budgets_reachable(space, in_channels: int, num_classes: int, budgets: Budgets, device: Device) -> dict:
@@ -109,6 +117,9 @@ def check_budgets_reachable(space, in_channels: int, num_classes: int, budgets: 
         too_tight.append(f"max size {budgets.max_size_kb} KB (the space's smallest model needs {floor['min_size_kb']:.1f} KB)")
     if budgets.max_ram_kb is not None and budgets.max_ram_kb < floor["min_ram_kb"]:
         too_tight.append(f"max RAM {budgets.max_ram_kb} KB (the space's smallest activations need {floor['min_ram_kb']:.1f} KB)")
+    if budgets.max_latency_ms is not None and floor["min_latency_ms"] is not None and budgets.max_latency_ms < floor["min_latency_ms"]:
+        too_tight.append(f"max latency {budgets.max_latency_ms} ms on {device.name} "
+                         f"(the fastest sampled model is predicted at {floor['min_latency_ms']:.2f} ms)")
     if too_tight:
         raise InfeasibleBudgetError(f"no candidate of space {space.name!r} can meet {' and '.join(too_tight)}; "
                                     "raise the budget or use a smaller space")

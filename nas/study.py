@@ -177,7 +177,12 @@ def load_study(path_or_name: str | Path, **overrides: Any) -> StudyConfig:
     config.search_space()
     from .devices import load_device
 
-    load_device(config.device)
+    device = load_device(config.device)
+    if device.unit != "ms":
+        raise ConfigError(f"device {device.name} counts {device.unit}, not time; a search needs a device with a latency in ms "
+                          f"(nas devices lists them)")
+    if device.latency_source == "model" and device.artifact is None:
+        raise ConfigError(f"device {device.name} has no latency model yet: run `nas calibrate --device {device.name}` first")
     return config
 
 
