@@ -87,10 +87,12 @@ class Device:
         if isinstance(source, ArchSpec):
             if in_channels is None or num_classes is None:
                 raise ConfigError("predicting a spec needs its input channels and number of classes")
-            mode, kernels, tflite = source.quantization, kernels_from_spec(source, in_channels, num_classes), None
+            mode, tflite = source.quantization, None
+            kernels = lambda: kernels_from_spec(source, in_channels, num_classes)  # noqa: E731
         else:
             tflite = source
-            mode, kernels = model_mode(source), kernels_from_tflite(source)
+            parsed = kernels_from_tflite(source)
+            mode, kernels = model_mode(parsed), lambda: parsed  # noqa: E731
         artifact = self.artifact
         if artifact is None:
             raise ConfigError(f"device {self.name} has no latency model: "
@@ -114,6 +116,7 @@ class Device:
         if fitted is None:
             return {**out, "runs": False, "reason": f"{self.name}'s latency model was not calibrated for {mode}"}
         model = KernelCostModel.from_dict(fitted)
+        kernels = kernels()
         row = features(kernels)
         unpriced = model.unpriced(row)
         if unpriced:
@@ -154,6 +157,13 @@ def load_artifact(name: str) -> dict | None:
 
 def load_device(name: str) -> Device:
     path = catalog_file("devices", name)
+    return _device_from_file(str(path), path.stat().st_mtime)
+
+
+@lru_cache(maxsize=None)
+def _device_from_file(where: str, mtime: float) -> Device:
+    """Parsed once per file version: predictions look devices up per call (microcontroller -> base)."""
+    path = Path(where)
     data = load_yaml(path)
     allowed = set(Device.__dataclass_fields__)
     unknown = sorted(set(data) - allowed)

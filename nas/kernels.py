@@ -11,6 +11,7 @@ operators can be read, not only models of our search spaces.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from .errors import ConfigError
@@ -73,6 +74,7 @@ def features(kernels: list[Kernel]) -> dict[str, float]:
     return total
 
 
+@lru_cache(maxsize=65536)
 def inside_taps(size: int, out: int, kernel: int, stride: int, same: bool) -> int:
     """Filter positions that fall inside the input along one axis, summed over the outputs."""
     pad = max((out - 1) * stride + kernel - size, 0) // 2 if same else 0
@@ -202,9 +204,9 @@ def _inside(schema, op, family: str, source, result, filt: list[int]) -> int:
     return (inside_taps(h, oh, filt[1], options.StrideH(), same) * inside_taps(w, ow, filt[2], options.StrideW(), same) * oc)
 
 
-def model_mode(source: str | Path | bytes) -> str:
-    """The quantization mode a .tflite model was converted in, read from its tensor types."""
-    kernels = kernels_from_tflite(source)
+def model_mode(source: str | Path | bytes | list[Kernel]) -> str:
+    """The quantization mode a .tflite model (or its kernel list) was converted in, from its tensor types."""
+    kernels = source if isinstance(source, list) else kernels_from_tflite(source)
     dtypes = {k.dtype for k in kernels}
     if any(k.family == "dequantize" and k.dtype == "float16" for k in kernels):
         return "float16"

@@ -1,0 +1,186 @@
+"""Latency models against their rulers: held-out accuracy, the MACs-linear floor, arena estimate,
+microcontroller leave-one-out, prediction cost. With --write it also produces the shipped
+artifacts in latency_models/ (the same fitting code as `nas calibrate`, over one shared sample
+set, so the two instruction-count devices are fitted on the same models).
+
+    python benchmarks/latency_models.py --samples 300 --cache runs/latency-cache --write
+    python benchmarks/latency_models.py --wallclock 80 --cache runs/latency-cache --write   # host-litert
+
+--cache keeps the converted samples and their measurements, so a rerun refits without
+rebuilding or recounting (building and counting 300 models takes most of an hour on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import pickle
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from nas.calibrate import (HELD_OUT_FRACTION, calibrate_mcu, fit_and_validate, fit_arena, make_samples, measure,  # noqa: E402
+                           provenance, sample_records, write_artifact)
+from nas.devices import artifact_path, load_device  # noqa: E402
+from nas.kernels import features, kernels_from_tflite  # noqa: E402
+from nas.spec import QUANT_MODES  # noqa: E402
+
+ICOUNT_DEVICES = ("host-tflm-icount", "host-litert-icount")
+MCU_DEVICES = ("cortex-m4-stm32l4r5-tflm", "cortex-m7-stm32h7a3-xcubeai", "cortex-m4-stm32l4r5-xcubeai")
+
+
+def _load(cache: Path | None, name: str):
+    if cache and (cache / name).is_file():
+        with open(cache / name, "rb") as fh:
+            return pickle.load(fh)
+    return None
+
+
+def _save(cache: Path | None, name: str, value) -> None:
+    if cache:
+        cache.mkdir(parents=True, exist_ok=True)
+        with open(cache / name, "wb") as fh:
+            pickle.dump(value, fh)
+
+
+def _row(label: str, v: dict) -> str:
+    if "within_10pct" not in v:
+        return f"| {label} | {v.get('n', 0)} | {v.get('note', '')} | | | |"
+    floor = v.get("macs_linear_floor", {})
+    floor_text = f"{floor['within_10pct']:.0%} / {floor['spearman']:.3f}" if floor else "-"
+    return (f"| {label} | {v['n']} | {v.get('regressor', 'per mode')} | {v['within_10pct']:.0%} | {v['spearman']:.4f} | "
+            f"{v['mape_pct']:.1f}% | {floor_text} |")
+
+
+def host_device(name: str, samples, args, cache: Path | None) -> dict:
+    device = load_device(name)
+    mine = _load(cache, f"measured-{name}.pkl")
+    if mine is None:
+        mine = [copy.copy(s) for s in samples if device.runs(s.mode)]
+        for s in mine:
+            s.measured, s.arena_bytes, s.reason = None, None, s.reason if not s.tflite else ""
+        start = time.time()
+        measure(mine, device)
+        print(f"{name}: measured {sum(1 for s in mine if s.measured)}/{len(mine)} in {time.time() - start:.0f} s", file=sys.stderr)
+        _save(cache, f"measured-{name}.pkl", mine)
+    for s in mine:  # features are recomputed, so a cache outlives changes to the kernel features
+        s.rows = features(kernels_from_tflite(s.tflite)) if s.tflite else None
+    fitted = fit_and_validate(mine, device.quantization, args.seed)
+    failures: dict[str, int] = {}
+    for s in mine:
+        if not s.measured:
+            key = f"{s.mode}: {s.reason or 'not measured'}"[:160]
+            failures[key] = failures.get(key, 0) + 1
+    artifact = {"device": name, "unit": device.unit, "runtime": device.runtime, "measure": device.measure,
+                "kind": "kernel-sum", **fitted, "arena": fit_arena(mine, args.seed) if device.runtime == "tflm" else None,
+                "samples": sample_records(mine),
+                "provenance": provenance(len(mine), args.seed, {
+                    "measured": sum(1 for s in mine if s.measured), "held_out_fraction": HELD_OUT_FRACTION,
+                    "sources": sorted({s.source for s in mine}), "not_measured": failures,
+                    "command": "python benchmarks/latency_models.py " + " ".join(sys.argv[1:]),
+                    "ruler": ("callgrind instructions inside the runtime's invoke, second of two invokes"
+                              if device.measure == "icount" else "wall-clock ms, LiteRT 1 thread, robust protocol (nas.timing)")})}
+    if args.write:
+        write_artifact(artifact_path(device.latency_model), artifact)
+    return artifact
+
+
+def prediction_cost(name: str, count: int = 2000) -> float:
+    from nas.space import load_space
+
+    device = load_device(name)
+    rng = np.random.default_rng(0)
+    space = load_space("mobilenet_tiny")
+    specs = [space.sample(rng).replace(quantization="int8") for _ in range(count)]
+    start = time.perf_counter()
+    for spec in specs:
+        device.predict(spec, 1, 10)
+    return (time.perf_counter() - start) / count * 1000.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path)
+    parser.add_argument("--write", action="store_true", help="write the artifacts into latency_models/")
+    parser.add_argument("--wallclock", type=int, default=0, help="also calibrate host-litert on this many of the samples")
+    args = parser.parse_args()
+
+    samples = _load(args.cache, "samples.pkl")
+    if samples is None:
+        start = time.time()
+        samples = make_samples(args.samples, QUANT_MODES, args.seed)
+        print(f"built {len(samples)} samples in {time.time() - start:.0f} s", file=sys.stderr)
+        _save(args.cache, "samples.pkl", samples)
+    print(f"## Latency models ({len(samples)} sampled models: "
+          f"{sum(s.source == 'generic' for s in samples)} outside the search spaces; held-out {HELD_OUT_FRACTION:.0%})\n")
+    print("| device / mode | held-out n | regressor | within ±10% | Spearman | mean abs error | MACs-linear floor (±10% / Spearman) |")
+    print("|---|---|---|---|---|---|---|")
+    artifacts = {}
+    for name in ICOUNT_DEVICES:
+        artifact = artifacts[name] = host_device(name, samples, args, args.cache)
+        for mode, v in artifact["validation"].items():
+            if not mode.startswith("all_"):
+                print(_row(f"{name} {mode}", v))
+    print("\nWhere the held-out models come from (search-space specs / plain models outside the spaces):\n")
+    for name in ICOUNT_DEVICES:
+        v = artifacts[name]["validation"]
+        parts = [f"{key.split('_', 1)[1].replace('_', ' ')}: n={v[key]['n']}, {v[key]['within_10pct']:.0%} within ±10%, "
+                 f"max error {v[key]['max_error_pct']:.0f}%" for key in ("all_search_spaces", "all_outside_spaces") if key in v]
+        print(f"- {name}: " + "; ".join(parts))
+    if args.wallclock:
+        from nas.timing import repeatability
+
+        usable = [s for s in samples if s.tflite]
+        pick = np.random.default_rng(args.seed).permutation(len(usable))[: args.wallclock]
+        pool = [usable[i] for i in sorted(pick)]
+        floor = repeatability([s.tflite for s in pool])
+        artifact = artifacts["host-litert"] = host_device("host-litert", pool, args, None)
+        artifact["provenance"]["repeatability_floor"] = floor
+        if args.write:
+            write_artifact(artifact_path("host-litert"), artifact)
+        for mode, v in artifact["validation"].items():
+            print(_row(f"host-litert {mode}", v))
+        print(f"\nhost-litert repeatability floor (two passes of the protocol, {floor['n']} models): "
+              f"{floor['within_10pct']:.0%} within ±10%, median difference {floor['median_abs_diff_pct']:.1f}%")
+
+    arena = artifacts["host-tflm-icount"].get("arena")
+    if arena:
+        a, raw = arena["validation"], arena["raw_estimate_validation"]
+        print(f"\n## TFLite Micro arena (int8, held-out n={a['n']})\n")
+        print(f"- fitted estimate: {a['within_10pct']:.0%} within ±10%, max error {a['max_error_pct']:.1f}%, "
+              f"mean {a['mape_pct']:.1f}%")
+        print(f"- raw liveness estimate (a lower bound): mean error {raw['mape_pct']:.1f}%, max {raw['max_error_pct']:.1f}%")
+
+    print("\n## Microcontrollers (scale fitted on MLPerf Tiny timings; leave-one-out over the reference models)\n")
+    print("| device | reference model | published ms | fitted ms | leave-one-out ms | LOO error | host TFLM instructions (measured / predicted) |")
+    print("|---|---|---|---|---|---|---|")
+    for name in MCU_DEVICES:
+        artifact = calibrate_mcu(load_device(name), seed=args.seed)
+        artifact["provenance"]["command"] = "python benchmarks/latency_models.py " + " ".join(sys.argv[1:])
+        if args.write:
+            write_artifact(artifact_path(name), artifact)
+        for ref in artifact["references"]:
+            loo = f"{ref['loo_ms']:.1f}" if ref["loo_ms"] is not None else "-"
+            err = f"{ref['loo_error_pct']:+.0f}%" if ref["loo_error_pct"] is not None else "n/a (one point)"
+            measured = f"{ref['measured_instructions']:,}" if ref["measured_instructions"] else "failed"
+            print(f"| {name} | {ref['reference_model']} | {ref['published_ms']:g} | {ref['fitted_ms']:.1f} | {loo} | {err} | "
+                  f"{measured} / {ref['predicted_instructions']:,.0f} |")
+
+    if args.write:
+        print("\n## Prediction cost (spec -> kernels -> prediction, 2,000 random specs)\n")
+        for name in ("host-tflm-icount", "cortex-m4-stm32l4r5-tflm"):
+            print(f"- {name}: {prediction_cost(name):.3f} ms per candidate")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""Kernels, instruction counting, latency models, device predictions (issue 7)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import TINY_SPEC
+from nas.devices import load_device
+from nas.errors import UnknownNameError
+from nas.kernels import arena_estimate_bytes, features, kernels_from_spec, kernels_from_tflite, model_mode
+from nas.latency import fit_mode, fit_regressor
+from nas.spec import QUANT_MODES
+
+needs_valgrind = pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+NAS = [sys.executable, "-m", "nas.cli"]
+
+
+def run(*args, env_extra=None):
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", **(env_extra or {})}
+    return subprocess.run([*NAS, *args], capture_output=True, text=True, env=env, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def converted():
+    """TINY_SPEC converted in every mode, with realistic statistics."""
+    from nas._tf import keras
+    from nas.build import build_model
+    from nas.calibrate import settle
+    from nas.convert import convert
+
+    rng = np.random.default_rng(0)
+    out = {}
+    for mode in QUANT_MODES:
+        keras.backend.clear_session()
+        spec = TINY_SPEC.replace(quantization=mode)
+        model = build_model(spec, 1, 10, dropout=0.0)
+        x = rng.uniform(0, 1, (16, 16, 16, 1)).astype(np.float32)
+        settle(model, x, rng)
+        out[mode] = convert(model, mode, x)
+    return out
+
+
+@pytest.fixture(scope="module")
+def outside_model():
+    """A model no search space makes: valid padding, non-square kernel, max pooling, flatten."""
+    from nas._tf import keras
+    from nas.calibrate import settle
+    from nas.convert import convert
+
+    L = keras.layers
+    keras.backend.clear_session()
+    inputs = keras.Input((20, 12, 1))
+    x = L.ReLU()(L.BatchNormalization()(L.Conv2D(8, (5, 3), 1, "valid")(inputs)))
+    x = L.MaxPooling2D(2)(x)
+    x = L.Dense(4, activation="softmax")(L.Dense(16, activation="relu")(L.Flatten()(x)))
+    model = keras.Model(inputs, x)
+    rng = np.random.default_rng(1)
+    data = rng.uniform(0, 1, (16, 20, 12, 1)).astype(np.float32)
+    settle(model, data, rng)
+    return convert(model, "int8", data)
+
+
+@pytest.mark.parametrize("mode", QUANT_MODES)
+def test_spec_kernels_match_the_converted_model(converted, mode):
+    from_spec = features(kernels_from_spec(TINY_SPEC.replace(quantization=mode), 1, 10))
+    from_file = features(kernels_from_tflite(converted[mode]))
+    assert from_spec == from_file
+    assert model_mode(converted[mode]) == mode
+
+
+def test_kernels_of_a_model_outside_the_search_space(outside_model):
+    kernels = kernels_from_tflite(outside_model)
+    families = [k.family for k in kernels]
+    assert families[:2] == ["conv", "maxpool"] and "fc" in families and "reshape" in families
+    conv = kernels[0]
+    assert conv.macs == 16 * 10 * 8 * 5 * 3 * 1 and conv.dtype == "int8"
+
+
+def test_not_a_flatbuffer_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"not a model at all")
+    result = run("predict", "--device", "host-tflm-icount", str(bad))
+    assert result.returncode == 2 and "not a TFLite flatbuffer" in result.stderr
+
+
+def test_arena_estimate_is_a_lower_bound_of_the_tflm_arena(converted):
+    from nas.runtime import tflm_arena
+
+    arena = tflm_arena(converted["int8"])
+    assert arena.compatible
+    estimate = arena_estimate_bytes(converted["int8"])
+    assert 0 < estimate <= arena.arena_bytes < 3 * estimate
+
+
+@needs_valgrind
+def test_instruction_count_repeats_exactly_and_reports_failures(converted):
+    from nas.icount import count_instructions
+
+    models = [converted["int8"], converted["dynamic_int8"], converted["int8"]]
+    first = count_instructions(models, "tflm", workers=1)
+    assert first[0].instructions and first[0].instructions == first[2].instructions
+    assert first[1].instructions is None and first[1].reason  # TFLite Micro runs no hybrid models
+    again = count_instructions([converted["int8"]], "tflm")
+    assert again[0].instructions == first[0].instructions
+    litert = count_instructions([converted["float32"], converted["int8"]], "litert")
+    assert all(c.instructions and c.instructions > 10_000 for c in litert)
+
+
+def test_fit_recovers_an_additive_kernel_cost_and_beats_macs_linear():
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in range(60):
+        rows.append({"graph:n": 1.0, "graph:ops": float(rng.integers(5, 40)), "conv:macs": float(rng.integers(1e4, 1e6)),
+                     "conv:out": float(rng.integers(1e3, 1e5)), "add:in": float(rng.integers(0, 1e4))})
+    truth = {"graph:n": 5000.0, "graph:ops": 300.0, "conv:macs": 2.0, "conv:out": 40.0, "add:in": 3.0}
+    y = np.array([sum(truth[k] * r[k] for k in truth) for r in rows])
+    model, cv = fit_mode(rows, y)
+    assert model.regressor.startswith("kernel-nnls")
+    assert cv[model.regressor]["within_5pct"] == 1.0 and cv["macs-linear"]["within_10pct"] < 1.0
+    for key, value in truth.items():
+        assert model.coef[key] == pytest.approx(value, rel=0.02)
+    floor = fit_regressor("macs-linear", rows, y)
+    assert floor.predict(rows[0]) > 0
+    assert model.unpriced({"conv:macs": 1.0, "softmax:n": 1.0}) == ["softmax"]
+
+
+@needs_valgrind
+def test_calibration_on_a_small_sample_fits_and_round_trips(tmp_path):
+    catalog = tmp_path / "catalog"
+    for kind in ("devices", "latency_models", "search_spaces"):
+        (catalog / kind).mkdir(parents=True)
+    for space in Path(__file__).resolve().parents[1].joinpath("search_spaces").glob("*.yaml"):
+        shutil.copy(space, catalog / "search_spaces" / space.name)
+    (catalog / "devices" / "tiny-icount.yaml").write_text(
+        "name: tiny-icount\ndescription: test device\nruntime: tflm\nunit: instructions\nquantization: [int8]\n"
+        "latency_source: model\nlatency_model: tiny-icount\nmeasure: icount\ncalibration: test\n")
+    env = {"NAS_CATALOG_DIR": str(catalog)}
+    result = run("calibrate", "--device", "tiny-icount", "--samples", "10", "--json", env_extra=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    artifact = json.loads((catalog / "latency_models" / "tiny-icount.json").read_text())
+    assert artifact["provenance"]["samples"] == 10 and artifact["provenance"]["versions"]["tflite-micro"]
+    assert artifact["modes"]["int8"]["regressor"] in ("macs-linear", "kernel-nnls", "kernel-nnls-relative")
+    assert artifact["validation"]["int8"]["n"] >= 1 and len(artifact["samples"]) == 10
+    spec = tmp_path / "arch.json"
+    spec.write_text(TINY_SPEC.replace(quantization="int8").to_json())
+    predicted = run("predict", "--device", "tiny-icount", str(spec), "--json", env_extra=env)
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    assert json.loads(predicted.stdout)[0]["instructions"] > 0
+
+
+def _shipped(name):
+    device = load_device(name)
+    if device.artifact is None:
+        pytest.fail(f"{name} has no shipped latency model (run nas calibrate --device {name})")
+    return device
+
+
+@pytest.mark.parametrize("name", ["host-tflm-icount", "host-litert-icount", "cortex-m4-stm32l4r5-tflm"])
+def test_shipped_predictions_are_positive_and_monotone(name):
+    device = _shipped(name)
+    key = "latency_ms" if device.unit == "ms" else "instructions"
+    mode = "int8"
+    base = TINY_SPEC.replace(quantization=mode)
+    wider = base.replace(stem_channels=32, head_channels=128)
+    bigger = base.replace(resolution=32)
+    values = [device.predict(s, 1, 10)[key] for s in (base, wider, bigger)]
+    assert values[0] > 0 and values[1] > values[0] and values[2] > values[0]
+
+
+def test_prediction_is_fast_enough_to_screen_thousands():
+    import time
+
+    device = _shipped("host-tflm-icount")
+    spec = TINY_SPEC.replace(quantization="int8")
+    device.predict(spec, 1, 10)
+    start = time.perf_counter()
+    for _ in range(200):
+        device.predict(spec, 1, 10)
+    per_call = (time.perf_counter() - start) / 200
+    assert per_call < 0.05  # generous here; benchmarks/latency_models.py records the real figure
+
+
+def test_a_model_outside_the_space_is_predicted_on_a_microcontroller(outside_model, tmp_path):
+    path = tmp_path / "outside.tflite"
+    path.write_bytes(outside_model)
+    _shipped("cortex-m4-stm32l4r5-tflm")
+    result = run("predict", "--device", "cortex-m4-stm32l4r5-tflm", str(path), "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    (entry,) = json.loads(result.stdout)
+    assert entry["path"] == str(path) and entry["runs"] and entry["latency_ms"] > 0
+
+
+def test_a_mode_the_device_cannot_run_is_reported_not_priced(converted, tmp_path):
+    path = tmp_path / "hybrid.tflite"
+    path.write_bytes(converted["dynamic_int8"])
+    _shipped("host-tflm-icount")
+    result = run("predict", "--device", "host-tflm-icount", str(path), "--json")
+    assert result.returncode == 0
+    (entry,) = json.loads(result.stdout)
+    assert entry["runs"] is False and "dynamic_int8" in entry["reason"] and "instructions" not in entry
+    text = run("predict", "--device", "host-tflm-icount", str(path))
+    assert "not predicted" in text.stdout
+
+
+def test_unknown_device_lists_the_valid_ones():
+    with pytest.raises(UnknownNameError, match="host-tflm-icount"):
+        load_device("cortex-m99")
+    result = run("predict", "--device", "cortex-m99", "x.tflite")
+    assert result.returncode == 2 and "cortex-m4-stm32l4r5-tflm" in result.stderr
+
+
+def test_a_search_refuses_an_instruction_count_device(tmp_path):
+    from nas.errors import ConfigError
+    from nas.study import load_study
+
+    with pytest.raises(ConfigError, match="not time"):
+        load_study("digits_demo", device="host-tflm-icount")
+
+
+def test_wallclock_protocol_and_repeatability(converted):
+    from nas.timing import measure_wallclock, repeatability
+
+    models = [converted["float32"], converted["int8"], b"garbage"]
+    result = measure_wallclock(models, rounds=2, repeats=3)
+    assert result.ms[0] > 0 and result.ms[1] > 0 and result.ms[2] is None and result.reasons[2]
+    floor = repeatability(models[:2], rounds=2, repeats=3)
+    assert floor["n"] == 2 and 0 <= floor["within_10pct"] <= 1
