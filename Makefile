@@ -33,7 +33,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)   # about an hour on 2 cores; figures go to benchmarks/README.md
 	$(BIN)/python benchmarks/candidate_pipeline.py
 	$(BIN)/python benchmarks/search_throughput.py --trials 6
-	$(BIN)/python benchmarks/samplers.py --trials 24
+	$(BIN)/python benchmarks/strategies.py --trials 24
 	$(BIN)/python benchmarks/ray_scaling.py --workers 1 2
 
 clean:

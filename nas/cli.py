@@ -291,12 +291,55 @@ def _check_writable(folder: Path) -> None:
         raise ConfigError(f"output folder {folder} cannot be written")
 
 
+# --- nas baselines / compare ----------------------------------------------------------------------
+def cmd_baselines(args: argparse.Namespace) -> int:
+    from .baselines import COLUMNS, MODELS, run_baselines, write_baselines
+    from .errors import UnknownNameError
+
+    models = list(MODELS) if args.models == "all" else [m.strip() for m in args.models.split(",") if m.strip()]
+    for m in models:
+        if m not in MODELS:
+            raise UnknownNameError("baseline model", m, MODELS)
+    columns = list(COLUMNS) if args.modes == "all" else [c.strip() for c in args.modes.split(",") if c.strip()]
+    for c in columns:
+        if c not in COLUMNS:
+            raise UnknownNameError("column", c, COLUMNS)
+    out = Path(args.out)
+    _check_writable(out)
+    show = (lambda message: None) if args.json else (lambda message: print(message, file=sys.stderr, flush=True))
+    rows = run_baselines(args.dataset, models, columns, out, data_dir=args.data_dir, epochs=args.epochs,
+                         batch_size=args.batch_size, max_train_samples=args.max_train_samples,
+                         input_scale=args.input_scale, seed=args.seed, progress=show)
+    write_baselines(rows, columns, out)
+    if args.json:
+        _print_json([{"dataset": r.dataset, "input": r.input, "model": r.model, "values": r.values, "notes": r.notes} for r in rows])
+    else:
+        print((out / "report.md").read_text())
+        print(f"wrote {out / 'baselines.csv'} and {out / 'report.md'}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare
+
+    result = compare(Path(args.run), Path(args.baselines), Path(args.out) if args.out else None)
+    if args.json:
+        _print_json({k: v for k, v in result.items()})
+        return 0
+    print(Path(result["table"]).read_text())
+    print(f"wrote {result['table']}" + (f" and {result['figure']}" if result["figure"] else " (no figure: matplotlib missing)"))
+    return 0
+
+
 # --- nas search / pareto / export -----------------------------------------------------------------
 def cmd_search(args: argparse.Namespace) -> int:
     from .search import run_search
     from .study import load_study
 
-    config = load_study(args.study, trials=args.trials, seed=args.seed, sampler=args.sampler, device=args.device,
+    strategy = args.strategy or args.sampler
+    if strategy == "optuna":
+        strategy = "tpe"  # the default Optuna sampler
+    config = load_study(args.study, trials=args.trials, seed=args.seed, sampler=strategy, device=args.device,
                         data_dir=args.data_dir, max_size_kb=args.max_size_kb, max_ram_kb=args.max_ram_kb,
                         max_latency_ms=args.max_latency_ms)
     out = Path(args.out) if args.out else Path("runs") / config.name
@@ -435,7 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-ram-kb", type=float)
     p.add_argument("--max-latency-ms", type=float)
     p.add_argument("--device")
-    p.add_argument("--sampler", help="nsga2, tpe or random")
+    p.add_argument("--strategy", help="optuna (the default: multivariate TPE), tpe, nsga2, random, kerastuner-bayes, "
+                                      "kerastuner-hyperband")
+    p.add_argument("--sampler", help=argparse.SUPPRESS)  # the earlier name of --strategy
     p.add_argument("--seed", type=int)
     p.add_argument("--storage", help="an Optuna RDB URL or a journal file (default: SQLite in --out)")
     p.add_argument("--data-dir")
@@ -453,6 +498,27 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--json", action="store_true")
     fmt.add_argument("--csv", action="store_true")
     p.set_defaults(func=cmd_pareto)
+
+    p = sub.add_parser("baselines", help="train the study's Custom/VGG16/MobileNet and convert them through its eight columns")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--models", default="all", help="comma-separated: custom, vgg16, mobilenet (default all)")
+    p.add_argument("--modes", default="all", help="comma-separated columns of paper_results.csv (default all)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-train-samples", type=int)
+    p.add_argument("--input-scale", type=float, default=1.0, help="scale the study's input sizes down (0-1] for small machines")
+    p.add_argument("--data-dir")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_baselines)
+
+    p = sub.add_parser("compare", help="a search's Pareto front against baselines: table, figure, which baselines are dominated")
+    p.add_argument("run", help="the search's output folder")
+    p.add_argument("baselines", help="the output folder of `nas baselines`")
+    p.add_argument("--out", help="where to write (default RUN/compare)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("export", help="export a found model (.tflite, C array, model card), verified in TFLite Micro")
     p.add_argument("run", help="the search's output folder")

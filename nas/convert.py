@@ -12,9 +12,10 @@ __all__ = ["convert", "REPRESENTATIVE_SAMPLES"]
 REPRESENTATIVE_SAMPLES = 100  # calibration cost is linear in it; 100 keeps int8 within 1-2 points
 
 
-def convert(model, mode: str, representative: np.ndarray | None = None) -> bytes:
+def convert(model, mode: str, representative: np.ndarray | None = None, *, sparse: bool = False) -> bytes:
     """Convert `model` to TFLite in `mode`.
 
+    `sparse=True` adds the converter's experimental sparse weight encoding (for pruned models).
     Full-integer modes calibrate on `representative` (prepared training images, float in
     [0, 1]) and take integer inputs and outputs; the input scale and zero point map the
     [0, 1] range exactly, which is what keeps int8 accuracy from collapsing.
@@ -32,6 +33,8 @@ def convert(model, mode: str, representative: np.ndarray | None = None) -> bytes
     converter.experimental_lower_to_saved_model = False
     if mode != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if sparse:  # encode pruned weights sparsely (the study's "experimental sparsity" column)
+        converter.optimizations = [*converter.optimizations, tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
     if mode == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if mode in ("int8", "int16x8"):

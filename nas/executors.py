@@ -23,8 +23,8 @@ class TrialOutcome:
     reason: str = ""
 
 
-def run_trial(spec, dataset, config, evaluate: Callable | None = None) -> TrialOutcome:
-    """Footprint screen, then proxy training and measurement of one spec."""
+def run_trial(spec, dataset, config, evaluate: Callable | None = None, proxy=None) -> TrialOutcome:
+    """Footprint screen, then proxy training (`proxy`, else the study's) and measurement of one spec."""
     from .devices import load_device
     from .pipeline import evaluate_candidate
     from .screen import footprint_screen
@@ -33,7 +33,7 @@ def run_trial(spec, dataset, config, evaluate: Callable | None = None) -> TrialO
     verdict = footprint_screen(spec, dataset.channels, dataset.num_classes, config.budgets, device)
     if not verdict.feasible:
         return TrialOutcome("screened", verdict=verdict)
-    result = (evaluate or evaluate_candidate)(spec, dataset, config.proxy)
+    result = (evaluate or evaluate_candidate)(spec, dataset, proxy or config.proxy)
     if result.status != "ok":
         return TrialOutcome("failed", result=result, failed_stage=result.failed_stage, reason=result.reason)
     return TrialOutcome("ok", result=result)
@@ -46,14 +46,14 @@ class LocalExecutor:
 
     def __init__(self, dataset, config, evaluate: Callable | None = None):
         self._dataset, self._config, self._evaluate = dataset, config, evaluate
-        self._queue: list[tuple[int, Any]] = []
+        self._queue: list[tuple[int, Any, Any]] = []
 
-    def submit(self, key: int, spec) -> None:
-        self._queue.append((key, spec))
+    def submit(self, key: int, spec, proxy=None) -> None:
+        self._queue.append((key, spec, proxy))
 
     def wait(self) -> Iterator[tuple[int, TrialOutcome]]:
-        key, spec = self._queue.pop(0)
-        yield key, run_trial(spec, self._dataset, self._config, self._evaluate)
+        key, spec, proxy = self._queue.pop(0)
+        yield key, run_trial(spec, self._dataset, self._config, self._evaluate, proxy)
 
     def evaluate_final(self, specs: list, train_config) -> list:
         from .pipeline import evaluate_candidate

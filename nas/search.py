@@ -9,6 +9,7 @@ a spec from each asked trial, screens it, evaluates it and tells the result. Tri
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -80,9 +81,15 @@ def _redact(url: str) -> str:
 
 
 def _sampler(config: StudyConfig):
-    """Budgets reach the samplers as per-trial constraints (`_constrain`), not a callback."""
+    """Budgets reach the samplers as per-trial constraints (`_constrain`), not a callback;
+    KerasTuner's oracles get them folded into one scalar (`nas.kerastuner.scalarize`)."""
     import optuna
 
+    if config.sampler.startswith("kerastuner-"):
+        from .kerastuner import KerasTunerSampler
+
+        return KerasTunerSampler(config.sampler, config.search_space().parameters(), config.budgets, config.seed,
+                                 config.proxy.epochs)
     if config.sampler == "nsga2":
         population = max(8, min(50, config.trials // 3))
         return optuna.samplers.NSGAIISampler(population_size=population, seed=config.seed)
@@ -281,7 +288,11 @@ class _Driver:
         verdict = analytic_screen(spec, self.dataset.channels, self.dataset.num_classes, self.config.budgets, self.device)
         if verdict.feasible:
             self.inflight[trial.number] = trial
-            self.executor.submit(trial.number, spec)
+            epochs = getattr(self.study.sampler, "epochs_for", lambda n: None)(trial.number)
+            proxy = dataclasses.replace(self.config.proxy, epochs=int(epochs)) if epochs else None
+            if proxy is not None:
+                _record(trial, {"proxy_epochs": epochs})
+            self.executor.submit(trial.number, spec, proxy)
         else:
             self._tell_screened(trial, verdict)
 

@@ -21,7 +21,7 @@ __all__ = ["Budgets", "StudyConfig", "load_study", "OBJECTIVES", "SAMPLERS", "st
 
 #: objective name -> Optuna direction
 OBJECTIVES = {"accuracy": "maximize", "latency_ms": "minimize", "size_bytes": "minimize", "peak_ram_bytes": "minimize"}
-SAMPLERS = ("nsga2", "tpe", "random")
+SAMPLERS = ("nsga2", "tpe", "random", "kerastuner-bayes", "kerastuner-hyperband")
 KB = 1024  # budgets are in KiB, as microcontroller flash and SRAM are quoted
 
 
@@ -82,7 +82,7 @@ class StudyConfig:
         if self.dataset not in DATASETS:
             raise UnknownNameError("dataset", self.dataset, DATASETS)
         if self.sampler not in SAMPLERS:
-            raise UnknownNameError("sampler", self.sampler, SAMPLERS)
+            raise UnknownNameError("strategy", self.sampler, SAMPLERS)
         bad = [o for o in self.objectives if o not in OBJECTIVES]
         if bad or not self.objectives or "accuracy" not in self.objectives or len(set(self.objectives)) != len(self.objectives):
             raise ConfigError(f"objectives: {list(self.objectives)} must be distinct names from {list(OBJECTIVES)} including 'accuracy'")

@@ -1,0 +1,131 @@
+"""The study's baselines and the comparison with a search (issue 5)."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import write_fashion_mnist
+
+NAS = [sys.executable, "-m", "nas.cli"]
+REFERENCE = Path(__file__).resolve().parents[1] / "studies" / "paper_results.csv"
+
+
+def run(*args):
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+    return subprocess.run([*NAS, *args], capture_output=True, text=True, env=env, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def digits_baselines(tmp_path_factory):
+    out = tmp_path_factory.mktemp("baselines")
+    result = run("baselines", "--dataset", "digits", "--models", "custom", "--epochs", "3", "--out", str(out),
+                 "--modes", "tensorflow,tflite,tflite_quant_by_size,tflite_quant_by_latency,tflite_int8")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_baselines_csv_has_the_studys_layout(digits_baselines):
+    with open(REFERENCE, newline="") as fh:
+        header = next(csv.reader(fh))
+    with open(digits_baselines / "baselines.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0].keys()) == header
+    metrics = {r["metric"]: r for r in rows if r["model"] == "custom"}
+    assert {"accuracy_pct", "size_reduction_pct", "inference_time_s", "peak_ram_bytes", "latency_ms"} <= set(metrics)
+    acc = metrics["accuracy_pct"]
+    # the two dynamic-range columns are one conversion
+    assert acc["tflite_quant_by_size"] == acc["tflite_quant_by_latency"] != ""
+    # full-integer int8 stays within 2 points of the float model
+    assert float(acc["tensorflow"]) - float(acc["tflite_int8"]) <= 2.0
+    assert float(metrics["peak_ram_bytes"]["tflite_int8"]) > 0 and float(metrics["latency_ms"]["tflite_int8"]) > 0
+    assert metrics["accuracy_pct"]["tflite_int16"] == ""  # not asked for
+    report = (digits_baselines / "report.md").read_text()
+    assert "the converter treats alike" in report
+
+
+def test_a_failing_mode_is_a_row_with_its_reason(tmp_path, monkeypatch):
+    import nas.convert
+    from nas.baselines import run_baselines, write_baselines
+    from nas.errors import CandidateFailed
+
+    real = nas.convert.convert
+
+    def flaky(model, mode, representative=None, **kw):
+        if mode == "int16x8":
+            raise CandidateFailed("conversion", "int16x8: simulated converter failure")
+        return real(model, mode, representative, **kw)
+
+    monkeypatch.setattr(nas.convert, "convert", flaky)
+    columns = ["tensorflow", "tflite_int16", "tflite_int8"]
+    rows = run_baselines("digits", ["custom"], columns, tmp_path, epochs=1, progress=lambda m: None)
+    write_baselines(rows, columns, tmp_path)
+    values = rows[0].values
+    assert values["tflite_int16"]["status"].startswith("conversion failed: int16x8: simulated")
+    assert values["tflite_int8"]["status"] == "ok"
+    text = (tmp_path / "baselines.csv").read_text()
+    assert "simulated converter failure" in text
+
+
+def test_fashion_mnist_command_reads_the_real_files_and_prints_the_studys_figures(tmp_path):
+    data = write_fashion_mnist(tmp_path / "fmnist")
+    out = tmp_path / "out"
+    result = run("baselines", "--dataset", "fashion_mnist", "--data-dir", str(data), "--models", "custom",
+                 "--modes", "tensorflow,tflite_int8", "--epochs", "1", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = (out / "report.md").read_text()
+    assert "The study (28x28)" in report and "88.23" in report
+
+
+def test_unknown_model_lists_the_valid_ones(tmp_path):
+    result = run("baselines", "--dataset", "digits", "--models", "resnet", "--out", str(tmp_path / "x"))
+    assert result.returncode == 2 and "custom, mobilenet, vgg16" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def _fake_run(folder: Path, rows: list[dict]) -> Path:
+    from nas.study import load_study
+
+    folder.mkdir()
+    config = load_study("digits_demo")
+    (folder / "study.json").write_text(json.dumps(config.to_dict()))
+    columns = ["trial", "accuracy", "size_bytes", "host_latency_ms", "peak_ram_bytes", "quantization"]
+    with open(folder / "pareto.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return folder
+
+
+def test_compare_states_which_baselines_are_dominated(digits_baselines, tmp_path):
+    with open(digits_baselines / "baselines.csv", newline="") as fh:
+        metrics = {r["metric"]: r for r in csv.DictReader(fh)}
+    int8_acc = float(metrics["accuracy_pct"]["tflite_int8"]) / 100
+    int8_size = float(metrics["size_bytes"]["tflite_int8"])
+    int8_latency = float(metrics["latency_ms"]["tflite_int8"])
+    run_dir = _fake_run(tmp_path / "run", [
+        # as accurate, half the size, faster: dominates the int8 baseline
+        {"trial": 7, "accuracy": int8_acc, "size_bytes": int8_size / 2, "host_latency_ms": int8_latency / 2,
+         "peak_ram_bytes": 1000, "quantization": "int8"},
+        # tiny but much less accurate: dominates nothing
+        {"trial": 9, "accuracy": 0.2, "size_bytes": 100, "host_latency_ms": 0.001, "peak_ram_bytes": 500, "quantization": "int8"},
+    ])
+    result = run("compare", str(run_dir), str(digits_baselines), "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(result.stdout)
+    by_column = {p["column"]: p for p in data["points"]}
+    assert by_column["tflite_int8"]["dominated_by"] == 7
+    assert Path(data["table"]).is_file() and "dominated" in Path(data["table"]).read_text()
+    worse = _fake_run(tmp_path / "worse", [{"trial": 1, "accuracy": 0.1, "size_bytes": 10 * int8_size,
+                                            "host_latency_ms": 10 * int8_latency, "peak_ram_bytes": 1, "quantization": "int8"}])
+    data = json.loads(run("compare", str(worse), str(digits_baselines), "--json").stdout)
+    assert data["dominated"] == 0
+
+
+def test_compare_needs_a_finished_search(tmp_path, digits_baselines):
+    result = run("compare", str(tmp_path), str(digits_baselines))
+    assert result.returncode == 2 and "no finished search" in result.stderr
