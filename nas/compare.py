@@ -114,7 +114,7 @@ def _plot(found: list[dict], points: list[dict], path: Path, dataset: str) -> st
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, key, label in ((axes[0], "size_bytes", "size (KB, log)"), (axes[1], "latency_ms", "latency per sample (ms, log)")):
         f = sorted((x for x in found if x[key]), key=lambda x: x[key])
-        ax.plot([x[key] / (1024 if key == "size_bytes" else 1) for x in f], [x["accuracy_pct"] for x in f], "o-",
+        ax.plot([x[key] / (1024 if key == "size_bytes" else 1) for x in f], [x["accuracy_pct"] for x in f], "o",
                 color="tab:blue", label="found (Pareto)")
         for model, marker in (("custom", "s"), ("vgg16", "^"), ("mobilenet", "D")):
             b = [p for p in points if p["model"] == model and p[key]]
