@@ -196,8 +196,11 @@ def _a_trial_started(out) -> bool:
 @pytest.mark.integration
 def test_ctrl_c_stops_cleanly_and_the_search_resumes(tmp_path):
     study, out = write_study(tmp_path / "s.yaml", trials=4), tmp_path / "out"
+    # A shell that starts jobs in the background (`cmd &`) has SIGINT ignored, and its children inherit
+    # that: Python then installs no KeyboardInterrupt handler. Give the search the default, as a terminal does.
     proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "search", str(study), "--out", str(out), "--no-progress"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 600
     while time.time() < deadline and not _a_trial_started(out):
         time.sleep(0.2)
