@@ -30,11 +30,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not integration"
 
-bench: $(STAMP)   # about an hour on 2 cores; figures go to benchmarks/README.md
+bench: $(STAMP)   # about two hours on 2 cores; figures go to benchmarks/README.md
 	$(BIN)/python benchmarks/candidate_pipeline.py
 	$(BIN)/python benchmarks/search_throughput.py --trials 6
 	$(BIN)/python benchmarks/strategies.py --trials 24
 	$(BIN)/python benchmarks/ray_scaling.py --workers 1 2
+	$(BIN)/python benchmarks/latency_models.py --samples 300 --cache runs/latency-cache --wallclock 150
 
 clean:
 	rm -rf runs build dist *.egg-info .pytest_cache
