@@ -185,11 +185,15 @@ def test_same_study_and_seed_sample_the_same_specs(tmp_path):
 
 
 def _a_trial_started(out) -> bool:
+    """Read-only: opening the study through Optuna while the search creates it races its schema set-up."""
+    import sqlite3
+
     if not (out / "study.db").exists():
         return False
     try:
-        return bool(trial_states(out))
-    except Exception:  # the study is being created
+        with sqlite3.connect(f"file:{out / 'study.db'}?mode=ro", uri=True, timeout=1) as db:
+            return db.execute("SELECT count(*) FROM trials").fetchone()[0] > 0
+    except sqlite3.Error:  # no trials table yet, or locked
         return False
 
 
