@@ -324,7 +324,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     result = compare(Path(args.run), Path(args.baselines), Path(args.out) if args.out else None)
     if args.json:
-        _print_json({k: v for k, v in result.items()})
+        _print_json(result)
         return 0
     print(Path(result["table"]).read_text())
     print(f"wrote {result['table']}" + (f" and {result['figure']}" if result["figure"] else " (no figure: matplotlib missing)"))

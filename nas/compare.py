@@ -43,12 +43,14 @@ def _baseline_points(rows: list[dict], dataset: str) -> list[dict]:
 
 
 def _dominates(found: dict, point: dict) -> bool:
-    pairs = [(found["accuracy_pct"], point["accuracy_pct"], 1), (found["size_bytes"], point["size_bytes"], -1)]
+    """Pareto dominance on accuracy and size, and on latency where both were timed."""
+    from .pareto import dominates
+
+    objectives = ["accuracy", "size_bytes"]
     if point["latency_ms"] is not None and found["latency_ms"] is not None:
-        pairs.append((found["latency_ms"], point["latency_ms"], -1))
-    no_worse = all((a - b) * sign >= 0 for a, b, sign in pairs)
-    better = any((a - b) * sign > 0 for a, b, sign in pairs)
-    return no_worse and better
+        objectives.append("latency_ms")
+    row = lambda r: {"accuracy": r["accuracy_pct"], "size_bytes": r["size_bytes"], "latency_ms": r["latency_ms"]}  # noqa: E731
+    return dominates(row(found), row(point), objectives)
 
 
 def compare(run_dir: Path, baselines_dir: Path, out: Path | None = None) -> dict:
@@ -101,16 +103,11 @@ def _fmt(value, digits: int) -> str:
 
 
 def _plot(found: list[dict], points: list[dict], path: Path, dataset: str) -> str | None:
-    try:
-        import matplotlib
+    from .report import pyplot, save_png
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
-    from ._io import atomic_write_bytes
-    import io
-
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, key, label in ((axes[0], "size_bytes", "size (KB, log)"), (axes[1], "latency_ms", "latency per sample (ms, log)")):
         f = sorted((x for x in found if x[key]), key=lambda x: x[key])
@@ -128,8 +125,5 @@ def _plot(found: list[dict], points: list[dict], path: Path, dataset: str) -> st
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{dataset}: search vs the study's baselines")
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_png(fig, path)
     return str(path)

@@ -60,13 +60,32 @@ def write_outputs(study, config: StudyConfig, out_dir: Path, finals: list[dict])
     return {"trials": out_dir / "trials.csv", "pareto": out_dir / "pareto.csv", "report": out_dir / "report.md"}
 
 
-def _plot(path: Path, trials: list[dict], pareto: list[dict], config: StudyConfig) -> Path | None:
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend, or None when matplotlib is not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        return None
+    return plt
+
+
+def save_png(fig, path: Path) -> None:
+    """Render `fig` and write it atomically (no half-written image), then free it."""
+    import io
+
+    plt = pyplot()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _plot(path: Path, trials: list[dict], pareto: list[dict], config: StudyConfig) -> Path | None:
+    plt = pyplot()
+    if plt is None:
         return None
     trained = [t for t in trials if t["state"] == "complete" and not t["screened"]]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -91,12 +110,7 @@ def _plot(path: Path, trials: list[dict], pareto: list[dict], config: StudyConfi
     axes[0].legend(fontsize=8, loc="lower right")
     fig.suptitle(f"{config.name}: {config.dataset} on {config.device}")
     fig.tight_layout()
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_png(fig, path)
     return path
 
 
