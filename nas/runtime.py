@@ -89,6 +89,11 @@ def host_latency_ms(model: bytes, warmup: int = 3, repeats: int = 30, budget_s: 
     Takes `repeats` timings, or as many as fit in `budget_s` (never fewer than `min_repeats`),
     so that slow modes (int16x8 runs 30-50x slower than float32 on x86) stay affordable.
     """
+    return median_invoke_ms(warm_invoke(model, warmup), repeats, budget_s, min_repeats)
+
+
+def warm_invoke(model: bytes, warmup: int = 3):
+    """The `invoke` of a LiteRT interpreter (1 thread) allocated, fed zeros and invoked `warmup` times."""
     interpreter = _litert(model)
     try:
         interpreter.allocate_tensors()
@@ -98,11 +103,16 @@ def host_latency_ms(model: bytes, warmup: int = 3, repeats: int = 30, budget_s: 
     interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
     for _ in range(warmup):
         interpreter.invoke()
+    return interpreter.invoke
+
+
+def median_invoke_ms(invoke, repeats: int, budget_s: float, min_repeats: int) -> float:
+    """Median ms of `repeats` calls, or of as many as fit in `budget_s` (at least `min_repeats`)."""
     times: list[float] = []
     deadline = time.perf_counter() + budget_s
     while len(times) < repeats and (len(times) < min_repeats or time.perf_counter() < deadline):
         start = time.perf_counter()
-        interpreter.invoke()
+        invoke()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1000.0
 

@@ -14,8 +14,6 @@ below which no latency model can be checked on this machine.
 
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,38 +28,19 @@ class Wallclock:
     rounds: int
 
 
-def _interpreter(model: bytes):
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=model, num_threads=1)
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
-    for _ in range(3):
-        interpreter.invoke()
-    return interpreter
-
-
-def _burst(invoke, repeats: int, budget_s: float) -> float:
-    times = []
-    deadline = time.perf_counter() + budget_s
-    while len(times) < repeats and (len(times) < 3 or time.perf_counter() < deadline):
-        start = time.perf_counter()
-        invoke()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000.0
-
-
 def measure_wallclock(models: list[bytes], rounds: int = 5, repeats: int = 15, budget_s: float = 0.15,
                       seed: int = 0) -> Wallclock:
+    from .errors import CandidateFailed
+    from .runtime import median_invoke_ms, warm_invoke
+
     invokes, reasons = [], []
     for model in models:
         try:
-            invokes.append(_interpreter(model).invoke)
+            invokes.append(warm_invoke(model))
             reasons.append("")
-        except Exception as exc:  # cannot load or allocate: reported, not timed
+        except CandidateFailed as exc:  # cannot load or allocate: reported, not timed
             invokes.append(None)
-            reasons.append(" ".join(str(exc).split())[:200] or type(exc).__name__)
+            reasons.append(exc.reason)
     live = [i for i, f in enumerate(invokes) if f is not None]
     if not live:
         return Wallclock([None] * len(models), reasons, 0)
@@ -70,10 +49,10 @@ def measure_wallclock(models: list[bytes], rounds: int = 5, repeats: int = 15, b
     ratios: dict[int, list[float]] = {i: [] for i in live}
     reference_ms = []
     for _ in range(rounds):
-        ref = _burst(invokes[reference], repeats, budget_s)
+        ref = median_invoke_ms(invokes[reference], repeats, budget_s, 3)
         reference_ms.append(ref)
         for i in rng.permutation(live):
-            ratios[int(i)].append(_burst(invokes[int(i)], repeats, budget_s) / ref)
+            ratios[int(i)].append(median_invoke_ms(invokes[int(i)], repeats, budget_s, 3) / ref)
     scale = min(reference_ms)
     ms: list[float | None] = [None] * len(models)
     for i in live:
