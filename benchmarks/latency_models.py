@@ -26,8 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from nas.calibrate import (HELD_OUT_FRACTION, calibrate_mcu, fit_and_validate, fit_arena, make_samples, measure,  # noqa: E402
-                           provenance, sample_records, write_artifact)
+from nas.calibrate import HELD_OUT_FRACTION, calibrate_mcu, host_artifact, make_samples, measure, write_artifact  # noqa: E402
 from nas.devices import artifact_path, load_device  # noqa: E402
 from nas.kernels import features, kernels_from_tflite  # noqa: E402
 from nas.spec import QUANT_MODES  # noqa: E402
@@ -72,21 +71,8 @@ def host_device(name: str, samples, args, cache: Path | None) -> dict:
         _save(cache, f"measured-{name}.pkl", mine)
     for s in mine:  # features are recomputed, so a cache outlives changes to the kernel features
         s.rows = features(kernels_from_tflite(s.tflite)) if s.tflite else None
-    fitted = fit_and_validate(mine, device.quantization, args.seed)
-    failures: dict[str, int] = {}
-    for s in mine:
-        if not s.measured:
-            key = f"{s.mode}: {s.reason or 'not measured'}"[:160]
-            failures[key] = failures.get(key, 0) + 1
-    artifact = {"device": name, "unit": device.unit, "runtime": device.runtime, "measure": device.measure,
-                "kind": "kernel-sum", **fitted, "arena": fit_arena(mine, args.seed) if device.runtime == "tflm" else None,
-                "samples": sample_records(mine),
-                "provenance": provenance(len(mine), args.seed, {
-                    "measured": sum(1 for s in mine if s.measured), "held_out_fraction": HELD_OUT_FRACTION,
-                    "sources": sorted({s.source for s in mine}), "not_measured": failures,
-                    "command": "python benchmarks/latency_models.py " + " ".join(sys.argv[1:]),
-                    "ruler": ("callgrind instructions inside the runtime's invoke, second of two invokes"
-                              if device.measure == "icount" else "wall-clock ms, LiteRT 1 thread, robust protocol (nas.timing)")})}
+    artifact = host_artifact(device, mine, args.seed,
+                             {"command": "python benchmarks/latency_models.py " + " ".join(sys.argv[1:])})
     if args.write:
         write_artifact(artifact_path(device.latency_model), artifact)
     return artifact

@@ -24,7 +24,7 @@ import numpy as np
 from .errors import CandidateFailed, ConfigError
 from .kernels import arena_estimate_bytes, features, kernels_from_tflite
 
-__all__ = ["Sample", "make_samples", "settle", "calibrate_host", "calibrate_mcu", "HELD_OUT_FRACTION"]
+__all__ = ["Sample", "make_samples", "settle", "calibrate_host", "host_artifact", "calibrate_mcu", "HELD_OUT_FRACTION"]
 
 HELD_OUT_FRACTION = 0.25
 
@@ -277,27 +277,29 @@ def calibrate_host(device, count: int, seed: int = 0, progress=None) -> dict:
     start = time.time()
     samples = make_samples(count, device.quantization, seed, progress=progress)
     measure(samples, device)
-    fitted = fit_and_validate(samples, device.quantization, seed)
-    measured = [s for s in samples if s.measured]
+    return host_artifact(device, samples, seed, {"seconds": round(time.time() - start, 1)})
+
+
+def host_artifact(device, samples: list[Sample], seed: int, extra_provenance: dict | None = None) -> dict:
+    """Fit and validate on measured `samples`; the artifact with its samples and provenance."""
     failures: dict[str, int] = {}
     for s in samples:
         if not s.measured:
             key = f"{s.mode}: {s.reason or 'not measured'}"[:160]
             failures[key] = failures.get(key, 0) + 1
-    artifact = {
+    return {
         "device": device.name, "unit": device.unit, "runtime": device.runtime, "measure": device.measure,
-        "kind": "kernel-sum", **fitted,
+        "kind": "kernel-sum", **fit_and_validate(samples, device.quantization, seed),
         "arena": fit_arena(samples, seed) if device.runtime == "tflm" else None,
         "samples": sample_records(samples),
-        "provenance": provenance(count, seed, {
-            "measured": len(measured), "held_out_fraction": HELD_OUT_FRACTION,
+        "provenance": provenance(len(samples), seed, {
+            "measured": sum(1 for s in samples if s.measured), "held_out_fraction": HELD_OUT_FRACTION,
             "sources": sorted({s.source for s in samples}), "not_measured": failures,
-            "seconds": round(time.time() - start, 1),
             "ruler": ("callgrind instructions inside the runtime's invoke, second of two invokes"
                       if device.measure == "icount" else "wall-clock ms, LiteRT 1 thread, robust protocol (nas.timing)"),
+            **(extra_provenance or {}),
         }),
     }
-    return artifact
 
 
 def mcu_timings() -> list[dict]:
