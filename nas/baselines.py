@@ -126,12 +126,6 @@ def _diagnose(scores: np.ndarray, float_scores: np.ndarray, labels: np.ndarray, 
 def run_baselines(dataset_name: str, models: list[str], columns: list[str], out: Path, *, data_dir=None,
                   epochs: int = 10, batch_size: int = 64, max_train_samples: int | None = None, input_scale: float = 1.0,
                   seed: int = 0, latency_repeats: int = 20, progress=print) -> list[BaselineRow]:
-    from ._tf import keras
-    from .convert import convert
-    from .data import load_dataset, prepare
-    from .runtime import host_latency_ms, litert_predict, tflm_arena
-    from .train import TrainConfig, _fit, _prune, _subset
-
     unknown = [c for c in columns if c not in COLUMNS]
     if unknown:
         raise UnknownNameError("column", unknown[0], COLUMNS)
@@ -140,6 +134,13 @@ def run_baselines(dataset_name: str, models: list[str], columns: list[str], out:
             raise UnknownNameError("baseline model", name, MODELS)
     if not 0 < input_scale <= 1:
         raise ConfigError(f"--input-scale must be in (0, 1], got {input_scale}")
+
+    from ._tf import keras
+    from .convert import convert
+    from .data import load_dataset, prepare
+    from .runtime import host_latency_ms, litert_predict, tflm_arena
+    from .train import TrainConfig, _fit, _prune, _subset
+
     dataset = load_dataset(dataset_name, data_dir, seed=seed)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, max_train_samples=max_train_samples, seed=seed,
                       learning_rate=1e-3)

@@ -61,13 +61,9 @@ class Device:
         """The latency the search optimises for a measured candidate (the single seam)."""
         if self.latency_source == "host_measurement":
             return result.host_latency_ms
-        if self.unit != "ms":
+        if self.unit != "ms" or not getattr(result, "tflite", None):
             return None
-        source = result.tflite if getattr(result, "tflite", None) else None
-        if source is None:
-            return None
-        prediction = self.predict(source)
-        return prediction.get("latency_ms")
+        return self.predict(result.tflite).get("latency_ms")
 
     def predict_latency_ms(self, spec: ArchSpec, in_channels: int, num_classes: int) -> float | None:
         """Latency predicted from the spec alone, before training; None where no model applies."""
@@ -82,17 +78,16 @@ class Device:
         Returns {"mode", "runs": True, "latency_ms" or "instructions", "arena_bytes"?} or, for a model
         the device cannot run or price, {"mode", "runs": False, "reason"}. Raises ConfigError when
         the device has no fitted latency model."""
-        from .kernels import arena_estimate_bytes, features, kernels_from_spec, kernels_from_tflite, model_mode
+        from .kernels import arena_estimate_bytes, features, kernels_from_spec, kernels_from_tflite, model_mode, read_tflite
 
         if isinstance(source, ArchSpec):
             if in_channels is None or num_classes is None:
                 raise ConfigError("predicting a spec needs its input channels and number of classes")
-            mode, tflite = source.quantization, None
-            kernels = lambda: kernels_from_spec(source, in_channels, num_classes)  # noqa: E731
+            mode, tflite, parsed = source.quantization, None, None
         else:
-            tflite = source
-            parsed = kernels_from_tflite(source)
-            mode, kernels = model_mode(parsed), lambda: parsed  # noqa: E731
+            tflite = read_tflite(source)  # read once: kernels, mode and arena all come from it
+            parsed = kernels_from_tflite(tflite)
+            mode = model_mode(parsed)
         artifact = self.artifact
         if artifact is None:
             raise ConfigError(f"device {self.name} has no latency model: "
@@ -103,7 +98,7 @@ class Device:
             return {**out, "runs": False, "reason": f"{self.name} ({self.runtime}) does not run {mode} models; "
                                                     f"it runs {', '.join(self.quantization)}"}
         if artifact.get("kind") == "scaled-instructions":
-            base = load_device(artifact["base_device"]).predict(source, in_channels, num_classes)
+            base = load_device(artifact["base_device"]).predict(tflite if tflite is not None else source, in_channels, num_classes)
             if not base["runs"]:
                 return {**out, "runs": False, "reason": base["reason"]}
             out.update(runs=True, latency_ms=base["instructions"] * artifact["ms_per_instruction"])
@@ -116,7 +111,7 @@ class Device:
         if fitted is None:
             return {**out, "runs": False, "reason": f"{self.name}'s latency model was not calibrated for {mode}"}
         model = KernelCostModel.from_dict(fitted)
-        kernels = kernels()
+        kernels = parsed if parsed is not None else kernels_from_spec(source, in_channels, num_classes)
         row = features(kernels)
         unpriced = model.unpriced(row)
         if unpriced:

@@ -18,7 +18,7 @@ from .errors import ConfigError
 from .plan import plan
 from .spec import ArchSpec
 
-__all__ = ["Kernel", "kernels_from_tflite", "kernels_from_spec", "model_mode", "features", "arena_estimate_bytes",
+__all__ = ["Kernel", "read_tflite", "kernels_from_tflite", "kernels_from_spec", "model_mode", "features", "arena_estimate_bytes",
            "GRAPH_FEATURES"]
 
 #: TFLite builtin operator -> the kernel family a latency model prices.
@@ -97,7 +97,8 @@ def _enum_names(enum) -> dict[int, str]:
     return {value: name for name, value in vars(enum).items() if not name.startswith("_")}
 
 
-def _read(source: str | Path | bytes) -> bytes:
+def read_tflite(source: str | Path | bytes) -> bytes:
+    """The bytes of a .tflite model given as bytes or a path (a clear error when the file is missing)."""
     if isinstance(source, (bytes, bytearray)):
         return bytes(source)
     path = Path(source)
@@ -141,7 +142,7 @@ def _constant_tensors(model, graph, op_names: dict[int, str]) -> set[int]:
 def kernels_from_tflite(source: str | Path | bytes) -> list[Kernel]:
     """The kernels of a .tflite model's main subgraph, in execution order."""
     where = "model" if isinstance(source, (bytes, bytearray)) else str(source)
-    schema, model = _parse(_read(source), where)
+    schema, model = _parse(read_tflite(source), where)
     op_names = _enum_names(schema.BuiltinOperator)
     type_names = {k: v.lower() for k, v in _enum_names(schema.TensorType).items()}
     graph = model.Subgraphs(0)
@@ -274,7 +275,7 @@ def arena_estimate_bytes(source: str | Path | bytes) -> int:
     per-operator scratch on top, which `nas calibrate` fits for a TFLM device.
     """
     where = "model" if isinstance(source, (bytes, bytearray)) else str(source)
-    schema, model = _parse(_read(source), where)
+    schema, model = _parse(read_tflite(source), where)
     type_names = {k: v.lower() for k, v in _enum_names(schema.TensorType).items()}
     graph = model.Subgraphs(0)
     constant = _constant_tensors(model, graph, _enum_names(schema.BuiltinOperator))
