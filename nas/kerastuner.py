@@ -29,9 +29,8 @@ import optuna
 
 from .errors import DependencyError
 
-__all__ = ["KerasTunerSampler", "scalarize", "KINDS"]
+__all__ = ["KerasTunerSampler", "scalarize"]
 
-KINDS = ("kerastuner-bayes", "kerastuner-hyperband")
 COST_WEIGHT = 0.05
 
 

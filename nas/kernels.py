@@ -18,8 +18,7 @@ from .errors import ConfigError
 from .plan import plan
 from .spec import ArchSpec
 
-__all__ = ["Kernel", "read_tflite", "kernels_from_tflite", "kernels_from_spec", "model_mode", "features", "arena_estimate_bytes",
-           "GRAPH_FEATURES"]
+__all__ = ["Kernel", "read_tflite", "kernels_from_tflite", "kernels_from_spec", "model_mode", "features", "arena_estimate_bytes"]
 
 #: TFLite builtin operator -> the kernel family a latency model prices.
 _OPS = {
@@ -35,8 +34,6 @@ _FAMILY_FEATURES = {
     "fc": ("n", "in", "out", "macs", "w"),
 }
 _DEFAULT_FEATURES = ("n", "in", "out")
-#: Model-wide features: one interpreter call, and a dispatch per operator.
-GRAPH_FEATURES = ("graph:n", "graph:ops")
 #: Dynamic-range quantization leaves weight tensors smaller than this in float (TFLite's rule).
 HYBRID_MIN_WEIGHTS = 1024
 
@@ -237,16 +234,13 @@ def kernels_from_spec(spec: ArchSpec, in_channels: int, num_classes: int) -> lis
         n_in, n_out = h * w * c, oh * ow * oc
         if layer.kind in ("conv", "dwconv", "dense"):
             family = {"conv": "conv", "dwconv": "dwconv", "dense": "fc"}[layer.kind]
-            k = layer.kernel if layer.kind != "dense" else 1
-            weights = k * k * c * (oc if layer.kind == "conv" else 1) if layer.kind != "dense" else c * oc
+            k = layer.kernel  # 1 for dense
+            weights = k * k * c * (1 if family == "dwconv" else oc)
             bias = oc
-            taps = n_out * k * k if layer.kind != "dense" else 0
+            taps = n_out * k * k if family != "fc" else 0
             macs = layer.macs
-            kernel_dtype = dtype
-            if mode == "dynamic_int8" and layer.kind != "dense" and weights >= HYBRID_MIN_WEIGHTS:
-                kernel_dtype = "hybrid"
-            if mode == "dynamic_int8" and layer.kind == "dense" and weights >= HYBRID_MIN_WEIGHTS:
-                kernel_dtype = "hybrid"
+            hybrid = mode == "dynamic_int8" and weights >= HYBRID_MIN_WEIGHTS
+            kernel_dtype = "hybrid" if hybrid else dtype
             if mode == "float16":
                 dequantize += [Kernel("dequantize", "float16", (weights,), weights, op="DEQUANTIZE"),
                                Kernel("dequantize", "float16", (bias,), bias, op="DEQUANTIZE")]
