@@ -8,6 +8,7 @@ this process when it dies and counts the request as failed.
 Protocol: one command a line on stdin, one JSON object a line on stdout.
     probe ARENA                  -> {"ok": bool, "log": str}   builds (allocates) an interpreter
     run ARENA INPUT.npy OUT.npy  -> {"ok": bool, "log": str}   invokes once per sample
+    allocations ARENA            -> {"ok": bool, "log": str}   builds one; the log holds print_allocations()
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ def main(model_path: str) -> int:
         with _captured_stderr() as log:
             try:
                 interpreter = runtime.Interpreter.from_bytes(model, arena_size=int(words[1]))
-                if words[0] == "run":
+                if words[0] == "allocations":
+                    interpreter.print_allocations()
+                elif words[0] == "run":
                     x = np.load(words[2], allow_pickle=False)
                     outputs = []
                     for sample in x:

@@ -22,7 +22,8 @@ from typing import Callable
 import numpy as np
 
 from .errors import CandidateFailed, ConfigError
-from .kernels import arena_estimate_bytes, features, kernels_from_tflite
+from .arena import arena_features, liveness_bytes, tflm_buffers
+from .kernels import feature_set, features, kernels_from_tflite
 
 __all__ = ["Sample", "make_samples", "settle", "calibrate_host", "host_artifact", "calibrate_mcu", "HELD_OUT_FRACTION"]
 
@@ -39,6 +40,7 @@ class Sample:
     measured: float | None = None
     arena_bytes: int | None = None
     reason: str = ""
+    arena_tail: int | None = None  # the part of arena_bytes TFLite Micro reports as its tail
 
 
 def settle(model, x: np.ndarray, rng: np.random.Generator, steps: int = 12):
@@ -103,7 +105,7 @@ def _generic_model(rng: np.random.Generator):
     return keras.Model(inputs, x), inputs.shape[1:]
 
 
-def make_samples(count: int, modes: tuple[str, ...], seed: int = 0, generic_fraction: float = 0.2,
+def make_samples(count: int, modes: tuple[str, ...], seed: int = 0, generic_fraction: float = 0.5,
                  progress: Callable[[int, int], None] | None = None) -> list[Sample]:
     """`count` converted models: specs drawn from every search space, and plain models, cycling
     through `modes`. A model that fails to convert is kept with its reason and not measured."""
@@ -216,27 +218,38 @@ def fit_and_validate(samples: list[Sample], modes: tuple[str, ...], seed: int) -
 
 
 def fit_arena(samples: list[Sample], seed: int) -> dict | None:
-    """TFLite Micro arena = a * liveness estimate + b * operators + c, fitted on int8 samples."""
-    from .latency import nnls, score
+    """TFLite Micro arena = fitted tail + the greedy-planned head (or, on tiny models, the larger
+    scratch allocation needs), fitted per quantization mode on the training split and scored on
+    the held-out one (`nas.arena`)."""
+    from .arena import fit_arena_model, predict_arena
+    from .latency import score
 
-    usable = [s for s in samples if s.arena_bytes and s.mode == "int8"]
-    if len(usable) < 6:
+    modes: dict[str, dict] = {}
+    for mode in sorted({s.mode for s in samples if s.arena_bytes}):
+        usable = [s for s in samples if s.arena_bytes and s.mode == mode]
+        if len(usable) < 6:
+            continue
+        rows = [arena_features(s.tflite) for s in usable]
+        measured = np.array([s.arena_bytes for s in usable], float)
+        train, held = _split(len(usable), seed)
+        fitted = fit_arena_model([rows[i] for i in train], [int(measured[i]) for i in train],
+                                 [getattr(usable[i], "arena_tail", None) for i in train])
+        predicted = np.array([predict_arena(r, fitted) for r in rows], float)
+        modes[mode] = {**fitted, "n": len(usable)}
+        if len(held):
+            modes[mode]["validation"] = score(predicted[held], measured[held])
+            modes[mode]["liveness_bound_validation"] = score(
+                np.array([liveness_bytes(tflm_buffers(usable[i].tflite)) for i in held], float), measured[held])
+    if not modes:
         return None
-    x = np.array([[arena_estimate_bytes(s.tflite), len(kernels_from_tflite(s.tflite)), 1.0] for s in usable])
-    y = np.array([s.arena_bytes for s in usable], float)
-    train, held = _split(len(usable), seed)
-    w = nnls(x[train] / y[train, None], np.ones(len(train)))
-    out = {"coef": {"estimate": float(w[0]), "ops": float(w[1]), "const": float(w[2])},
-           "validation": score(x[held] @ w, y[held]) if len(held) else {},
-           "raw_estimate_validation": score(x[held, 0], y[held]) if len(held) else {}}
-    return out
+    return {"kind": "planned-head+linear-tail", "modes": modes,
+            "validation": modes.get("int8", next(iter(modes.values()))).get("validation", {})}
 
 
 def sample_records(samples: list[Sample]) -> list[dict]:
     """What was measured, kept in the artifact so a fit can be redone and audited."""
     return [{"name": s.name, "source": s.source, "mode": s.mode, "measured": s.measured, "arena_bytes": s.arena_bytes,
-             "arena_estimate": arena_estimate_bytes(s.tflite) if s.tflite else None,
-             "ops": len(kernels_from_tflite(s.tflite)) if s.tflite else None,
+             "arena_features": arena_features(s.tflite) if s.tflite and s.arena_bytes else None,
              "reason": s.reason, "features": s.rows} for s in samples]
 
 
@@ -267,9 +280,10 @@ def measure(samples: list[Sample], device) -> None:
         raise ConfigError(f"device {device.name} is not measured on this host (measure: {device.measure!r})")
     if device.runtime == "tflm":
         for sample in todo:
-            if sample.mode == "int8" and sample.measured:
+            if sample.measured:
                 arena = tflm_arena(sample.tflite)
                 sample.arena_bytes = arena.arena_bytes if arena.compatible else None
+                sample.arena_tail = arena.tail_bytes if arena.compatible else None
 
 
 def calibrate_host(device, count: int, seed: int = 0, progress=None) -> dict:
@@ -282,6 +296,10 @@ def calibrate_host(device, count: int, seed: int = 0, progress=None) -> dict:
 
 def host_artifact(device, samples: list[Sample], seed: int, extra_provenance: dict | None = None) -> dict:
     """Fit and validate on measured `samples`; the artifact with its samples and provenance."""
+    priced_by = feature_set(device.runtime, device.measure)
+    for s in samples:  # the features this device's kernels are priced by
+        if s.tflite:
+            s.rows = features(kernels_from_tflite(s.tflite), priced_by)
     failures: dict[str, int] = {}
     for s in samples:
         if not s.measured:
@@ -289,7 +307,7 @@ def host_artifact(device, samples: list[Sample], seed: int, extra_provenance: di
             failures[key] = failures.get(key, 0) + 1
     return {
         "device": device.name, "unit": device.unit, "runtime": device.runtime, "measure": device.measure,
-        "kind": "kernel-sum", **fit_and_validate(samples, device.quantization, seed),
+        "kind": "kernel-sum", "feature_set": priced_by, **fit_and_validate(samples, device.quantization, seed),
         "arena": fit_arena(samples, seed) if device.runtime == "tflm" else None,
         "samples": sample_records(samples),
         "provenance": provenance(len(samples), seed, {

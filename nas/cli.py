@@ -201,9 +201,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         for ref in artifact.get("references", []):
             loo = f"leave-one-out {ref['loo_error_pct']:+.0f}%" if ref["loo_error_pct"] is not None else "no leave-one-out"
             print(f"  {ref['reference_model']:<28} published {ref['published_ms']:g} ms, fitted {ref['fitted_ms']:.1f} ms, {loo}")
-        if artifact.get("arena"):
-            a = artifact["arena"]["validation"]
-            print(f"  arena (int8) held-out n={a['n']} within 10%: {a['within_10pct']:.0%}, max error {a['max_error_pct']:.1f}%")
+        for mode, fitted in (artifact.get("arena") or {}).get("modes", {}).items():
+            if fitted.get("validation"):
+                a = fitted["validation"]
+                print(f"  arena {mode:<7} held-out n={a['n']:<3} within 10%: {a['within_10pct']:.0%}, max error {a['max_error_pct']:.1f}%")
     return 0
 
 

@@ -78,7 +78,7 @@ class Device:
         Returns {"mode", "runs": True, "latency_ms" or "instructions", "arena_bytes"?} or, for a model
         the device cannot run or price, {"mode", "runs": False, "reason"}. Raises ConfigError when
         the device has no fitted latency model."""
-        from .kernels import arena_estimate_bytes, features, kernels_from_spec, kernels_from_tflite, model_mode, read_tflite
+        from .kernels import features, kernels_from_spec, kernels_from_tflite, model_mode, read_tflite
 
         if isinstance(source, ArchSpec):
             if in_channels is None or num_classes is None:
@@ -112,15 +112,16 @@ class Device:
             return {**out, "runs": False, "reason": f"{self.name}'s latency model was not calibrated for {mode}"}
         model = KernelCostModel.from_dict(fitted)
         kernels = parsed if parsed is not None else kernels_from_spec(source, in_channels, num_classes)
-        row = features(kernels)
+        row = features(kernels, artifact.get("feature_set", "kernel"))
         unpriced = model.unpriced(row)
         if unpriced:
             return {**out, "runs": False, "reason": f"operators not seen in {self.name}'s calibration: {', '.join(unpriced)}"}
         out.update({"runs": True, ("latency_ms" if self.unit == "ms" else "instructions"): model.predict(row)})
-        arena = artifact.get("arena")
-        if arena and tflite is not None and mode == "int8":
-            c = arena["coef"]
-            out["arena_bytes"] = int(round(c["estimate"] * arena_estimate_bytes(tflite) + c["ops"] * len(kernels) + c["const"]))
+        fitted_arena = (artifact.get("arena") or {}).get("modes", {}).get(mode)
+        if fitted_arena and tflite is not None:
+            from .arena import arena_features, predict_arena
+
+            out["arena_bytes"] = predict_arena(arena_features(tflite), fitted_arena)
         return out
 
 

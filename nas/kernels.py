@@ -18,7 +18,7 @@ from .errors import ConfigError
 from .plan import plan
 from .spec import ArchSpec
 
-__all__ = ["Kernel", "read_tflite", "kernels_from_tflite", "kernels_from_spec", "model_mode", "features", "arena_estimate_bytes"]
+__all__ = ["Kernel", "read_tflite", "kernels_from_tflite", "kernels_from_spec", "model_mode", "features", "feature_set", "xnnpack_features"]
 
 #: TFLite builtin operator -> the kernel family a latency model prices.
 _OPS = {
@@ -32,6 +32,8 @@ _FAMILY_FEATURES = {
     "conv": ("n", "in", "out", "macs", "taps", "w", "vmacs", "vtaps"),
     "dwconv": ("n", "in", "out", "macs", "w", "vmacs"),
     "fc": ("n", "in", "out", "macs", "w"),
+    "maxpool": ("n", "in", "out", "px"),
+    "avgpool": ("n", "in", "out", "px"),
 }
 _DEFAULT_FEATURES = ("n", "in", "out")
 #: Dynamic-range quantization leaves weight tensors smaller than this in float (TFLite's rule).
@@ -54,21 +56,96 @@ class Kernel:
     op: str = ""  # the TFLite builtin name
     vmacs: int = 0  # MACs over filter positions inside the input (reference kernels skip padding)
     vtaps: int = 0  # filter positions inside the input, over all output elements
+    channels: int = 0  # output channels (conv, dwconv) or units (fc)
+    window: int = 0  # filter positions, kh * kw (1 for fc)
+    stride: int = 1
 
     def features(self) -> dict[str, float]:
         values = {"n": 1, "in": sum(self.inputs), "out": self.out, "macs": self.macs, "taps": self.taps, "w": self.weights,
-                  "vmacs": self.vmacs, "vtaps": self.vtaps}
+                  "vmacs": self.vmacs, "vtaps": self.vtaps, "px": self.out // self.channels if self.channels else 0}
         key = self.family + ("/hybrid" if self.dtype == "hybrid" else "")
         return {f"{key}:{name}": float(values[name]) for name in _FAMILY_FEATURES.get(self.family, _DEFAULT_FEATURES)}
 
 
-def features(kernels: list[Kernel]) -> dict[str, float]:
-    """Summed kernel features of one model, plus the graph-wide ones."""
-    total: dict[str, float] = {"graph:n": 1.0, "graph:ops": float(len(kernels))}
+def features(kernels: list[Kernel], feature_set: str = "kernel") -> dict[str, float]:
+    """Summed kernel features of one model, plus the graph-wide ones.
+
+    With `feature_set="xnnpack"` the convolutions and fully connected layers that XNNPACK runs
+    are described by the micro-kernel tiles it executes (`xnnpack_features`) instead of by their
+    shapes: its cost per MAC varies 20-fold with how the shapes fall into those tiles."""
+    xnnpack = feature_set == "xnnpack"
+    total: dict[str, float] = {"graph:n": 1.0, "graph:ops": float(len(kernels)),
+                               "graph:macs": float(sum(k.macs for k in kernels))}  # for the MACs-linear floor only
     for kernel in kernels:
-        for name, value in kernel.features().items():
+        values = (xnnpack_features(kernel) if xnnpack else None) or kernel.features()
+        for name, value in values.items():
             total[name] = total.get(name, 0.0) + value
     return total
+
+
+def feature_set(runtime: str, measure: str) -> str:
+    """Which features price a device's kernels: XNNPACK's tiles for LiteRT counted under valgrind,
+    whose virtual CPU (AVX2/FMA3) fixes the micro-kernels `xnnpack_features` describes; kernel
+    shapes otherwise (TFLite Micro; LiteRT timed natively, where XNNPACK picks the host's own,
+    e.g. AVX-512, micro-kernels)."""
+    return "xnnpack" if runtime == "litert" and measure == "icount" else "kernel"
+
+
+#: XNNPACK's micro-kernels as LiteRT 2.x picks them on x86-64 with AVX2/FMA3 (what valgrind
+#: presents), read from callgrind profiles of single-operator models:
+#: (data path, kind) -> rule giving (mr, nr, kr) from the output channels.
+_XNN_GEMM = {
+    ("f32", "gemm"): lambda n: (6, 16, 1) if n % 16 == 0 else (10, 8, 1),
+    ("f32", "igemm"): lambda n: (10, 8, 1) if n <= 8 else (5, 16, 1),
+    ("f32", "fc"): lambda n: (1, 16, 1) if n % 16 == 0 else (1, 8, 1),
+    ("qs8", "gemm"): lambda n: (3, 8, 8), ("qs8", "igemm"): lambda n: (3, 8, 8), ("qs8", "fc"): lambda n: (1, 8, 8),
+    ("qd8", "gemm"): lambda n: (4, 8, 8), ("qd8", "igemm"): lambda n: (4, 8, 8), ("qd8", "fc"): lambda n: (1, 8, 8),
+}
+#: Depthwise micro-kernels hold this many filter taps (16 channels a pass); larger filters run as
+#: a grouped igemm, one output channel a group.
+_XNN_DW_TAPS = (3, 9, 25)
+_XNN_PATH = {"float32": "f32", "int8": "qs8", "hybrid": "qd8"}
+
+
+def xnnpack_features(kernel: Kernel) -> dict[str, float] | None:
+    """Tile counts of the XNNPACK micro-kernel that runs `kernel`, or None when XNNPACK does not
+    run it (int16 activations, hybrid depthwise: TFLite's own kernels) or it is not a convolution.
+
+    A GEMM micro-kernel call computes mr output pixels x nr channels over K in steps of kr:
+    `rows` counts row tiles (one call each), `blocks` row x column tiles, `steps` their inner
+    iterations; an indirect GEMM (igemm, any convolution but 1x1 stride 1) loops over filter taps
+    too (`taps`). A depthwise micro-kernel runs per output pixel, 16 channels a pass."""
+    path = _XNN_PATH.get(kernel.dtype)
+    if path is None or kernel.family not in ("conv", "dwconv", "fc") or not kernel.channels:
+        return None
+    channels, window = kernel.channels, max(kernel.window, 1)
+    pixels = max(kernel.out // channels, 1)
+    if kernel.family == "dwconv":
+        if path == "qd8":
+            return None
+        tile = next((t for t in _XNN_DW_TAPS if window <= t), None)
+        if tile is not None:
+            name = f"xnn-{path}-dw{tile}p16c"
+            return {f"{name}:px": pixels, f"{name}:pxc": pixels * -(-channels // 16), "dwconv:n": 1.0}
+        groups, n, k_in, kind = channels, 1, 1, "igemm"
+    elif kernel.family == "fc":
+        groups, n, k_in, kind = 1, channels, kernel.weights // channels, "fc"
+    else:
+        groups, n, k_in = 1, channels, kernel.macs // max(kernel.taps, 1)
+        kind = "gemm" if window == 1 and kernel.stride == 1 else "igemm"
+    mr, nr, kr = _XNN_GEMM[(path, kind)](n)
+    name = f"xnn-{path}-{kind}{mr}x{nr}" + (f"c{kr}" if kr > 1 else "")
+    rows = groups * -(-pixels // mr)
+    blocks = rows * -(-n // nr)
+    out = {f"{name}:rows": rows, f"{name}:blocks": blocks, f"{kernel.family}:n": 1.0}
+    if kind == "igemm":
+        out[f"{name}:steps"] = blocks * window * -(-k_in // kr)
+        out[f"{name}:taps"] = blocks * window
+    else:
+        out[f"{name}:steps"] = blocks * -(-k_in // kr)
+    if path == "qd8":  # activations are quantized on the fly before the integer GEMM
+        out["xnn-qd8-convert:in"] = float(sum(kernel.inputs))
+    return out
 
 
 @lru_cache(maxsize=65536)
@@ -166,32 +243,40 @@ def kernels_from_tflite(source: str | Path | bytes) -> list[Kernel]:
         family = _OPS.get(name, "other")
         first = activations[0] if activations else (tensors[0] if tensors else None)
         dtype = type_names.get(first.Type(), "float32") if first is not None else "float32"
-        macs = taps = weights = vmacs = vtaps = 0
+        macs = taps = weights = vmacs = vtaps = channels = window = 0
+        stride = 1
         if family in ("conv", "dwconv", "fc") and len(tensors) >= 2:
             filt = tensors[1]
             shape = [int(d) for d in filt.ShapeAsNumpy()]
             weights = elements(filt)
+            channels = int(outputs[0].ShapeAsNumpy()[-1]) if outputs else 0
             if family == "conv":  # filter (out_c, kh, kw, in_c)
-                taps = out * shape[1] * shape[2]
+                window = shape[1] * shape[2]
+                taps = out * window
                 macs = taps * shape[3]
             elif family == "dwconv":  # filter (1, kh, kw, out_c)
-                taps = macs = out * shape[1] * shape[2]
+                window = shape[1] * shape[2]
+                taps = macs = out * window
             else:  # filter (units, in_features)
+                window = 1
                 macs = out * shape[-1]
             if family in ("conv", "dwconv") and activations:
-                vtaps = _inside(schema, op, family, activations[0], outputs[0], shape)
+                vtaps, stride = _inside(schema, op, family, activations[0], outputs[0], shape)
                 vmacs = vtaps * (shape[3] if family == "conv" else 1)
             if dtype == "float32" and type_names.get(filt.Type()) == "int8":
                 dtype = "hybrid"
+        if family in ("maxpool", "avgpool") and outputs:  # pooling runs per output pixel, then per channel
+            channels = int(outputs[0].ShapeAsNumpy()[-1])
         if family == "dequantize" and not activations:
             activations = constants  # float16 weights, dequantized at run time
         kernels.append(Kernel(family, dtype, tuple(elements(t) for t in activations), out, macs, taps, weights, name,
-                              vmacs, vtaps))
+                              vmacs, vtaps, channels, window, stride))
     return kernels
 
 
-def _inside(schema, op, family: str, source, result, filt: list[int]) -> int:
-    """vtaps of a convolution: in-image filter positions x output channels, from its options."""
+def _inside(schema, op, family: str, source, result, filt: list[int]) -> tuple[int, int]:
+    """vtaps of a convolution (in-image filter positions x output channels) and its stride
+    (the larger of the two; XNNPACK only asks whether it is 1), from its options."""
     options_type = schema.Conv2DOptions if family == "conv" else schema.DepthwiseConv2DOptions
     table = op.BuiltinOptions()
     options = options_type()
@@ -199,7 +284,8 @@ def _inside(schema, op, family: str, source, result, filt: list[int]) -> int:
     same = options.Padding() == schema.Padding.SAME
     _, h, w, _ = (int(d) for d in source.ShapeAsNumpy())
     _, oh, ow, oc = (int(d) for d in result.ShapeAsNumpy())
-    return (inside_taps(h, oh, filt[1], options.StrideH(), same) * inside_taps(w, ow, filt[2], options.StrideW(), same) * oc)
+    vtaps = inside_taps(h, oh, filt[1], options.StrideH(), same) * inside_taps(w, ow, filt[2], options.StrideW(), same) * oc
+    return vtaps, max(options.StrideH(), options.StrideW())
 
 
 def model_mode(source: str | Path | bytes | list[Kernel]) -> str:
@@ -249,54 +335,11 @@ def kernels_from_spec(spec: ArchSpec, in_channels: int, num_classes: int) -> lis
             if family != "fc":
                 vtaps = inside_taps(h, oh, k, layer.stride, True) * inside_taps(w, ow, k, layer.stride, True) * oc
                 vmacs = vtaps * (c if family == "conv" else 1)
-            kernels.append(Kernel(family, kernel_dtype, (n_in,), n_out, macs, taps, weights, op, vmacs, vtaps))
+            kernels.append(Kernel(family, kernel_dtype, (n_in,), n_out, macs, taps, weights, op, vmacs, vtaps,
+                                  oc, k * k, layer.stride if family != "fc" else 1))
         elif layer.kind == "add":
             kernels.append(Kernel("add", dtype, (n_in, n_in), n_out, op="ADD"))
         elif layer.kind == "gap":
             kernels.append(Kernel("mean", dtype, (n_in,), n_out, op="MEAN"))
     kernels.append(Kernel("softmax", dtype, (num_classes,), num_classes, op="SOFTMAX"))
     return dequantize + kernels
-
-
-# ---------------------------------------------------------------- memory
-
-def arena_estimate_bytes(source: str | Path | bytes) -> int:
-    """Peak bytes of live activation tensors over a .tflite model's execution order.
-
-    A tensor is live from the operator that writes it (or the start, for graph inputs) to the
-    last operator that reads it (or the end, for graph outputs). Constants live in flash and are
-    not counted. This is the floor any arena planner reaches; TFLite Micro adds alignment and
-    per-operator scratch on top, which `nas calibrate` fits for a TFLM device.
-    """
-    where = "model" if isinstance(source, (bytes, bytearray)) else str(source)
-    schema, model = _parse(read_tflite(source), where)
-    type_names = {k: v.lower() for k, v in _enum_names(schema.TensorType).items()}
-    graph = model.Subgraphs(0)
-    constant = _constant_tensors(model, graph, _enum_names(schema.BuiltinOperator))
-    n_ops = graph.OperatorsLength()
-    first: dict[int, int] = {int(i): -1 for i in graph.InputsAsNumpy()} if graph.InputsLength() else {}
-    last: dict[int, int] = {int(i): n_ops for i in graph.OutputsAsNumpy()} if graph.OutputsLength() else {}
-
-    def variable(index: int) -> bool:
-        return index not in constant
-
-    for step in range(n_ops):
-        op = graph.Operators(step)
-        for j in (op.InputsAsNumpy() if op.InputsLength() else []):
-            if j >= 0 and variable(int(j)):
-                last[int(j)] = max(last.get(int(j), step), step)
-        for j in (op.OutputsAsNumpy() if op.OutputsLength() else []):
-            if not variable(int(j)):
-                continue
-            first.setdefault(int(j), step)
-            last.setdefault(int(j), step)
-
-    def nbytes(index: int) -> int:
-        tensor = graph.Tensors(index)
-        size = _DTYPE_BYTES.get(type_names.get(tensor.Type(), "float32"), 4)
-        for dim in (tensor.ShapeAsNumpy() if tensor.ShapeLength() else []):
-            size *= max(int(dim), 1)
-        return size
-
-    sizes = {i: nbytes(i) for i in first}
-    return max((sum(sizes[i] for i in first if first[i] <= step <= last.get(i, step)) for step in range(n_ops)), default=0)

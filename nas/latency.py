@@ -27,6 +27,8 @@ _MACS_FEATURES = ("conv:macs", "dwconv:macs", "fc:macs", "conv/hybrid:macs", "dw
 
 
 def _macs(row: dict[str, float]) -> float:
+    if "graph:macs" in row:  # every row `features` makes carries it, whatever the kernel features
+        return row["graph:macs"]
     return sum(row.get(name, 0.0) for name in _MACS_FEATURES)
 
 
@@ -71,7 +73,7 @@ def fit_regressor(regressor: str, rows: list[dict[str, float]], y: np.ndarray) -
         x = np.array([[_macs(r), 1.0] for r in rows])
         w = nnls(x, y)
         return KernelCostModel(regressor, {"macs": float(w[0]), "graph:n": float(w[1])})
-    names = sorted({name for row in rows for name, value in row.items() if value})
+    names = sorted({name for row in rows for name, value in row.items() if value and name != "graph:macs"})
     x = np.array([[row.get(name, 0.0) for name in names] for row in rows])
     if regressor == "kernel-nnls-relative":
         w = nnls(x / y[:, None], np.ones_like(y))

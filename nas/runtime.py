@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import statistics
@@ -201,6 +202,8 @@ class TflmArena:
     arena_bytes: int | None  # smallest arena that allocates (16-byte granularity)
     reason: str = ""  # why the model does not run, when not compatible
     crashed: bool = False  # the interpreter died at every size tried, rather than refusing the model
+    head_bytes: int | None = None  # activations, as the interpreter's memory planner laid them out
+    tail_bytes: int | None = None  # tensor, operator and kernel records kept between invocations
 
 
 _MAX_ARENA = 256 * 1024 * 1024
@@ -244,7 +247,10 @@ def tflm_arena(model: bytes) -> TflmArena:
         if not reply["ok"]:
             return TflmArena(False, None, f"allocates in {hi} bytes but fails to run: {_reason_from(reply)}",
                              crashed=bool(reply.get("crashed")))
-    return TflmArena(True, hi)
+        split = {part: re.search(rf"allocation {part} (\d+) bytes", worker.request("allocations", hi).get("log", ""))
+                 for part in ("head", "tail")}
+    return TflmArena(True, hi, head_bytes=int(split["head"].group(1)) if split["head"] else None,
+                     tail_bytes=int(split["tail"].group(1)) if split["tail"] else None)
 
 
 def _input_detail(model: bytes, output: bool = False) -> dict:

@@ -13,7 +13,8 @@ import pytest
 from helpers import TINY_SPEC
 from nas.devices import load_device
 from nas.errors import UnknownNameError
-from nas.kernels import arena_estimate_bytes, features, kernels_from_spec, kernels_from_tflite, model_mode
+from nas.arena import Buffer, liveness_bytes, planned_head_bytes, tflm_buffers
+from nas.kernels import features, kernels_from_spec, kernels_from_tflite, model_mode
 from nas.latency import fit_mode, fit_regressor
 from nas.spec import QUANT_MODES
 
@@ -68,10 +69,33 @@ def outside_model():
 
 @pytest.mark.parametrize("mode", QUANT_MODES)
 def test_spec_kernels_match_the_converted_model(converted, mode):
-    from_spec = features(kernels_from_spec(TINY_SPEC.replace(quantization=mode), 1, 10))
-    from_file = features(kernels_from_tflite(converted[mode]))
-    assert from_spec == from_file
+    for priced_by in ("kernel", "xnnpack"):
+        from_spec = features(kernels_from_spec(TINY_SPEC.replace(quantization=mode), 1, 10), priced_by)
+        from_file = features(kernels_from_tflite(converted[mode]), priced_by)
+        assert from_spec == from_file, priced_by
     assert model_mode(converted[mode]) == mode
+
+
+def test_xnnpack_tiles_follow_the_micro_kernels_litert_runs():
+    from nas.kernels import Kernel, xnnpack_features
+
+    # 1x1 stride-1 float convolution, 144 pixels x 24 channels from 16: XNNPACK's 10x8 GEMM
+    # (24 is no multiple of 16), 15 row tiles x 3 column blocks, 16 inner steps each
+    conv = Kernel("conv", "float32", (144 * 16,), 144 * 24, 144 * 24 * 16, 144 * 24, 16 * 24, "CONV_2D", channels=24, window=1)
+    assert xnnpack_features(conv) == {"xnn-f32-gemm10x8:rows": 15, "xnn-f32-gemm10x8:blocks": 45,
+                                      "xnn-f32-gemm10x8:steps": 720, "conv:n": 1.0}
+    # int8, 3x3 stride 2: the 3x8c8 indirect GEMM, inner steps over taps x ceil(16 / 8)
+    conv3 = Kernel("conv", "int8", (144 * 16,), 36 * 32, 36 * 32 * 9 * 16, 36 * 32 * 9, 9 * 16 * 32, "CONV_2D",
+                   channels=32, window=9, stride=2)
+    assert xnnpack_features(conv3)["xnn-qs8-igemm3x8c8:steps"] == 12 * 4 * 9 * 2
+    # a 7x7 depthwise has no depthwise micro-kernel: a grouped GEMM, one group a channel
+    dw7 = Kernel("dwconv", "float32", (144 * 24,), 144 * 24, 144 * 24 * 49, 144 * 24 * 49, 49 * 24, "DEPTHWISE_CONV_2D",
+                 channels=24, window=49)
+    assert xnnpack_features(dw7)["xnn-f32-igemm10x8:rows"] == 24 * 15
+    dw3 = dw7.__class__(**{**dw7.__dict__, "window": 9})
+    assert xnnpack_features(dw3) == {"xnn-f32-dw9p16c:px": 144, "xnn-f32-dw9p16c:pxc": 288, "dwconv:n": 1.0}
+    # int16 activations never reach XNNPACK
+    assert xnnpack_features(Kernel("conv", "int16", (1,), 8, 8, 8, 8, "CONV_2D", channels=8, window=1)) is None
 
 
 def test_kernels_of_a_model_outside_the_search_space(outside_model):
@@ -89,13 +113,39 @@ def test_not_a_flatbuffer_is_a_clear_error(tmp_path):
     assert result.returncode == 2 and "not a TFLite flatbuffer" in result.stderr
 
 
-def test_arena_estimate_is_a_lower_bound_of_the_tflm_arena(converted):
+@pytest.mark.parametrize("which", ["search-space int8", "outside int8", "search-space float32"])
+def test_planned_head_is_the_arena_head_tflite_micro_reports(converted, outside_model, which):
     from nas.runtime import tflm_arena
 
-    arena = tflm_arena(converted["int8"])
-    assert arena.compatible
-    estimate = arena_estimate_bytes(converted["int8"])
-    assert 0 < estimate <= arena.arena_bytes < 3 * estimate
+    model = {"search-space int8": converted["int8"], "outside int8": outside_model,
+             "search-space float32": converted["float32"]}[which]
+    arena = tflm_arena(model)
+    assert arena.compatible and arena.head_bytes and arena.tail_bytes
+    assert arena.head_bytes + arena.tail_bytes == arena.arena_bytes
+    buffers = tflm_buffers(model)
+    assert planned_head_bytes(buffers) == arena.head_bytes  # to the byte, not a bound
+    assert 0 < liveness_bytes(buffers) <= arena.head_bytes
+
+
+def test_greedy_planner_places_largest_first_in_the_lowest_gap():
+    # B (48 bytes) goes first, at 0; then the 32-byte ones, the later tensor first: D shares 0
+    # with B (never alive together), C sits above both at 48, and A, alive with D and C, finds the
+    # 16-byte gap between them too small and lands at 80. Liveness would promise 96.
+    a, b, c, d = Buffer(32, 0, 2), Buffer(48, 3, 3), Buffer(32, 1, 3), Buffer(32, 2, 2)
+    assert liveness_bytes([a, b, c, d]) == 96
+    assert planned_head_bytes([a, b, c, d]) == 112
+    assert planned_head_bytes([Buffer(20, 0, 0)]) == 32  # 16-byte alignment
+    assert planned_head_bytes([]) == 0
+
+
+@pytest.mark.parametrize("which", ["search-space", "outside"])
+def test_shipped_arena_prediction_is_within_10_percent(converted, outside_model, which):
+    from nas.runtime import tflm_arena
+
+    model = converted["int8"] if which == "search-space" else outside_model
+    predicted = _shipped("host-tflm-icount").predict(model)["arena_bytes"]
+    measured = tflm_arena(model).arena_bytes
+    assert abs(predicted / measured - 1) <= 0.10, (predicted, measured)
 
 
 @needs_valgrind
