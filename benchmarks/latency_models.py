@@ -3,7 +3,7 @@ microcontroller leave-one-out, prediction cost. With --write it also produces th
 artifacts in latency_models/ (the same fitting code as `nas calibrate`, over one shared sample
 set, so the two instruction-count devices are fitted on the same models).
 
-    python benchmarks/latency_models.py --samples 300 --cache runs/latency-cache --write
+    python benchmarks/latency_models.py --samples 300 --extra-generic 250 --cache runs/latency-cache --write
     python benchmarks/latency_models.py --wallclock 80 --cache runs/latency-cache --write   # host-litert
 
 --cache keeps the converted samples and their measurements, so a rerun refits without
@@ -28,7 +28,6 @@ import numpy as np  # noqa: E402
 
 from nas.calibrate import HELD_OUT_FRACTION, calibrate_mcu, host_artifact, make_samples, measure, write_artifact  # noqa: E402
 from nas.devices import artifact_path, load_device  # noqa: E402
-from nas.kernels import features, kernels_from_tflite  # noqa: E402
 from nas.spec import QUANT_MODES  # noqa: E402
 
 ICOUNT_DEVICES = ("host-tflm-icount", "host-litert-icount")
@@ -60,17 +59,18 @@ def _row(label: str, v: dict) -> str:
 
 def host_device(name: str, samples, args, cache: Path | None) -> dict:
     device = load_device(name)
-    mine = _load(cache, f"measured-{name}.pkl")
-    if mine is None:
-        mine = [copy.copy(s) for s in samples if device.runs(s.mode)]
-        for s in mine:
-            s.measured, s.arena_bytes, s.reason = None, None, s.reason if not s.tflite else ""
+    mine = _load(cache, f"measured-{name}.pkl") or []
+    known = {(s.name, s.mode) for s in mine}
+    todo = [copy.copy(s) for s in samples if device.runs(s.mode) and (s.name, s.mode) not in known]
+    if todo:  # samples added since the cache was written are measured and appended
+        for s in todo:
+            s.measured, s.arena_bytes, s.arena_tail, s.reason = None, None, None, s.reason if not s.tflite else ""
         start = time.time()
-        measure(mine, device)
-        print(f"{name}: measured {sum(1 for s in mine if s.measured)}/{len(mine)} in {time.time() - start:.0f} s", file=sys.stderr)
+        measure(todo, device)
+        print(f"{name}: measured {sum(1 for s in todo if s.measured)}/{len(todo)} in {time.time() - start:.0f} s", file=sys.stderr)
+        mine += todo
         _save(cache, f"measured-{name}.pkl", mine)
-    for s in mine:  # features are recomputed, so a cache outlives changes to the kernel features
-        s.rows = features(kernels_from_tflite(s.tflite)) if s.tflite else None
+    # host_artifact recomputes the features, so a cache outlives changes to them
     artifact = host_artifact(device, mine, args.seed,
                              {"command": "python benchmarks/latency_models.py " + " ".join(sys.argv[1:])})
     if args.write:
@@ -94,6 +94,9 @@ def prediction_cost(name: str, count: int = 2000) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--generic-fraction", type=float, default=0.2, help="share of plain models in --samples")
+    parser.add_argument("--extra-generic", type=int, default=250,
+                        help="and this many more plain models (seed + 7): the tail the spaces alone leave unfitted")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--write", action="store_true", help="write the artifacts into latency_models/")
@@ -103,8 +106,14 @@ def main() -> int:
     samples = _load(args.cache, "samples.pkl")
     if samples is None:
         start = time.time()
-        samples = make_samples(args.samples, QUANT_MODES, args.seed)
+        samples = make_samples(args.samples, QUANT_MODES, args.seed, generic_fraction=args.generic_fraction)
         print(f"built {len(samples)} samples in {time.time() - start:.0f} s", file=sys.stderr)
+        _save(args.cache, "samples.pkl", samples)
+    if args.extra_generic and not any(s.name.startswith("generic-b") for s in samples):
+        extra = make_samples(args.extra_generic, QUANT_MODES, args.seed + 7, generic_fraction=1.0)
+        for s in extra:
+            s.name = s.name.replace("generic-", "generic-b")
+        samples += extra
         _save(args.cache, "samples.pkl", samples)
     print(f"## Latency models ({len(samples)} sampled models: "
           f"{sum(s.source == 'generic' for s in samples)} outside the search spaces; held-out {HELD_OUT_FRACTION:.0%})\n")
@@ -140,11 +149,14 @@ def main() -> int:
 
     arena = artifacts["host-tflm-icount"].get("arena")
     if arena:
-        a, raw = arena["validation"], arena["raw_estimate_validation"]
-        print(f"\n## TFLite Micro arena (int8, held-out n={a['n']})\n")
-        print(f"- fitted estimate: {a['within_10pct']:.0%} within ±10%, max error {a['max_error_pct']:.1f}%, "
-              f"mean {a['mape_pct']:.1f}%")
-        print(f"- raw liveness estimate (a lower bound): mean error {raw['mape_pct']:.1f}%, max {raw['max_error_pct']:.1f}%")
+        print("\n## TFLite Micro arena (greedy-planned head + fitted tail; held-out models)\n")
+        print("| mode | held-out n | within ±10% | max error | mean error | liveness lower bound: mean / max error |")
+        print("|---|---|---|---|---|---|")
+        for mode, fitted in arena["modes"].items():
+            a, raw = fitted.get("validation"), fitted.get("liveness_bound_validation")
+            if a:
+                print(f"| {mode} | {a['n']} | {a['within_10pct']:.0%} | {a['max_error_pct']:.2f}% | {a['mape_pct']:.2f}% | "
+                      f"{raw['mape_pct']:.1f}% / {raw['max_error_pct']:.1f}% |")
 
     print("\n## Microcontrollers (scale fitted on MLPerf Tiny timings; leave-one-out over the reference models)\n")
     print("| device | reference model | published ms | fitted ms | leave-one-out ms | LOO error | host TFLM instructions (measured / predicted) |")
@@ -163,7 +175,7 @@ def main() -> int:
 
     if args.write:
         print("\n## Prediction cost (spec -> kernels -> prediction, 2,000 random specs)\n")
-        for name in ("host-tflm-icount", "cortex-m4-stm32l4r5-tflm"):
+        for name in ("host-tflm-icount", "host-litert-icount", "cortex-m4-stm32l4r5-tflm"):
             print(f"- {name}: {prediction_cost(name):.3f} ms per candidate")
     return 0
 
