@@ -107,13 +107,13 @@ def planned_head_bytes(buffers: list[Buffer]) -> int:
 def arena_features(source: str | Path | bytes) -> dict[str, float]:
     """What the arena of a .tflite depends on: its planned head, the counts its tail is linear in
     (`tensors`, `ops`, `op:NAME`, `channels:NAME`), and those that size the scratch space the
-    interpreter needs while it allocates (`init:tensors`, `init:max_channels`)."""
+    interpreter needs while it allocates (`init:tensors`, `init:prepare`)."""
     schema, model, graph = _graph(source)
     op_names = _enum_names(schema.BuiltinOperator)
     tensors = float(graph.TensorsLength())
     row: dict[str, float] = {"head": float(planned_head_bytes(tflm_buffers(source))),
-                             "tensors": tensors, "ops": float(graph.OperatorsLength()),
-                             "init:tensors": tensors, "init:max_channels": 0.0}
+                             "tensors": tensors, "ops": float(graph.OperatorsLength()), "init:tensors": tensors}
+    per_channel = []  # output channels of the per-channel layers, in execution order
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
         code = model.OperatorCodes(op.OpcodeIndex())
@@ -122,7 +122,11 @@ def arena_features(source: str | Path | bytes) -> dict[str, float]:
         if name in _PER_CHANNEL_OPS and op.OutputsLength():
             channels = float(graph.Tensors(int(op.OutputsAsNumpy()[0])).ShapeAsNumpy()[-1])
             row[f"channels:{name}"] = row.get(f"channels:{name}", 0.0) + channels
-            row["init:max_channels"] = max(row["init:max_channels"], channels)
+            per_channel.append(channels)
+    # A layer prepares with per-channel scratch at the head end while the tail holds only what the
+    # layers before it kept: what it needs beyond the final tail is its channels less the
+    # channels of the per-channel layers after it.
+    row["init:prepare"] = max((c - sum(per_channel[i + 1:]) for i, c in enumerate(per_channel)), default=0.0)
     return row
 
 
@@ -138,7 +142,7 @@ def fit_arena_model(rows: list[dict[str, float]], arenas: list[int], tails: list
     at the head end while it allocates: records for every tensor during planning, per-channel
     scratch while a kernel prepares. It only shows on tiny models, whose minimum arena exceeds
     the final head plus tail; there it is fitted as the larger of two lines, one in the tensor
-    count and one in the largest per-channel layer."""
+    count and one in the per-channel scratch of the layer that needs most (`init:prepare`)."""
     from .latency import nnls
 
     names = sorted({k for r in rows for k in _tail_terms(r)}) + ["const"]
@@ -150,7 +154,7 @@ def fit_arena_model(rows: list[dict[str, float]], arenas: list[int], tails: list
     return {"tail": tail, "init": _fit_max_of_lines([rows[i] for i in gap], [arenas[i] - tails[i] for i in gap])}
 
 
-_INIT_BRANCHES = ("init:tensors", "init:max_channels")
+_INIT_BRANCHES = ("init:tensors", "init:prepare")
 
 
 def _fit_max_of_lines(rows: list[dict[str, float]], need: list[float], rounds: int = 5) -> list[dict[str, float]]:
@@ -163,7 +167,7 @@ def _fit_max_of_lines(rows: list[dict[str, float]], need: list[float], rounds: i
     need_arr = np.array(need, float)
     owner = np.zeros(len(rows), int)
     for i, r in enumerate(rows):  # start: the channel branch where a wide per-channel layer exists
-        owner[i] = 1 if r.get("init:max_channels", 0.0) * 8 > r["init:tensors"] * 48 else 0
+        owner[i] = 1 if r.get("init:prepare", 0.0) * 8 > r["init:tensors"] * 48 else 0
     lines: list[dict[str, float]] = []
     for _ in range(rounds):
         lines = []
