@@ -139,7 +139,7 @@ def run_baselines(dataset_name: str, models: list[str], columns: list[str], out:
     from .convert import convert
     from .data import load_dataset, prepare
     from .runtime import host_latency_ms, litert_predict, tflm_arena
-    from .train import TrainConfig, _fit, _prune, _subset
+    from .train import TrainConfig, fit_epochs, prune_to, subset
 
     dataset = load_dataset(dataset_name, data_dir, seed=seed)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, max_train_samples=max_train_samples, seed=seed,
@@ -151,7 +151,7 @@ def run_baselines(dataset_name: str, models: list[str], columns: list[str], out:
         progress(f"{name}: {size}x{size}x{channels}, training")
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed)
-        x_train, y_train = _subset(prepare(dataset.x_train, size, channels), dataset.y_train, max_train_samples, seed)
+        x_train, y_train = subset(prepare(dataset.x_train, size, channels), dataset.y_train, max_train_samples, seed)
         x_val = prepare(dataset.x_val, size, channels)
         x_test = prepare(dataset.x_test, size, channels)
         model, weights = build_baseline(name, dataset.name, size, channels, dataset.num_classes)
@@ -165,7 +165,7 @@ def run_baselines(dataset_name: str, models: list[str], columns: list[str], out:
         row = BaselineRow(dataset.name, f"{size}x{size}", name)
         row.notes.append(f"weights: {weights}")
         try:
-            _fit(model, x_train, y_train, x_val, dataset.y_val, epochs, cfg, dataset.class_weights(), [stop])
+            fit_epochs(model, x_train, y_train, x_val, dataset.y_val, epochs, cfg, dataset.class_weights(), [stop])
         except CandidateFailed as exc:
             row.values = {c: {"status": f"training failed: {exc.reason}"} for c in columns}
             rows.append(row)
@@ -196,7 +196,7 @@ def run_baselines(dataset_name: str, models: list[str], columns: list[str], out:
                         # tfmot wraps the model's own layers: prune a copy, or every later column is pruned too
                         copy = keras.models.clone_model(model)
                         copy.set_weights(model.get_weights())
-                        pruned = _prune(copy, PRUNED_SPARSITY, x_train, y_train, x_val, dataset.y_val, cfg, dataset.class_weights())
+                        pruned = prune_to(copy, PRUNED_SPARSITY, x_train, y_train, x_val, dataset.y_val, cfg, dataset.class_weights())
                         pruned_acc = 100 * float(np.mean(pruned.predict(x_test, batch_size=256, verbose=0).argmax(1) == dataset.y_test))
                         converted[key] = convert(pruned, "float32", sparse=True)
                     else:

@@ -16,6 +16,7 @@ import json
 import platform
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -229,7 +230,7 @@ def fit_arena(samples: list[Sample], seed: int) -> dict | None:
         usable = [s for s in samples if s.arena_bytes and s.mode == mode]
         if len(usable) < 6:
             continue
-        rows = [arena_features(s.tflite) for s in usable]
+        rows = [_arena_row(s.tflite) for s in usable]
         measured = np.array([s.arena_bytes for s in usable], float)
         train, held = _split(len(usable), seed)
         fitted = fit_arena_model([rows[i] for i in train], [int(measured[i]) for i in train],
@@ -246,10 +247,16 @@ def fit_arena(samples: list[Sample], seed: int) -> dict | None:
             "validation": modes.get("int8", next(iter(modes.values()))).get("validation", {})}
 
 
+@lru_cache(maxsize=4096)
+def _arena_row(tflite: bytes) -> dict[str, float]:
+    """arena_features, read once per model for the fit and the artifact's records alike."""
+    return arena_features(tflite)
+
+
 def sample_records(samples: list[Sample]) -> list[dict]:
     """What was measured, kept in the artifact so a fit can be redone and audited."""
     return [{"name": s.name, "source": s.source, "mode": s.mode, "measured": s.measured, "arena_bytes": s.arena_bytes,
-             "arena_features": arena_features(s.tflite) if s.tflite and s.arena_bytes else None,
+             "arena_features": _arena_row(s.tflite) if s.tflite and s.arena_bytes else None,
              "reason": s.reason, "features": s.rows} for s in samples]
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import CandidateFailed, ConfigError
 
-__all__ = ["TrainConfig", "TrainResult", "train_candidate"]
+__all__ = ["TrainConfig", "TrainResult", "train_candidate", "fit_epochs", "prune_to", "subset"]
 
 
 @dataclass(frozen=True)
@@ -55,14 +55,17 @@ class TrainResult:
     weight_sparsity: float  # measured share of zero weights in conv/dense kernels
 
 
-def _subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most `n` samples, drawn at random (seeded) and kept in their original order."""
     if n is None or n >= len(y):
         return x, y
     idx = np.sort(np.random.default_rng(seed).permutation(len(y))[:n])
     return x[idx], y[idx]
 
 
-def _fit(model, x, y, x_val, y_val, epochs, cfg: TrainConfig, class_weight, callbacks) -> int:
+def fit_epochs(model, x, y, x_val, y_val, epochs, cfg: TrainConfig, class_weight, callbacks) -> int:
+    """Fit a compiled model for up to `epochs`; the epochs run. Out of memory or a loss that is no
+    longer finite fails the candidate (CandidateFailed) instead of returning garbage."""
     from ._tf import keras, tf
 
     nan_guard = keras.callbacks.TerminateOnNaN()
@@ -86,19 +89,21 @@ def train_candidate(spec, x_train, y_train, x_val, y_val, num_classes: int, cfg:
 
     keras.backend.clear_session()  # a search builds hundreds of models in one process: free the last ones
     keras.utils.set_random_seed(cfg.seed)
-    x, y = _subset(x_train, y_train, cfg.max_train_samples, cfg.seed)
+    x, y = subset(x_train, y_train, cfg.max_train_samples, cfg.seed)
     model = build_model(spec, x.shape[-1], num_classes)
     model.compile(keras.optimizers.Adam(cfg.learning_rate), "sparse_categorical_crossentropy", ["accuracy"])
     stop = keras.callbacks.EarlyStopping("val_accuracy", patience=cfg.patience, restore_best_weights=True)
-    epochs_run = _fit(model, x, y, x_val, y_val, cfg.epochs, cfg, class_weight, [stop])
+    epochs_run = fit_epochs(model, x, y, x_val, y_val, cfg.epochs, cfg, class_weight, [stop])
     if spec.sparsity > 0:
-        model = _prune(model, spec.sparsity, x, y, x_val, y_val, cfg, class_weight)
+        model = prune_to(model, spec.sparsity, x, y, x_val, y_val, cfg, class_weight)
         epochs_run += cfg.prune_epochs
     _, accuracy = model.evaluate(x_val, y_val, batch_size=256, verbose=0)
     return TrainResult(model, epochs_run, float(accuracy), weight_sparsity(model))
 
 
-def _prune(model, sparsity: float, x, y, x_val, y_val, cfg: TrainConfig, class_weight):
+def prune_to(model, sparsity: float, x, y, x_val, y_val, cfg: TrainConfig, class_weight):
+    """Fine-tune `model` under magnitude pruning up to `sparsity`; the stripped, compiled result.
+    tfmot wraps the model's own layers: pass a clone if the original must stay dense."""
     import tensorflow_model_optimization as tfmot
 
     from ._tf import keras
@@ -110,7 +115,7 @@ def _prune(model, sparsity: float, x, y, x_val, y_val, cfg: TrainConfig, class_w
     schedule = tfmot.sparsity.keras.PolynomialDecay(0.0, sparsity, begin_step=0, end_step=end, frequency=max(1, end // 10))
     pruned = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
     pruned.compile(keras.optimizers.Adam(cfg.learning_rate / 3), "sparse_categorical_crossentropy", ["accuracy"])
-    _fit(pruned, x, y, x_val, y_val, cfg.prune_epochs, cfg, class_weight, [tfmot.sparsity.keras.UpdatePruningStep()])
+    fit_epochs(pruned, x, y, x_val, y_val, cfg.prune_epochs, cfg, class_weight, [tfmot.sparsity.keras.UpdatePruningStep()])
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     stripped.compile(keras.optimizers.Adam(cfg.learning_rate), "sparse_categorical_crossentropy", ["accuracy"])
     return stripped
