@@ -195,4 +195,4 @@ def predict_arena(row: dict[str, float], fitted: dict) -> int:
     tail = fitted["tail"]
     value = tail.get("const", 0.0) + sum(tail.get(k, 0.0) * v for k, v in _tail_terms(row).items())
     init = max((ln["slope"] * row.get(ln["feature"], 0.0) + ln["const"] for ln in fitted.get("init", [])), default=0.0)
-    return int(round(value + max(row["head"], init)))
+    return round(value + max(row["head"], init))
