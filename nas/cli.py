@@ -536,6 +536,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if getattr(args, "json", False):
         _protect_stdout()
+    from . import interrupt
+
+    interrupt.install()
     try:
         return args.func(args)
     except NasError as exc:

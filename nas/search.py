@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from . import interrupt
 from .errors import ConfigError, InfeasibleBudgetError, NasError
 from .study import OBJECTIVES, StudyConfig
 
@@ -262,6 +263,7 @@ class _Driver:
     def run(self) -> tuple[int, int, int]:
         try:
             while True:
+                interrupt.check()  # a Ctrl-C whose KeyboardInterrupt a finaliser swallowed
                 while len(self.inflight) < self.executor.capacity and self._needed() > len(self.inflight):
                     self._ask()
                 if not self.inflight:

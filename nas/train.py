@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from . import interrupt
 from .errors import CandidateFailed, ConfigError
 
 __all__ = ["TrainConfig", "TrainResult", "train_candidate", "fit_epochs", "prune_to", "subset"]
@@ -69,10 +70,11 @@ def fit_epochs(model, x, y, x_val, y_val, epochs, cfg: TrainConfig, class_weight
     from ._tf import keras, tf
 
     nan_guard = keras.callbacks.TerminateOnNaN()
+    ctrl_c = keras.callbacks.LambdaCallback(on_batch_end=lambda batch, logs: interrupt.check())
     try:
         history = model.fit(
             x, y, batch_size=cfg.batch_size, epochs=epochs, validation_data=(x_val, y_val),
-            class_weight=class_weight, callbacks=[nan_guard, *callbacks], verbose=0, shuffle=True,
+            class_weight=class_weight, callbacks=[nan_guard, ctrl_c, *callbacks], verbose=0, shuffle=True,
         )
     except tf.errors.ResourceExhaustedError as exc:
         raise CandidateFailed("training", f"out of memory: {str(exc).splitlines()[0][:200]}") from None

@@ -211,10 +211,36 @@ def test_ctrl_c_stops_cleanly_and_the_search_resumes(tmp_path):
     time.sleep(1.0)  # inside the first trials, with more to come (a fixed delay raced a fast machine)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 130, err[-2000:]
+    # 130, or (seen once in 15 runs, after "nas: interrupted") an exit by SIGINT itself, which Python
+    # does at exit when it counts a KeyboardInterrupt as unhandled; a shell reports 130 for both
+    assert proc.returncode in (130, -signal.SIGINT), err[-2000:]
     assert "nas: interrupted" in err and "Traceback" not in err
     states = trial_states(out)
     assert "RUNNING" not in {v[0] for v in states.values()}  # nothing left dangling
     result = nas("search", str(study), "--out", str(out), "--json", "--no-progress")
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout)["trained"] + json.loads(result.stdout)["failed"] == 4
+
+
+def test_a_ctrl_c_swallowed_by_a_finaliser_still_stops():
+    # Python discards a KeyboardInterrupt raised inside a finaliser ("Exception ignored in ...") and
+    # carries on; seen as a search that ran to the end after Ctrl-C. The interrupt is recorded too.
+    script = (
+        "import os, signal\n"
+        "from nas import interrupt\n"
+        "interrupt.install()\n"
+        "class Finalised:\n"
+        "    def __del__(self):\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        sum(range(1000))\n"  # the handler runs here, inside the finaliser
+        "Finalised()\n"
+        "print('carried on', flush=True)\n"
+        "try:\n"
+        "    interrupt.check()\n"
+        "except KeyboardInterrupt:\n"
+        "    print('stopped')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert result.stdout.split() == ["carried", "on", "stopped"]
+    assert "Traceback" not in result.stderr  # the swallowed one is recorded, so not reported as lost
