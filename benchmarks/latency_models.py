@@ -4,7 +4,7 @@ artifacts in latency_models/ (the same fitting code as `nas calibrate`, over one
 set, so the two instruction-count devices are fitted on the same models).
 
     python benchmarks/latency_models.py --samples 300 --extra-generic 250 --cache runs/latency-cache --write
-    python benchmarks/latency_models.py --wallclock 80 --cache runs/latency-cache --write   # host-litert
+    python benchmarks/latency_models.py --wallclock 150 --cache runs/latency-cache --write   # host-litert
 
 --cache keeps the converted samples and their measurements, so a rerun refits without
 rebuilding or recounting (building and counting 300 models takes most of an hour on 2 cores).

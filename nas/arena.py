@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .kernels import _DTYPE_BYTES, _constant_tensors, _enum_names, _parse, read_tflite
+from .kernels import _DTYPE_BYTES, _constant_tensors, _elements, _enum_names, _op_name, _open
 
 __all__ = ["Buffer", "tflm_buffers", "planned_head_bytes", "liveness_bytes", "arena_features", "fit_arena_model", "predict_arena"]
 
@@ -38,15 +38,12 @@ class Buffer:
     last: int  # index of the last operator that reads it (the last operator, for graph outputs)
 
 
-def _graph(source):
-    where = "model" if isinstance(source, (bytes, bytearray)) else str(source)
-    schema, model = _parse(read_tflite(source), where)
-    return schema, model, model.Subgraphs(0)
-
-
 def tflm_buffers(source: str | Path | bytes) -> list[Buffer]:
     """Activation tensors of the main subgraph in tensor order, with TFLite Micro's lifetimes."""
-    schema, model, graph = _graph(source)
+    return _buffers(*_open(source))
+
+
+def _buffers(schema, model, graph) -> list[Buffer]:
     type_names = {k: v.lower() for k, v in _enum_names(schema.TensorType).items()}
     constant = _constant_tensors(model, graph, _enum_names(schema.BuiltinOperator))
     n_ops = graph.OperatorsLength()
@@ -65,9 +62,7 @@ def tflm_buffers(source: str | Path | bytes) -> list[Buffer]:
     buffers = []
     for index in sorted(first):
         tensor = graph.Tensors(index)
-        size = _DTYPE_BYTES.get(type_names.get(tensor.Type(), "float32"), 4)
-        for dim in (tensor.ShapeAsNumpy() if tensor.ShapeLength() else []):
-            size *= max(int(dim), 1)  # a dynamic batch (-1) runs one sample
+        size = _DTYPE_BYTES.get(type_names.get(tensor.Type(), "float32"), 4) * _elements(tensor)
         buffers.append(Buffer(size, first[index], last.get(index, first[index])))
     return buffers
 
@@ -107,17 +102,15 @@ def planned_head_bytes(buffers: list[Buffer]) -> int:
 def arena_features(source: str | Path | bytes) -> dict[str, float]:
     """What the arena of a .tflite depends on: its planned head, the counts its tail is linear in
     (`tensors`, `ops`, `op:NAME`, `channels:NAME`), and those that size the scratch space the
-    interpreter needs while it allocates (`init:tensors`, `init:prepare`)."""
-    schema, model, graph = _graph(source)
+    interpreter needs while it allocates (`tensors` again, and `init:prepare`)."""
+    schema, model, graph = _open(source)
     op_names = _enum_names(schema.BuiltinOperator)
-    tensors = float(graph.TensorsLength())
-    row: dict[str, float] = {"head": float(planned_head_bytes(tflm_buffers(source))),
-                             "tensors": tensors, "ops": float(graph.OperatorsLength()), "init:tensors": tensors}
+    row: dict[str, float] = {"head": float(planned_head_bytes(_buffers(schema, model, graph))),
+                             "tensors": float(graph.TensorsLength()), "ops": float(graph.OperatorsLength())}
     per_channel = []  # output channels of the per-channel layers, in execution order
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        name = op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+        name = _op_name(model, op, op_names)
         row[f"op:{name}"] = row.get(f"op:{name}", 0.0) + 1.0
         if name in _PER_CHANNEL_OPS and op.OutputsLength():
             channels = float(graph.Tensors(int(op.OutputsAsNumpy()[0])).ShapeAsNumpy()[-1])
@@ -154,7 +147,7 @@ def fit_arena_model(rows: list[dict[str, float]], arenas: list[int], tails: list
     return {"tail": tail, "init": _fit_max_of_lines([rows[i] for i in gap], [arenas[i] - tails[i] for i in gap])}
 
 
-_INIT_BRANCHES = ("init:tensors", "init:prepare")
+_INIT_BRANCHES = ("tensors", "init:prepare")
 
 
 def _fit_max_of_lines(rows: list[dict[str, float]], need: list[float], rounds: int = 5) -> list[dict[str, float]]:
@@ -167,7 +160,7 @@ def _fit_max_of_lines(rows: list[dict[str, float]], need: list[float], rounds: i
     need_arr = np.array(need, float)
     owner = np.zeros(len(rows), int)
     for i, r in enumerate(rows):  # start: the channel branch where a wide per-channel layer exists
-        owner[i] = 1 if r.get("init:prepare", 0.0) * 8 > r["init:tensors"] * 48 else 0
+        owner[i] = 1 if r.get("init:prepare", 0.0) * 8 > r["tensors"] * 48 else 0
     lines: list[dict[str, float]] = []
     for _ in range(rounds):
         lines = []

@@ -181,7 +181,10 @@ def read_tflite(source: str | Path | bytes) -> bytes:
     return path.read_bytes()
 
 
-def _parse(data: bytes, where: str):
+def _open(source: str | Path | bytes):
+    """(schema, model, main subgraph) of a .tflite given as bytes or a path; a clear error if it is none."""
+    where = "model" if isinstance(source, (bytes, bytearray)) else str(source)
+    data = read_tflite(source)
     schema = _schema()
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise ConfigError(f"{where}: not a TFLite flatbuffer (no TFL3 identifier)")
@@ -189,11 +192,23 @@ def _parse(data: bytes, where: str):
         model = schema.Model.GetRootAs(data, 0)
         if model.SubgraphsLength() < 1:
             raise ConfigError(f"{where}: the model has no subgraph")
-        return schema, model
+        return schema, model, model.Subgraphs(0)
     except ConfigError:
         raise
     except Exception as exc:  # a corrupt flatbuffer raises whatever the decoder hits
         raise ConfigError(f"{where}: cannot read the flatbuffer ({type(exc).__name__})") from None
+
+
+def _op_name(model, op, op_names: dict[int, str]) -> str:
+    code = model.OperatorCodes(op.OpcodeIndex())
+    return op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+
+
+def _elements(tensor) -> int:
+    size = 1
+    for dim in (tensor.ShapeAsNumpy() if tensor.ShapeLength() else []):
+        size *= max(int(dim), 1)  # a dynamic batch (-1) runs one sample
+    return size
 
 
 def _constant_tensors(model, graph, op_names: dict[int, str]) -> set[int]:
@@ -206,8 +221,7 @@ def _constant_tensors(model, graph, op_names: dict[int, str]) -> set[int]:
             constant.add(j)
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        if op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode())) == "DEQUANTIZE" and op.InputsLength():
+        if _op_name(model, op, op_names) == "DEQUANTIZE" and op.InputsLength():
             if all(int(j) in constant for j in op.InputsAsNumpy() if j >= 0):
                 constant.update(int(j) for j in op.OutputsAsNumpy())
     return constant
@@ -215,31 +229,20 @@ def _constant_tensors(model, graph, op_names: dict[int, str]) -> set[int]:
 
 def kernels_from_tflite(source: str | Path | bytes) -> list[Kernel]:
     """The kernels of a .tflite model's main subgraph, in execution order."""
-    where = "model" if isinstance(source, (bytes, bytearray)) else str(source)
-    schema, model = _parse(read_tflite(source), where)
+    schema, model, graph = _open(source)
     op_names = _enum_names(schema.BuiltinOperator)
     type_names = {k: v.lower() for k, v in _enum_names(schema.TensorType).items()}
-    graph = model.Subgraphs(0)
     constant = _constant_tensors(model, graph, op_names)
-
-    def elements(tensor) -> int:
-        shape = tensor.ShapeAsNumpy() if tensor.ShapeLength() else []
-        size = 1
-        for dim in shape:
-            size *= max(int(dim), 1)  # a dynamic batch (-1) runs one sample
-        return size
-
     kernels = []
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        name = op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+        name = _op_name(model, op, op_names)
         inputs = [int(j) for j in op.InputsAsNumpy() if j >= 0] if op.InputsLength() else []
         tensors = [graph.Tensors(j) for j in inputs]
         outputs = [graph.Tensors(int(j)) for j in op.OutputsAsNumpy()] if op.OutputsLength() else []
         activations = [graph.Tensors(j) for j in inputs if j not in constant]
         constants = [graph.Tensors(j) for j in inputs if j in constant]
-        out = sum(elements(t) for t in outputs)
+        out = sum(_elements(t) for t in outputs)
         family = _OPS.get(name, "other")
         first = activations[0] if activations else (tensors[0] if tensors else None)
         dtype = type_names.get(first.Type(), "float32") if first is not None else "float32"
@@ -248,7 +251,7 @@ def kernels_from_tflite(source: str | Path | bytes) -> list[Kernel]:
         if family in ("conv", "dwconv", "fc") and len(tensors) >= 2:
             filt = tensors[1]
             shape = [int(d) for d in filt.ShapeAsNumpy()]
-            weights = elements(filt)
+            weights = _elements(filt)
             channels = int(outputs[0].ShapeAsNumpy()[-1]) if outputs else 0
             if family == "conv":  # filter (out_c, kh, kw, in_c)
                 window = shape[1] * shape[2]
@@ -269,7 +272,7 @@ def kernels_from_tflite(source: str | Path | bytes) -> list[Kernel]:
             channels = int(outputs[0].ShapeAsNumpy()[-1])
         if family == "dequantize" and not activations:
             activations = constants  # float16 weights, dequantized at run time
-        kernels.append(Kernel(family, dtype, tuple(elements(t) for t in activations), out, macs, taps, weights, name,
+        kernels.append(Kernel(family, dtype, tuple(_elements(t) for t in activations), out, macs, taps, weights, name,
                               vmacs, vtaps, channels, window, stride))
     return kernels
 
