@@ -7,8 +7,9 @@ this process when it dies and counts the request as failed.
 
 Protocol: one command a line on stdin, one JSON object a line on stdout.
     probe ARENA                  -> {"ok": bool, "log": str}   builds (allocates) an interpreter
-    run ARENA INPUT.npy OUT.npy  -> {"ok": bool, "log": str}   invokes once per sample
-    allocations ARENA            -> {"ok": bool, "log": str}   builds one; the log holds print_allocations()
+    run ARENA INPUT.npy OUT.npy [allocations]
+                                 -> {"ok": bool, "log": str}   invokes once per sample; with
+                                    "allocations", the log then holds print_allocations()
 """
 
 from __future__ import annotations
@@ -36,9 +37,7 @@ def main(model_path: str) -> int:
         with _captured_stderr() as log:
             try:
                 interpreter = runtime.Interpreter.from_bytes(model, arena_size=int(words[1]))
-                if words[0] == "allocations":
-                    interpreter.print_allocations()
-                elif words[0] == "run":
+                if words[0] == "run":
                     x = np.load(words[2], allow_pickle=False)
                     outputs = []
                     for sample in x:
@@ -46,6 +45,8 @@ def main(model_path: str) -> int:
                         interpreter.invoke()
                         outputs.append(np.array(interpreter.get_output(0)).reshape(-1))
                     np.save(words[3], np.stack(outputs))
+                    if words[4:] == ["allocations"]:  # after the run, so a failure's log is the failure's
+                        interpreter.print_allocations()
                 reply["ok"] = True
             except Exception as exc:  # the wrapper raises RuntimeError/ValueError
                 reply["error"] = " ".join(str(exc).split())[:300]

@@ -243,11 +243,11 @@ def tflm_arena(model: bytes) -> TflmArena:
                 lo = mid
         detail = _input_detail(model)
         np.save(worker.path("zeros.npy"), np.zeros(detail["shape"], detail["dtype"]))
-        reply = worker.request("run", hi, worker.path("zeros.npy"), worker.path("out.npy"))
+        reply = worker.request("run", hi, worker.path("zeros.npy"), worker.path("out.npy"), "allocations")
         if not reply["ok"]:
             return TflmArena(False, None, f"allocates in {hi} bytes but fails to run: {_reason_from(reply)}",
                              crashed=bool(reply.get("crashed")))
-        split = {part: re.search(rf"allocation {part} (\d+) bytes", worker.request("allocations", hi).get("log", ""))
+        split = {part: re.search(rf"allocation {part} (\d+) bytes", reply.get("log", ""))
                  for part in ("head", "tail")}
     return TflmArena(True, hi, head_bytes=int(split["head"].group(1)) if split["head"] else None,
                      tail_bytes=int(split["tail"].group(1)) if split["tail"] else None)
