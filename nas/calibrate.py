@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import CandidateFailed, ConfigError
-from .arena import arena_features, liveness_bytes, tflm_buffers
+from .arena import arena_features, fit_arena_model, liveness_bytes, predict_arena, tflm_buffers
 from .kernels import feature_set, features, kernels_from_tflite
 
 __all__ = ["Sample", "make_samples", "settle", "calibrate_host", "host_artifact", "calibrate_mcu", "HELD_OUT_FRACTION"]
@@ -37,7 +37,7 @@ class Sample:
     source: str  # search space name or "generic"
     mode: str
     tflite: bytes
-    rows: dict | None = None
+    rows: dict | None = None  # kernel features, computed by host_artifact for the device it fits
     measured: float | None = None
     arena_bytes: int | None = None
     reason: str = ""
@@ -136,7 +136,6 @@ def make_samples(count: int, modes: tuple[str, ...], seed: int = 0, generic_frac
         sample = Sample(name, source, mode, b"")
         try:
             sample.tflite = convert(model, mode, x)
-            sample.rows = features(kernels_from_tflite(sample.tflite))
         except CandidateFailed as exc:
             sample.reason = exc.reason
         samples.append(sample)
@@ -222,7 +221,6 @@ def fit_arena(samples: list[Sample], seed: int) -> dict | None:
     """TFLite Micro arena = fitted tail + the greedy-planned head (or, on tiny models, the larger
     scratch allocation needs), fitted per quantization mode on the training split and scored on
     the held-out one (`nas.arena`)."""
-    from .arena import fit_arena_model, predict_arena
     from .latency import score
 
     modes: dict[str, dict] = {}
@@ -234,7 +232,7 @@ def fit_arena(samples: list[Sample], seed: int) -> dict | None:
         measured = np.array([s.arena_bytes for s in usable], float)
         train, held = _split(len(usable), seed)
         fitted = fit_arena_model([rows[i] for i in train], [int(measured[i]) for i in train],
-                                 [getattr(usable[i], "arena_tail", None) for i in train])
+                                 [usable[i].arena_tail for i in train])
         predicted = np.array([predict_arena(r, fitted) for r in rows], float)
         modes[mode] = {**fitted, "n": len(usable)}
         if len(held):
