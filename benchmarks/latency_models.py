@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from nas.calibrate import HELD_OUT_FRACTION, calibrate_mcu, host_artifact, make_samples, measure, write_artifact  # noqa: E402
-from nas.devices import artifact_path, load_device  # noqa: E402
+from nas.latency import (HELD_OUT_FRACTION, artifact_path, calibrate_mcu, host_artifact, load_device,  # noqa: E402
+                         make_samples, measure_samples, write_artifact)
 from nas.spec import QUANT_MODES  # noqa: E402
 
 ICOUNT_DEVICES = ("host-tflm-icount", "host-litert-icount")
@@ -66,7 +66,7 @@ def host_device(name: str, samples, args, cache: Path | None) -> dict:
         for s in todo:
             s.measured, s.arena_bytes, s.arena_tail, s.reason = None, None, None, s.reason if not s.tflite else ""
         start = time.time()
-        measure(todo, device)
+        measure_samples(todo, device)
         print(f"{name}: measured {sum(1 for s in todo if s.measured)}/{len(todo)} in {time.time() - start:.0f} s", file=sys.stderr)
         mine += todo
         _save(cache, f"measured-{name}.pkl", mine)
@@ -79,7 +79,7 @@ def host_device(name: str, samples, args, cache: Path | None) -> dict:
 
 
 def prediction_cost(name: str, count: int = 2000) -> float:
-    from nas.space import load_space
+    from nas.spec import load_space
 
     device = load_device(name)
     rng = np.random.default_rng(0)
@@ -132,7 +132,7 @@ def main() -> int:
                  f"max error {v[key]['max_error_pct']:.0f}%" for key in ("all_search_spaces", "all_outside_spaces") if key in v]
         print(f"- {name}: " + "; ".join(parts))
     if args.wallclock:
-        from nas.timing import repeatability
+        from nas.measure import repeatability
 
         usable = [s for s in samples if s.tflite]
         pick = np.random.default_rng(args.seed).permutation(len(usable))[: args.wallclock]

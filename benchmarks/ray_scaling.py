@@ -28,9 +28,7 @@ def main(argv=None) -> int:
 
     import os
 
-    from nas.search import run_search
-    from nas.study import load_study
-    from nas.train import TrainConfig
+    from nas import TrainConfig, load_study, run_search
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

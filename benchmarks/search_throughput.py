@@ -21,7 +21,7 @@ import numpy as np
 
 
 def generate(folder: Path, seed: int = 0) -> None:
-    from nas.formats import write_idx
+    from nas.data import write_idx
 
     rng = np.random.default_rng(seed)
     for prefix, n in (("train", 60_000), ("t10k", 10_000)):
@@ -39,9 +39,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from nas.search import run_search
-    from nas.study import load_study
-    from nas.train import TrainConfig
+    from nas import TrainConfig, load_study, run_search
 
     with tempfile.TemporaryDirectory() as tmp:
         data, out = Path(tmp) / "data", Path(tmp) / "out"

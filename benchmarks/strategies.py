@@ -47,9 +47,8 @@ def main(argv=None) -> int:
     parser.add_argument("--strategies", nargs="+", default=["tpe", "nsga2", "random", "kerastuner-bayes", "kerastuner-hyperband"])
     args = parser.parse_args(argv)
 
-    from nas.final import trained_rows
-    from nas.search import open_study, run_search
-    from nas.study import load_study
+    from nas import load_study, run_search
+    from nas.search import open_study, trained_rows
 
     import dataclasses
 

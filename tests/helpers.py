@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.formats import write_idx  # noqa: F401 - tests import it from here too
+from nas.data import write_idx  # noqa: F401 - tests import it from here too
 from nas.spec import ArchSpec
 
 #: A small spec whose layers are large enough for every quantization mode to act on its weights.
@@ -96,9 +96,8 @@ def write_study(path: Path, **changes) -> Path:
 def fake_evaluate(spec, dataset, cfg, split="val"):
     """A stand-in for training, for tests of the search logic: deterministic metrics from the
     spec's analytic costs, a real CandidateResult, no training or conversion."""
-    from nas.pipeline import CandidateResult
-    from nas.plan import activation_peak_bytes, count_macs, count_params
-    from nas.screen import weight_bytes
+    from nas.candidate import CandidateResult
+    from nas.spec import activation_peak_bytes, count_macs, count_params, weight_bytes
 
     c, k = dataset.channels, dataset.num_classes
     macs = count_macs(spec, c, k)

@@ -49,18 +49,18 @@ def test_baselines_csv_has_the_studys_layout(digits_baselines):
 
 
 def test_a_failing_mode_is_a_row_with_its_reason(tmp_path, monkeypatch):
-    import nas.convert
-    from nas.baselines import run_baselines, write_baselines
+    import nas.candidate as conversion  # fault injection: the converter fails for one mode
+    from nas.outputs import run_baselines, write_baselines
     from nas.errors import CandidateFailed
 
-    real = nas.convert.convert
+    real = conversion.convert
 
     def flaky(model, mode, representative=None, **kw):
         if mode == "int16x8":
             raise CandidateFailed("conversion", "int16x8: simulated converter failure")
         return real(model, mode, representative, **kw)
 
-    monkeypatch.setattr(nas.convert, "convert", flaky)
+    monkeypatch.setattr(conversion, "convert", flaky)
     columns = ["tensorflow", "tflite_int16", "tflite_int8"]
     rows = run_baselines("digits", ["custom"], columns, tmp_path, epochs=1, progress=lambda m: None)
     write_baselines(rows, columns, tmp_path)
@@ -88,7 +88,7 @@ def test_unknown_model_lists_the_valid_ones(tmp_path):
 
 
 def _fake_run(folder: Path, rows: list[dict]) -> Path:
-    from nas.study import load_study
+    from nas.search import load_study
 
     folder.mkdir()
     config = load_study("digits_demo")

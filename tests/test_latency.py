@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 
 from helpers import TINY_SPEC
-from nas.devices import load_device
 from nas.errors import UnknownNameError
-from nas.arena import Buffer, liveness_bytes, planned_head_bytes, tflm_buffers
-from nas.kernels import features, kernels_from_spec, kernels_from_tflite, model_mode
-from nas.latency import fit_mode, fit_regressor
+from nas.latency import (Buffer, features, fit_mode, fit_regressor, kernels_from_spec, kernels_from_tflite, liveness_bytes,
+                         load_device, model_mode, planned_head_bytes, tflm_buffers)
 from nas.spec import QUANT_MODES
 
 needs_valgrind = pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
@@ -30,10 +28,10 @@ def run(*args, env_extra=None):
 @pytest.fixture(scope="module")
 def converted():
     """TINY_SPEC converted in every mode, with realistic statistics."""
-    from nas._tf import keras
-    from nas.build import build_model
-    from nas.calibrate import settle
-    from nas.convert import convert
+    from nas.backend import keras
+    from nas.candidate import convert
+    from nas.latency import settle
+    from nas.spec import build_model
 
     rng = np.random.default_rng(0)
     out = {}
@@ -50,9 +48,9 @@ def converted():
 @pytest.fixture(scope="module")
 def outside_model():
     """A model no search space makes: valid padding, non-square kernel, max pooling, flatten."""
-    from nas._tf import keras
-    from nas.calibrate import settle
-    from nas.convert import convert
+    from nas.backend import keras
+    from nas.candidate import convert
+    from nas.latency import settle
 
     L = keras.layers
     keras.backend.clear_session()
@@ -77,7 +75,7 @@ def test_spec_kernels_match_the_converted_model(converted, mode):
 
 
 def test_xnnpack_tiles_follow_the_micro_kernels_litert_runs():
-    from nas.kernels import Kernel, xnnpack_features
+    from nas.latency import Kernel, xnnpack_features
 
     # 1x1 stride-1 float convolution, 144 pixels x 24 channels from 16: XNNPACK's 10x8 GEMM
     # (24 is no multiple of 16), 15 row tiles x 3 column blocks, 16 inner steps each
@@ -115,7 +113,7 @@ def test_not_a_flatbuffer_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("which", ["search-space int8", "outside int8", "search-space float32"])
 def test_planned_head_is_the_arena_head_tflite_micro_reports(converted, outside_model, which):
-    from nas.runtime import tflm_arena
+    from nas.measure import tflm_arena
 
     model = {"search-space int8": converted["int8"], "outside int8": outside_model,
              "search-space float32": converted["float32"]}[which]
@@ -140,17 +138,17 @@ def test_greedy_planner_places_largest_first_in_the_lowest_gap():
 
 @pytest.mark.parametrize("which", ["search-space", "outside"])
 def test_shipped_arena_prediction_is_within_10_percent(converted, outside_model, which):
-    from nas.runtime import tflm_arena
+    from nas.measure import tflm_arena
 
     model = converted["int8"] if which == "search-space" else outside_model
-    predicted = _shipped("host-tflm-icount").predict(model)["arena_bytes"]
+    predicted = _shipped("host-tflm-icount").predict(model).arena_bytes
     measured = tflm_arena(model).arena_bytes
     assert abs(predicted / measured - 1) <= 0.10, (predicted, measured)
 
 
 @needs_valgrind
 def test_instruction_count_repeats_exactly_and_reports_failures(converted):
-    from nas.icount import count_instructions
+    from nas.measure import count_instructions
 
     models = [converted["int8"], converted["dynamic_int8"], converted["int8"]]
     first = count_instructions(models, "tflm", workers=1)
@@ -214,12 +212,11 @@ def _shipped(name):
 @pytest.mark.parametrize("name", ["host-tflm-icount", "host-litert-icount", "cortex-m4-stm32l4r5-tflm"])
 def test_shipped_predictions_are_positive_and_monotone(name):
     device = _shipped(name)
-    key = "latency_ms" if device.unit == "ms" else "instructions"
     mode = "int8"
     base = TINY_SPEC.replace(quantization=mode)
     wider = base.replace(stem_channels=32, head_channels=128)
     bigger = base.replace(resolution=32)
-    values = [device.predict(s, 1, 10)[key] for s in (base, wider, bigger)]
+    values = [device.predict(s, 1, 10).value for s in (base, wider, bigger)]
     assert values[0] > 0 and values[1] > values[0] and values[2] > values[0]
 
 
@@ -267,14 +264,14 @@ def test_unknown_device_lists_the_valid_ones():
 
 def test_a_search_refuses_an_instruction_count_device(tmp_path):
     from nas.errors import ConfigError
-    from nas.study import load_study
+    from nas.search import load_study
 
     with pytest.raises(ConfigError, match="not time"):
         load_study("digits_demo", device="host-tflm-icount")
 
 
 def test_wallclock_protocol_and_repeatability(converted):
-    from nas.timing import measure_wallclock, repeatability
+    from nas.measure import measure_wallclock, repeatability
 
     models = [converted["float32"], converted["int8"], b"garbage"]
     result = measure_wallclock(models, rounds=2, repeats=3)

@@ -6,9 +6,8 @@ import pytest
 
 from nas.data import load_dataset, prepare
 from nas.errors import CandidateFailed
-from nas.pipeline import evaluate_candidate, evaluate_modes
+from nas.candidate import TrainConfig, evaluate_candidate, evaluate_modes
 from nas.spec import QUANT_MODES
-from nas.train import TrainConfig
 
 from helpers import TINY_SPEC
 
@@ -62,25 +61,25 @@ def test_tflm_arena_measured_for_int8_and_refused_for_hybrid(all_modes):
 
 
 def test_arena_is_the_smallest_that_allocates(all_modes):
-    from nas.runtime import _TflmWorker
+    from nas.measure import TflmWorker
 
     model, arena = all_modes["int8"].tflite, all_modes["int8"].peak_ram_bytes
-    with _TflmWorker(model) as worker:
+    with TflmWorker(model) as worker:
         assert worker.request("probe", arena)["ok"]
         assert not worker.request("probe", arena - 16)["ok"]
 
 
 def test_a_crashing_interpreter_is_survived(all_modes):
     """tflite-micro segfaults for some too-small arenas; the worker dies, the caller does not."""
-    from nas.runtime import _TflmWorker
+    from nas.measure import TflmWorker
 
-    with _TflmWorker(all_modes["int8"].tflite) as worker:
+    with TflmWorker(all_modes["int8"].tflite) as worker:
         replies = [worker.request("probe", size) for size in (5000, 7000, 1 << 20)]
     assert not replies[0]["ok"] and not replies[1]["ok"] and replies[2]["ok"]
 
 
 def test_tflm_and_litert_agree_on_int8(all_modes, digits):
-    from nas.runtime import litert_predict, tflm_predict
+    from nas.measure import litert_predict, tflm_predict
 
     r = all_modes["int8"]
     x = prepare(digits.x_test[:100], TINY_SPEC.resolution, 1)
@@ -90,7 +89,7 @@ def test_tflm_and_litert_agree_on_int8(all_modes, digits):
 
 
 def test_pruning_reaches_the_requested_sparsity(digits):
-    from nas.train import train_candidate
+    from nas.candidate import train_candidate
 
     spec = TINY_SPEC.replace(sparsity=0.5)
     x, x_val = prepare(digits.x_train, 16, 1), prepare(digits.x_val, 16, 1)
@@ -104,23 +103,23 @@ def test_pruning_reaches_the_requested_sparsity(digits):
 
 
 def test_a_failing_candidate_is_a_result_not_a_crash(digits, monkeypatch):
-    import nas.convert
+    import nas.candidate._convert as conversion  # fault injection: the converter fails
 
     def broken(*args, **kwargs):
         raise CandidateFailed("conversion", "int16x8: simulated converter failure")
 
-    monkeypatch.setattr(nas.convert, "convert", broken)
+    monkeypatch.setattr(conversion, "convert", broken)
     r = evaluate_candidate(TINY_SPEC, digits, TrainConfig(epochs=1))
     assert r.status == "failed" and r.failed_stage == "conversion" and "simulated" in r.reason
     assert r.accuracy is None and r.float_accuracy is not None
 
 
 def test_unallocatable_model_is_reported_with_the_reason():
-    from nas.runtime import tflm_arena
+    from nas.measure import tflm_arena
 
     arena = tflm_arena(b"\x00" * 64)  # not a flatbuffer model: nothing can run it
     assert arena.compatible is False and arena.reason
     with pytest.raises(CandidateFailed, match="litert"):
-        from nas.runtime import litert_predict
+        from nas.measure import litert_predict
 
         litert_predict(b"\x00" * 64, np.zeros((1, 16, 16, 1), np.float32))

@@ -56,7 +56,7 @@ def test_search_on_a_ray_head_writes_what_a_local_run_writes(head, tmp_path):
     ray_out = tmp_path / "ray"
     for name in ("study.db", "trials.csv", "pareto.csv", "report.md", "study.json"):
         assert (ray_out / name).is_file(), name
-    from nas.report import PARETO_COLUMNS, TRIAL_COLUMNS
+    from nas.outputs import PARETO_COLUMNS, TRIAL_COLUMNS
 
     assert list(pd.read_csv(ray_out / "trials.csv").columns) == TRIAL_COLUMNS
     assert list(pd.read_csv(ray_out / "pareto.csv").columns) == PARETO_COLUMNS

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from nas.errors import NasError
 from nas.spec import ArchSpec
-from nas.study import study_from_dict
+from nas.search import study_from_dict
 
 from helpers import TINY_SPEC, write_fashion_mnist, write_study
 
@@ -152,7 +152,7 @@ def test_spec_json_parser_raises_only_project_errors(text):
 @settings(max_examples=100, deadline=None)
 @given(st.text(max_size=300))
 def test_yaml_text_raises_only_project_errors(tmp_path_factory, text):
-    from nas.study import load_study
+    from nas.search import load_study
 
     path = tmp_path_factory.mktemp("y") / "s.yaml"
     path.write_text(text)
@@ -163,8 +163,8 @@ def test_yaml_text_raises_only_project_errors(tmp_path_factory, text):
 
 
 def test_same_study_and_seed_sample_the_same_specs(tmp_path):
-    from nas.search import _sampler
-    from nas.study import load_study
+    from nas.search import make_sampler
+    from nas.search import load_study
 
     import optuna
 
@@ -172,7 +172,7 @@ def test_same_study_and_seed_sample_the_same_specs(tmp_path):
     space = config.search_space()
 
     def sequence():
-        study = optuna.create_study(directions=["maximize", "minimize"], sampler=_sampler(config))
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(config))
         specs = []
         for i in range(12):
             trial = study.ask()

@@ -9,8 +9,9 @@ import sys
 import pandas as pd
 import pytest
 
-from nas.search import run_search
-from nas.study import KB, load_study
+from nas import run_search
+from nas.search import load_study
+from nas.units import KB
 
 from helpers import write_study
 
@@ -103,7 +104,7 @@ def test_second_run_resumes_instead_of_restarting(run):
     calls = []
 
     def counting_evaluate(spec, dataset, cfg, split="val"):
-        from nas.pipeline import evaluate_candidate
+        from nas.candidate import evaluate_candidate
 
         calls.append(split)
         return evaluate_candidate(spec, dataset, cfg, split=split)
@@ -144,7 +145,7 @@ def test_journal_storage_holds_the_study_and_resumes(tmp_path):
 
 def test_a_search_where_every_candidate_fails_stops_and_says_why(tmp_path):
     from nas.errors import NasError
-    from nas.pipeline import CandidateResult
+    from nas.candidate import CandidateResult
 
     def always_fails(spec, dataset, cfg, split="val"):
         return CandidateResult(spec, dataset.name, status="failed", failed_stage="training", reason="loss became NaN or infinite")
@@ -155,20 +156,19 @@ def test_a_search_where_every_candidate_fails_stops_and_says_why(tmp_path):
 
 
 def test_a_tflm_crash_on_the_untrained_model_does_not_reject_the_spec(monkeypatch):
-    import nas.runtime
-    from nas.devices import load_device
-    from nas.runtime import TflmArena
-    from nas.screen import footprint_screen
-    from nas.study import Budgets
+    import nas.measure
+    from nas.latency import load_device
+    from nas.measure import TflmArena
+    from nas.search import Budgets, footprint_screen
 
     from helpers import TINY_SPEC
 
     crashed = TflmArena(False, None, "the TFLite Micro interpreter aborted (SIGABRT)", crashed=True)
-    monkeypatch.setattr(nas.runtime, "tflm_arena", lambda model: crashed)
+    monkeypatch.setattr(nas.measure, "tflm_arena", lambda model: crashed)
     verdict = footprint_screen(TINY_SPEC, 1, 10, Budgets(max_ram_kb=1000), load_device("host-tflm"))
     assert verdict.feasible and verdict.peak_ram_bytes > 0
     refused = TflmArena(False, None, "Didn't find op for builtin opcode 'X'")
-    monkeypatch.setattr(nas.runtime, "tflm_arena", lambda model: refused)
+    monkeypatch.setattr(nas.measure, "tflm_arena", lambda model: refused)
     verdict = footprint_screen(TINY_SPEC, 1, 10, Budgets(), load_device("host-tflm"))
     assert not verdict.feasible and "Didn't find op" in verdict.reason
 
@@ -177,9 +177,10 @@ def test_a_trained_model_tflm_cannot_run_fails_its_trial_on_a_tflm_device(tmp_pa
     from helpers import fake_evaluate
 
     def not_for_tflm(spec, dataset, cfg, split="val"):
+        import dataclasses
+
         result = fake_evaluate(spec, dataset, cfg, split)
-        result.tflm_compatible, result.tflm_reason = False, "aborted (SIGABRT)"
-        return result
+        return dataclasses.replace(result, tflm_compatible=False, tflm_reason="aborted (SIGABRT)")
 
     study = write_study(tmp_path / "s.yaml", trials=5)
     with pytest.raises(Exception, match="all failed; last: tflm: TFLite Micro cannot run the trained model"):

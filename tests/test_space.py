@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 
 from nas.errors import ConfigError, UnknownNameError
-from nas.plan import activation_peak_bytes, count_macs, count_params
-from nas.space import SearchSpace, load_space, space_names
+from nas.spec import SearchSpace, activation_peak_bytes, count_macs, count_params, load_space, space_names
 
 SPACES = space_names()
 
@@ -24,8 +23,8 @@ def test_sampling_is_deterministic_per_seed(name):
 
 @pytest.mark.parametrize("name", SPACES)
 def test_200_samples_build_keras_models_with_the_planned_parameter_count(name):
-    from nas._tf import keras
-    from nas.build import build_model
+    from nas.backend import keras
+    from nas.spec import build_model
 
     space = load_space(name)
     rng = np.random.default_rng(0)
@@ -91,7 +90,7 @@ def test_spec_outside_the_space_names_the_field():
 def test_bad_space_files_are_config_errors(patch, message):
     import yaml
 
-    from nas._paths import catalog_file
+    from nas.catalog import catalog_file
 
     data = yaml.safe_load(catalog_file("search_spaces", "mobilenet_tiny").read_text())
     with pytest.raises(ConfigError, match=message):

@@ -8,9 +8,8 @@ import pandas as pd
 import pytest
 
 from helpers import fake_evaluate, write_study
-from nas.kerastuner import scalarize
-from nas.search import open_study, run_search
-from nas.study import Budgets, load_study
+from nas import run_search
+from nas.search import Budgets, load_study, open_study, scalarize
 
 pytest.importorskip("keras_tuner")
 

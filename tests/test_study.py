@@ -1,8 +1,7 @@
 import pytest
 
 from nas.errors import ConfigError, UnknownNameError
-from nas.pareto import non_dominated
-from nas.study import Budgets, load_study, study_names
+from nas.search import Budgets, load_study, non_dominated, study_names
 
 from helpers import write_study
 

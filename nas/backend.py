@@ -1,0 +1,22 @@
+"""The one place TensorFlow is imported: `from nas.backend import tf, keras`.
+
+Keras 2 (tf-keras) must be selected before the import, because tensorflow-model-optimization
+works only with Keras 2. Import this module inside the functions that need TensorFlow, so that
+`import nas` and `nas --help` stay fast."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+if os.environ["TF_USE_LEGACY_KERAS"] != "1":  # pragma: no cover - guarded by the setdefault above
+    raise ImportError("nas needs TF_USE_LEGACY_KERAS=1 (Keras 2) for tensorflow-model-optimization")
+
+tf.get_logger().setLevel("ERROR")
+
+__all__ = ["tf", "keras"]

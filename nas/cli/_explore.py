@@ -1,0 +1,142 @@
+"""`nas space`, `nas datasets`, `nas evaluate`: looking at the parts before searching."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import ConfigError, NasError
+from ._common import check_writable, print_json, read_text
+
+
+def cmd_space_list(args: argparse.Namespace) -> int:
+    from ..spec import load_space, space_names
+
+    rows = []
+    for name in space_names():
+        space = load_space(name)
+        rows.append({"name": name, "description": space.description, "combinations": space.size(),
+                     "resolution": list(space.choices["resolution"]), "quantization": list(space.choices["quantization"])})
+    if args.json:
+        print_json(rows)
+    else:
+        for row in rows:
+            print(f"{row['name']:<18} {row['combinations']:.2e} combinations  resolution {row['resolution']}  {row['description']}")
+    return 0
+
+
+def cmd_space_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..spec import load_space
+
+    space = load_space(args.space)
+    if args.count < 1:
+        raise ConfigError(f"--count: expected a positive integer, got {args.count}")
+    rng = np.random.default_rng(args.seed)
+    samples = [{"space": space.name, "hash": spec.hash, "spec": spec.to_dict()} for spec in (space.sample(rng) for _ in range(args.count))]
+    print_json(samples[0] if args.count == 1 else samples)
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from ..data import dataset_names, load_dataset
+
+    rows = []
+    for name in dataset_names():
+        try:
+            rows.append({"name": name, "available": True, **load_dataset(name, args.data_dir).summary()})
+        except NasError as exc:
+            rows.append({"name": name, "available": False, "reason": str(exc)})
+    if args.json:
+        print_json(rows)
+    else:
+        for row in rows:
+            if row["available"]:
+                print(f"{row['name']:<14} {row['train']:>6} train {row['val']:>6} val {row['test']:>6} test  "
+                      f"{row['image_size']}px x{row['channels']}  {len(row['classes'])} classes  from {row['source']}")
+            else:
+                print(f"{row['name']:<14} missing: {row['reason']}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..candidate import TrainConfig, evaluate_candidate
+    from ..data import load_dataset
+    from ..spec import ArchSpec
+
+    spec = ArchSpec.from_json(read_text(args.arch))
+    changes = {k: v for k, v in (("quantization", args.quant), ("sparsity", args.sparsity), ("resolution", args.resolution)) if v is not None}
+    if changes:
+        spec = spec.replace(**changes)
+    if args.space:
+        from ..spec import load_space
+
+        load_space(args.space).validate(spec)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, max_train_samples=args.max_train_samples, seed=args.seed)
+    if args.save_tflite:
+        check_writable(Path(args.save_tflite).parent)
+
+    dataset = load_dataset(args.dataset, args.data_dir, seed=args.seed)
+    result = evaluate_candidate(spec, dataset, cfg, split=args.split)
+    if args.save_tflite and result.tflite is not None:
+        from ..files import atomic_write_bytes
+
+        atomic_write_bytes(Path(args.save_tflite), result.tflite)
+    data = result.to_dict()
+    if args.json:
+        print_json(data)
+    else:
+        _print_result(data)
+    return 0 if result.status == "ok" else 1
+
+
+def _print_result(d: dict) -> None:
+    print(f"candidate {d['spec_hash']} on {d['dataset']} ({d['quantization']}, sparsity {d['sparsity']}): {d['status']}")
+    if d["status"] != "ok":
+        print(f"  failed in {d['failed_stage']}: {d['reason']}")
+        return
+    print(f"  accuracy ({d['split']})   {d['accuracy']:.4f} converted, {d['float_accuracy']:.4f} float")
+    print(f"  size            {d['size_bytes']} bytes ({d['params']} parameters, {d['macs']} MACs)")
+    print(f"  peak RAM        {d['peak_ram_bytes']} bytes ({d['peak_ram_source']})")
+    print(f"  host latency    {d['host_latency_ms']:.3f} ms (LiteRT, 1 thread, median)")
+    tflm = "yes" if d["tflm_compatible"] else f"no: {d['tflm_reason']}"
+    print(f"  TFLite Micro    {tflm}")
+
+
+def register(sub) -> None:
+    """Add `space`, `datasets` and `evaluate` to the `nas` parser's subcommands."""
+    from ..spec import QUANT_MODES
+
+    space = sub.add_parser("space", help="inspect search spaces and sample architectures")
+    space_sub = space.add_subparsers(dest="space_command", metavar="SUBCOMMAND")
+    p = space_sub.add_parser("list", help="list the search spaces")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_space_list)
+    p = space_sub.add_parser("sample", help="print a seeded random architecture as JSON")
+    p.add_argument("--space", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--count", type=int, default=1)
+    p.set_defaults(func=cmd_space_sample)
+
+    p = sub.add_parser("datasets", help="list the datasets and whether their files are in place")
+    p.add_argument("--data-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("evaluate", help="train, convert and measure one architecture")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--arch", required=True, help="architecture JSON file (from `nas space sample`), or - for stdin")
+    p.add_argument("--quant", help=f"override the spec's quantization: {', '.join(QUANT_MODES)}")
+    p.add_argument("--sparsity", type=float, help="override the spec's pruning sparsity")
+    p.add_argument("--resolution", type=int, help="override the spec's input resolution")
+    p.add_argument("--space", help="also check the spec against this search space")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-train-samples", type=int)
+    p.add_argument("--split", choices=["val", "test"], default="val", help="split the accuracies are measured on")
+    p.add_argument("--data-dir")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-tflite", help="also write the converted model here")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)

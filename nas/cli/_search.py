@@ -1,0 +1,185 @@
+"""`nas search`, `nas pareto`, `nas export`, `nas baselines`, `nas compare`: the search and what
+comes out of it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+from ._common import check_writable, print_json
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ..search import load_study
+    from ..workflow import run_search
+
+    strategy = args.strategy or args.sampler
+    if strategy == "optuna":
+        strategy = "tpe"  # the default Optuna sampler
+    config = load_study(args.study, trials=args.trials, seed=args.seed, sampler=strategy, device=args.device,
+                        data_dir=args.data_dir, max_size_kb=args.max_size_kb, max_ram_kb=args.max_ram_kb,
+                        max_latency_ms=args.max_latency_ms)
+    out = Path(args.out) if args.out else Path("runs") / config.name
+    summary = run_search(config, out, storage=args.storage, progress=not args.no_progress, ray_address=args.ray_address,
+                         workers=args.workers, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
+    if args.json:
+        print_json({"out": str(summary.out_dir), "trained": summary.trained, "failed": summary.failed,
+                    "screened": summary.screened, "final": summary.final, "elapsed_s": round(summary.elapsed_s, 1)})
+    else:
+        print(f"{summary.trained} trained, {summary.failed} failed, {summary.screened} rejected before training, "
+              f"{summary.final} retrained; {summary.elapsed_s:.0f} s. Outputs in {summary.out_dir}/ "
+              "(pareto.csv, trials.csv, report.md)")
+        _print_pareto(Path(summary.out_dir))
+    return 0
+
+
+def _pareto_table(out: Path):
+    import pandas as pd
+
+    path = out / "pareto.csv"
+    if not path.is_file():
+        raise ConfigError(f"{out} holds no pareto.csv; run `nas search ... --out {out}` (again, to resume) first")
+    return pd.read_csv(path)
+
+
+def _print_pareto(out: Path) -> None:
+    table = _pareto_table(out)
+    if table.empty:
+        print("No retrained model meets every budget.")
+        return
+    view = table.assign(**{
+        "accuracy %": (100 * table["accuracy"]).round(2),
+        "size KB": (table["size_bytes"] / 1024).round(1),
+        "RAM KB": (table["peak_ram_bytes"] / 1024).round(1),
+        "latency ms": table["latency_ms"].round(3),
+    })[["trial", "accuracy %", "size KB", "RAM KB", "latency ms", "quantization", "sparsity", "peak_ram_source"]]
+    print(view.to_string(index=False))
+
+
+def cmd_pareto(args: argparse.Namespace) -> int:
+    out = Path(args.run)
+    if args.json:
+        table = _pareto_table(out)
+        print_json(json.loads(table.to_json(orient="records")))
+    elif args.csv:
+        sys.stdout.write(_pareto_table(out).to_csv(index=False))
+    else:
+        _print_pareto(out)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..outputs import export_model
+
+    if args.best == (args.trial is not None):
+        raise ConfigError("say which model to export: --best or --trial N (one of them)")
+    card = export_model(Path(args.run), Path(args.out), trial=args.trial, name=args.name, data_dir=args.data_dir)
+    if args.json:
+        print_json(card)
+    else:
+        m = card["metrics"]
+        agreement = f"{m['tflm_agreement']:.2%}" if m["tflm_agreement"] is not None else "n/a"
+        print(f"exported trial {card['trial']} to {args.out}/: model.tflite ({m['size_bytes']} bytes), model_data.h/.cc, "
+              f"model_card.json/.md; test accuracy {m['test_accuracy']:.2%}, TFLite Micro agreement {agreement}, "
+              f"arena {m['tflm_arena_bytes']} bytes")
+    return 0
+
+
+def cmd_baselines(args: argparse.Namespace) -> int:
+    from ..outputs import COLUMNS, MODELS, run_baselines, write_baselines
+
+    # names are checked by run_baselines before anything is loaded or written
+    models = list(MODELS) if args.models == "all" else [m.strip() for m in args.models.split(",") if m.strip()]
+    columns = list(COLUMNS) if args.modes == "all" else [c.strip() for c in args.modes.split(",") if c.strip()]
+    out = Path(args.out)
+    check_writable(out)
+    show = (lambda message: None) if args.json else (lambda message: print(message, file=sys.stderr, flush=True))
+    rows = run_baselines(args.dataset, models, columns, out, data_dir=args.data_dir, epochs=args.epochs,
+                         batch_size=args.batch_size, max_train_samples=args.max_train_samples,
+                         input_scale=args.input_scale, seed=args.seed, progress=show)
+    write_baselines(rows, columns, out)
+    if args.json:
+        print_json([{"dataset": r.dataset, "input": r.input, "model": r.model, "values": r.values, "notes": list(r.notes)}
+                    for r in rows])
+    else:
+        print((out / "report.md").read_text())
+        print(f"wrote {out / 'baselines.csv'} and {out / 'report.md'}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ..outputs import compare
+
+    result = compare(Path(args.run), Path(args.baselines), Path(args.out) if args.out else None)
+    if args.json:
+        print_json(result)
+        return 0
+    print(Path(result["table"]).read_text())
+    print(f"wrote {result['table']}" + (f" and {result['figure']}" if result["figure"] else " (no figure: matplotlib missing)"))
+    return 0
+
+
+def register(sub) -> None:
+    """Add `search`, `pareto`, `baselines`, `compare` and `export` to the `nas` parser's subcommands."""
+    p = sub.add_parser("search", help="run (or resume) a multi-objective search from a study file")
+    p.add_argument("study", help="a study YAML file, or the name of one in studies/")
+    p.add_argument("--out", help="output folder (default runs/<study name>); running again resumes")
+    p.add_argument("--trials", type=int, help="total finished trained trials the study should hold")
+    p.add_argument("--max-size-kb", type=float)
+    p.add_argument("--max-ram-kb", type=float)
+    p.add_argument("--max-latency-ms", type=float)
+    p.add_argument("--device")
+    p.add_argument("--strategy", help="optuna (the default: multivariate TPE), tpe, nsga2, random, kerastuner-bayes, "
+                                      "kerastuner-hyperband")
+    p.add_argument("--sampler", help=argparse.SUPPRESS)  # the earlier name of --strategy
+    p.add_argument("--seed", type=int)
+    p.add_argument("--storage", help="an Optuna RDB URL or a journal file (default: SQLite in --out)")
+    p.add_argument("--data-dir")
+    p.add_argument("--ray-address", help="run trials on a Ray cluster: 'auto' inside one, or the head's host:port")
+    p.add_argument("--workers", type=int, help="trials at a time on Ray (a local Ray is started when no --ray-address)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="Ray resources per trial (default 1)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="Ray GPUs per trial (default 0)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("pareto", help="show the Pareto set of a finished search")
+    p.add_argument("run", help="the search's output folder")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
+    p.set_defaults(func=cmd_pareto)
+
+    p = sub.add_parser("baselines", help="train the study's Custom/VGG16/MobileNet and convert them through its eight columns")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--models", default="all", help="comma-separated: custom, vgg16, mobilenet (default all)")
+    p.add_argument("--modes", default="all", help="comma-separated columns of paper_results.csv (default all)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-train-samples", type=int)
+    p.add_argument("--input-scale", type=float, default=1.0, help="scale the study's input sizes down (0-1] for small machines")
+    p.add_argument("--data-dir")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_baselines)
+
+    p = sub.add_parser("compare", help="a search's Pareto front against baselines: table, figure, which baselines are dominated")
+    p.add_argument("run", help="the search's output folder")
+    p.add_argument("baselines", help="the output folder of `nas baselines`")
+    p.add_argument("--out", help="where to write (default RUN/compare)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("export", help="export a found model (.tflite, C array, model card), verified in TFLite Micro")
+    p.add_argument("run", help="the search's output folder")
+    p.add_argument("--out", required=True, help="folder to write the files to")
+    p.add_argument("--best", action="store_true", help="the most accurate retrained model meeting every budget")
+    p.add_argument("--trial", type=int, help="a trial number instead")
+    p.add_argument("--name", default="g_model", help="C identifier of the model array")
+    p.add_argument("--data-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_export)

@@ -1,0 +1,12 @@
+"""The data a search learns from: the dataset registry, readers of the standard file formats,
+and the preparation (resize, grey/RGB, [0, 1]) shared by training and every converted model.
+
+    Dataset, DATASETS, load_dataset, dataset_names, prepare     (`_datasets`)
+    read_idx, write_idx, read_npz_splits, read_image_folder     (`_formats`)
+"""
+
+from ._datasets import DATASETS, Dataset, dataset_names, load_dataset, prepare
+from ._formats import IMAGE_SUFFIXES, read_idx, read_image_folder, read_npz_splits, write_idx
+
+__all__ = ["DATASETS", "Dataset", "dataset_names", "load_dataset", "prepare", "IMAGE_SUFFIXES", "read_idx",
+           "read_image_folder", "read_npz_splits", "write_idx"]

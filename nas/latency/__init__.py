@@ -1,0 +1,37 @@
+"""Pricing a model on a device before (or without) running it there.
+
+    load_device, device_names, Device, Prediction       device profiles and typed predictions (`_devices`)
+    kernels_from_tflite, kernels_from_spec, Kernel      a model as the kernels its runtime executes (`_kernels`)
+    features, feature_set, xnnpack_features             what the cost models are fitted on (`_features`)
+    read_tflite, open_model, ...                        the .tflite flatbuffer reader (`_flatbuffer`)
+    KernelCostModel, fit_mode, score, nnls              the kernel-sum regressors (`_regress`)
+    planned_head_bytes, predict_arena, ...              the TFLite Micro arena model (`_arena`)
+    make_samples, settle                                calibration samples (`_sampling`)
+    calibrate_host, host_artifact, ...                  fitting and validating host devices (`_fitting`)
+    calibrate_mcu, mcu_timings                          microcontrollers from published timings (`_mcu`)
+    REFERENCE_MODELS, build_reference                   the MLPerf Tiny reference architectures
+
+Nothing here imports TensorFlow at import time; calibration imports it when it builds models.
+"""
+
+from ._arena import (ALIGNMENT, Buffer, arena_features, fit_arena_model, liveness_bytes, planned_head_bytes, predict_arena,
+                     tflm_buffers)
+from ._devices import Device, Prediction, artifact_path, calibration_score, device_names, load_artifact, load_device
+from ._features import feature_set, features, xnnpack_features
+from ._fitting import (HELD_OUT_FRACTION, calibrate_host, held_out_split, host_artifact, measure_samples, provenance,
+                       write_artifact)
+from ._flatbuffer import DTYPE_BYTES, constant_tensors, elements, enum_names, op_name, open_model, read_tflite
+from ._kernels import HYBRID_MIN_WEIGHTS, Kernel, inside_taps, kernels_from_spec, kernels_from_tflite, model_mode
+from ._mcu import calibrate_mcu, mcu_timings
+from ._reference_models import REFERENCE_MODELS, build_reference
+from ._regress import REGRESSORS, KernelCostModel, fit_mode, fit_regressor, nnls, score
+from ._sampling import Sample, make_samples, settle
+
+__all__ = ["ALIGNMENT", "Buffer", "arena_features", "fit_arena_model", "liveness_bytes", "planned_head_bytes",
+           "predict_arena", "tflm_buffers", "Device", "Prediction", "artifact_path", "calibration_score", "device_names",
+           "load_artifact", "load_device", "feature_set", "features", "xnnpack_features", "HELD_OUT_FRACTION",
+           "calibrate_host", "held_out_split", "host_artifact", "measure_samples", "provenance", "write_artifact",
+           "DTYPE_BYTES", "constant_tensors", "elements", "enum_names", "op_name", "open_model", "read_tflite",
+           "HYBRID_MIN_WEIGHTS", "Kernel", "inside_taps", "kernels_from_spec", "kernels_from_tflite", "model_mode",
+           "calibrate_mcu", "mcu_timings", "REFERENCE_MODELS", "build_reference", "REGRESSORS", "KernelCostModel",
+           "fit_mode", "fit_regressor", "nnls", "score", "Sample", "make_samples", "settle"]

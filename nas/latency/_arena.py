@@ -1,0 +1,188 @@
+"""The TFLite Micro tensor arena of a .tflite model, predicted from the flatbuffer alone.
+
+TFLite Micro splits its arena in two (what `print_allocations()` reports as head and tail):
+- the head holds every activation tensor, placed by the greedy memory planner over the tensors'
+  lifetimes. `planned_head_bytes` runs the same algorithm (largest buffer first, each placed in
+  the lowest gap among the buffers alive at the same time, 16-byte aligned), so it gives the
+  head to the byte rather than the liveness lower bound;
+- the tail holds per-tensor and per-operator records and what kernels keep between invocations
+  (per-channel requantisation multipliers and shifts, for instance). It is linear in counts that
+  the flatbuffer gives (tensors, operators of each type, output channels of the convolutions),
+  with coefficients that `nas calibrate` fits on arenas the interpreter measured;
+- while it allocates, the interpreter also needs scratch at the head end (records for every
+  tensor while planning, per-channel data while a kernel prepares). On tiny models that exceeds
+  the final head, and the smallest arena that allocates is tail + that scratch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._flatbuffer import DTYPE_BYTES, constant_tensors, elements, enum_names, op_name, open_model
+from ._regress import nnls
+
+__all__ = ["Buffer", "tflm_buffers", "planned_head_bytes", "liveness_bytes", "arena_features", "fit_arena_model", "predict_arena"]
+
+#: TFLite Micro aligns every planned buffer to this many bytes (kBufferAlignment).
+ALIGNMENT = 16
+#: Operators whose per-output-channel requantisation data is kept in the tail.
+_PER_CHANNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
+
+
+@dataclass(frozen=True)
+class Buffer:
+    size: int  # bytes, unaligned
+    first: int  # index of the operator that writes it (0 for graph inputs)
+    last: int  # index of the last operator that reads it (the last operator, for graph outputs)
+
+
+def tflm_buffers(source: str | Path | bytes) -> list[Buffer]:
+    """Activation tensors of the main subgraph in tensor order, with TFLite Micro's lifetimes."""
+    return _buffers(*open_model(source))
+
+
+def _buffers(schema, model, graph) -> list[Buffer]:
+    type_names = {k: v.lower() for k, v in enum_names(schema.TensorType).items()}
+    constant = constant_tensors(model, graph, enum_names(schema.BuiltinOperator))
+    n_ops = graph.OperatorsLength()
+    first: dict[int, int] = {int(i): 0 for i in (graph.InputsAsNumpy() if graph.InputsLength() else [])}
+    last: dict[int, int] = {}
+    for step in range(n_ops):
+        op = graph.Operators(step)
+        for j in (op.InputsAsNumpy() if op.InputsLength() else []):
+            if j >= 0 and int(j) not in constant:
+                last[int(j)] = step
+        for j in (op.OutputsAsNumpy() if op.OutputsLength() else []):
+            if int(j) not in constant:
+                first.setdefault(int(j), step)
+    for j in (graph.OutputsAsNumpy() if graph.OutputsLength() else []):
+        last[int(j)] = max(n_ops - 1, 0)
+    buffers = []
+    for index in sorted(first):
+        tensor = graph.Tensors(index)
+        size = DTYPE_BYTES.get(type_names.get(tensor.Type(), "float32"), 4) * elements(tensor)
+        buffers.append(Buffer(size, first[index], last.get(index, first[index])))
+    return buffers
+
+
+def liveness_bytes(buffers: list[Buffer]) -> int:
+    """Peak bytes of tensors alive at once: the floor any planner reaches."""
+    steps = range(max((b.last for b in buffers), default=-1) + 1)
+    return max((sum(b.size for b in buffers if b.first <= t <= b.last) for t in steps), default=0)
+
+
+def planned_head_bytes(buffers: list[Buffer]) -> int:
+    """The arena head TFLite Micro's greedy memory planner lays these buffers out in.
+
+    Buffers are placed largest first (equal sizes: the later tensor first, as the planner's
+    stable sort of its reversed list leaves them); each goes to the lowest offset where it fits
+    between the buffers already placed that are alive at any step of its own lifetime.
+    """
+    sizes = [(b.size + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT for b in buffers]
+    order = sorted(range(len(buffers)), key=lambda i: (-sizes[i], -i))
+    placed: list[tuple[int, int]] = []  # (offset, buffer index), sorted by offset (ties: placement order)
+    for i in order:
+        size, first, last = sizes[i], buffers[i].first, buffers[i].last
+        offset = 0
+        for other_offset, j in placed:
+            if buffers[j].first > last or first > buffers[j].last:
+                continue  # not alive at the same time
+            if other_offset - offset >= size:
+                break  # the gap before this buffer is big enough
+            offset = max(offset, other_offset + sizes[j])
+        k = 0
+        while k < len(placed) and placed[k][0] <= offset:
+            k += 1
+        placed.insert(k, (offset, i))
+    return max((offset + sizes[i] for offset, i in placed), default=0)
+
+
+def arena_features(source: str | Path | bytes) -> dict[str, float]:
+    """What the arena of a .tflite depends on: its planned head, the counts its tail is linear in
+    (`tensors`, `ops`, `op:NAME`, `channels:NAME`), and those that size the scratch space the
+    interpreter needs while it allocates (`tensors` again, and `init:prepare`)."""
+    schema, model, graph = open_model(source)
+    op_names = enum_names(schema.BuiltinOperator)
+    row: dict[str, float] = {"head": float(planned_head_bytes(_buffers(schema, model, graph))),
+                             "tensors": float(graph.TensorsLength()), "ops": float(graph.OperatorsLength())}
+    per_channel = []  # output channels of the per-channel layers, in execution order
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        name = op_name(model, op, op_names)
+        row[f"op:{name}"] = row.get(f"op:{name}", 0.0) + 1.0
+        if name in _PER_CHANNEL_OPS and op.OutputsLength():
+            channels = float(graph.Tensors(int(op.OutputsAsNumpy()[0])).ShapeAsNumpy()[-1])
+            row[f"channels:{name}"] = row.get(f"channels:{name}", 0.0) + channels
+            per_channel.append(channels)
+    # A layer prepares with per-channel scratch at the head end while the tail holds only what the
+    # layers before it kept: what it needs beyond the final tail is its channels less the
+    # channels of the per-channel layers after it.
+    row["init:prepare"] = max((c - sum(per_channel[i + 1:]) for i, c in enumerate(per_channel)), default=0.0)
+    return row
+
+
+def _tail_terms(row: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in row.items() if k != "head" and not k.startswith("init:")}
+
+
+def fit_arena_model(rows: list[dict[str, float]], arenas: list[int], tails: list[int | None]) -> dict:
+    """Fit arena = tail + max(head, init) on measured arenas.
+
+    The tail is fitted (non-negative least squares) on the tails the interpreter reported, or on
+    arena minus planned head where it did not report one. `init` is what the interpreter needs
+    at the head end while it allocates: records for every tensor during planning, per-channel
+    scratch while a kernel prepares. It only shows on tiny models, whose minimum arena exceeds
+    the final head plus tail; there it is fitted as the larger of two lines, one in the tensor
+    count and one in the per-channel scratch of the layer that needs most (`init:prepare`)."""
+    names = sorted({k for r in rows for k in _tail_terms(r)}) + ["const"]
+    x = np.array([[r.get(k, 1.0 if k == "const" else 0.0) for k in names] for r in rows])
+    y = np.array([t if t is not None else a - r["head"] for r, a, t in zip(rows, arenas, tails)], float)
+    tail = {k: float(v) for k, v in zip(names, nnls(x, y))}
+    # where the arena exceeds head + tail, it was sized by what allocation needed on the way
+    gap = [i for i, (r, a, t) in enumerate(zip(rows, arenas, tails)) if t is not None and a > r["head"] + t + ALIGNMENT]
+    return {"tail": tail, "init": _fit_max_of_lines([rows[i] for i in gap], [arenas[i] - tails[i] for i in gap])}
+
+
+_INIT_BRANCHES = ("tensors", "init:prepare")
+
+
+def _fit_max_of_lines(rows: list[dict[str, float]], need: list[float], rounds: int = 5) -> list[dict[str, float]]:
+    """need ~ max over branches of (a * feature + b): assign each sample to the branch that
+    explains it, refit each branch on its samples, repeat."""
+    if not rows:
+        return []
+    need_arr = np.array(need, float)
+    owner = np.zeros(len(rows), int)
+    for i, r in enumerate(rows):  # start: the channel branch where a wide per-channel layer exists
+        owner[i] = 1 if r.get("init:prepare", 0.0) * 8 > r["tensors"] * 48 else 0
+    lines: list[dict[str, float]] = []
+    for _ in range(rounds):
+        lines = []
+        for b, feature in enumerate(_INIT_BRANCHES):
+            mine = owner == b
+            if mine.sum() < 2:
+                continue
+            x = np.array([[rows[i][feature], 1.0] for i in np.flatnonzero(mine)])
+            a, c = nnls(x, need_arr[mine])
+            lines.append({"feature": feature, "slope": float(a), "const": float(c)})
+        if not lines:
+            return []
+        predicted = np.array([[ln["slope"] * r[ln["feature"]] + ln["const"] for ln in lines] for r in rows])
+        new_owner = np.array([_INIT_BRANCHES.index(lines[j]["feature"]) for j in predicted.argmax(axis=1)])
+        if (new_owner == owner).all():
+            break
+        owner = new_owner
+    return lines
+
+
+def predict_arena(row: dict[str, float], fitted: dict) -> int:
+    """Arena bytes: the fitted tail plus the planned head, or plus the scratch that allocation
+    needs when that is larger. Operators the fit never saw are priced through the per-operator
+    and per-tensor terms only."""
+    tail = fitted["tail"]
+    value = tail.get("const", 0.0) + sum(tail.get(k, 0.0) * v for k, v in _tail_terms(row).items())
+    init = max((ln["slope"] * row.get(ln["feature"], 0.0) + ln["const"] for ln in fitted.get("init", [])), default=0.0)
+    return round(value + max(row["head"], init))

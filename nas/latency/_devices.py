@@ -1,0 +1,238 @@
+"""Device profiles (`devices/*.yaml`): a target's runtime, memory, the quantization modes its
+runtime runs, its latency unit, and where its figures come from.
+
+Latency sources:
+    host_measurement   every candidate is timed on this host (LiteRT, 1 thread)
+    model              a fitted latency model (`latency_models/<latency_model>.json`, written by
+                       `nas calibrate`) predicts from the model's kernels, before or after training
+
+Units: "ms" for time; "instructions" for the instruction-count rulers (`host-*-icount`), which
+are what latency models are validated against. A search optimises time, so it needs an "ms" device.
+Latency enters the search through one seam, `Device.latency_ms(result)`. A prediction is a typed
+`Prediction`: a value with its unit, or the reason there is none.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from ..catalog import catalog_dirs, catalog_file, catalog_names, load_yaml
+from ..errors import ConfigError
+from ..spec import QUANT_MODES, ArchSpec
+
+__all__ = ["Device", "Prediction", "load_device", "device_names", "load_artifact", "artifact_path", "calibration_score"]
+
+_LATENCY_SOURCES = ("host_measurement", "model")
+_UNITS = ("ms", "instructions")
+_RUNTIMES = ("litert", "tflm", "xcubeai")
+_MEASURES = ("", "icount", "wallclock", "published")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A model priced on a device: `value` in `unit` ("ms" or "instructions"), or, when `runs` is
+    False, the `reason` the device cannot run or price it. `arena_bytes` is the predicted TFLite
+    Micro arena where the device's runtime is TFLite Micro and a .tflite was given."""
+
+    mode: str
+    runs: bool
+    unit: str
+    value: float | None = None
+    reason: str = ""
+    arena_bytes: int | None = None
+
+    @property
+    def latency_ms(self) -> float | None:
+        return self.value if self.runs and self.unit == "ms" else None
+
+    @property
+    def instructions(self) -> float | None:
+        return self.value if self.runs and self.unit == "instructions" else None
+
+    def to_dict(self) -> dict:
+        """JSON form: the value under its unit's name (`latency_ms` or `instructions`)."""
+        out: dict = {"mode": self.mode, "runs": self.runs, "unit": self.unit}
+        if self.runs:
+            out["latency_ms" if self.unit == "ms" else "instructions"] = self.value
+        else:
+            out["reason"] = self.reason
+        if self.arena_bytes is not None:
+            out["arena_bytes"] = self.arena_bytes
+        return out
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    description: str
+    runtime: str  # "litert" | "tflm" | "xcubeai"
+    unit: str  # "ms" | "instructions"
+    quantization: tuple[str, ...]  # modes its runtime runs
+    latency_source: str
+    calibration: str  # where its numbers come from, in words
+    core: str = ""
+    clock_mhz: float | None = None
+    sram_kb: float | None = None
+    flash_kb: float | None = None
+    measure: str = ""  # how `nas calibrate` measures it: icount, wallclock, published (MCU timings)
+    latency_model: str = ""  # artifact name in latency_models/ (without .json)
+    base_device: str = ""  # microcontrollers: the instruction-count device that gives the cost's shape
+    board: str = ""  # microcontrollers: the `board` and `runtime` of their rows in mcu_timings.csv
+    board_runtime: str = ""
+
+    def runs(self, mode: str) -> bool:
+        return mode in self.quantization
+
+    @property
+    def artifact(self) -> dict | None:
+        """The fitted latency model, or None when it has not been calibrated yet."""
+        return load_artifact(self.latency_model) if self.latency_model else None
+
+    def latency_ms(self, result) -> float | None:
+        """The latency the search optimises for a measured candidate (the single seam)."""
+        if self.latency_source == "host_measurement":
+            return result.host_latency_ms
+        if self.unit != "ms" or not getattr(result, "tflite", None):
+            return None
+        return self.predict(result.tflite).latency_ms
+
+    def predict_latency_ms(self, spec: ArchSpec, in_channels: int, num_classes: int) -> float | None:
+        """Latency predicted from the spec alone, before training; None where no model applies."""
+        if not self.latency_model or self.unit != "ms" or self.artifact is None:
+            return None
+        return self.predict(spec, in_channels, num_classes).latency_ms
+
+    def predict(self, source: ArchSpec | bytes | str | Path, in_channels: int | None = None,
+                num_classes: int | None = None) -> Prediction:
+        """Predict one model (a spec, or .tflite bytes or path) on this device.
+
+        Raises ConfigError when the device has no fitted latency model."""
+        from ._features import features
+        from ._flatbuffer import read_tflite
+        from ._kernels import kernels_from_spec, kernels_from_tflite, model_mode
+
+        if isinstance(source, ArchSpec):
+            if in_channels is None or num_classes is None:
+                raise ConfigError("predicting a spec needs its input channels and number of classes")
+            mode, tflite, parsed = source.quantization, None, None
+        else:
+            tflite = read_tflite(source)  # read once: kernels, mode and arena all come from it
+            parsed = kernels_from_tflite(tflite)
+            mode = model_mode(parsed)
+        artifact = self.artifact
+        if artifact is None:
+            raise ConfigError(f"device {self.name} has no latency model: "
+                              + (f"run `nas calibrate --device {self.name}`" if self.latency_model
+                                 else "its latency is measured per candidate on the host"))
+
+        def refused(reason: str) -> Prediction:
+            return Prediction(mode, False, self.unit, reason=reason)
+
+        if not self.runs(mode):
+            return refused(f"{self.name} ({self.runtime}) does not run {mode} models; it runs {', '.join(self.quantization)}")
+        if artifact.get("kind") == "scaled-instructions":
+            base = load_device(artifact["base_device"]).predict(tflite if tflite is not None else source, in_channels, num_classes)
+            if not base.runs:
+                return refused(base.reason)
+            return Prediction(mode, True, self.unit, base.instructions * artifact["ms_per_instruction"],
+                              arena_bytes=base.arena_bytes if self.runtime == "tflm" else None)
+        from ._regress import KernelCostModel
+
+        fitted = artifact.get("modes", {}).get(mode)
+        if fitted is None:
+            return refused(f"{self.name}'s latency model was not calibrated for {mode}")
+        model = KernelCostModel.from_dict(fitted)
+        kernels = parsed if parsed is not None else kernels_from_spec(source, in_channels, num_classes)
+        row = features(kernels, artifact.get("feature_set", "kernel"))
+        unpriced = model.unpriced(row)
+        if unpriced:
+            return refused(f"operators not seen in {self.name}'s calibration: {', '.join(unpriced)}")
+        arena = None
+        fitted_arena = (artifact.get("arena") or {}).get("modes", {}).get(mode)
+        if fitted_arena and tflite is not None:
+            from ._arena import arena_features, predict_arena
+
+            arena = predict_arena(arena_features(tflite), fitted_arena)
+        return Prediction(mode, True, self.unit, model.predict(row), arena_bytes=arena)
+
+
+def calibration_score(device: Device) -> str:
+    """How well the device's latency figures are known, in words (for `nas devices`)."""
+    artifact = device.artifact
+    if device.latency_model and artifact is None:
+        return "not calibrated yet"
+    if artifact is None:
+        return "measured per candidate"
+    validation = artifact.get("validation", {})
+    if artifact.get("kind") == "scaled-instructions":
+        loo = validation.get("leave_one_out", {})
+        if not loo.get("n"):
+            return f"{len(artifact.get('references', []))} published timing(s), no leave-one-out"
+        return f"leave-one-out mean {loo['mean_abs_error_pct']:.0f}%, max {loo['max_abs_error_pct']:.0f}% ({loo['n']} refs)"
+    overall = validation.get("all", {})
+    if not overall:
+        return "calibrated, no held-out score"
+    return f"held-out {overall['within_10pct']:.0%} within 10%, Spearman {overall['spearman']:.3f} (n={overall['n']})"
+
+
+def artifact_path(name: str) -> Path:
+    """Where the artifact `name` is read from (or, when absent, written by default)."""
+    for folder in catalog_dirs("latency_models"):
+        if (folder / f"{name}.json").is_file():
+            return folder / f"{name}.json"
+    folders = catalog_dirs("latency_models")
+    if not folders:
+        raise ConfigError("no latency_models catalog folder found; set NAS_CATALOG_DIR")
+    return folders[0] / f"{name}.json"
+
+
+@lru_cache(maxsize=None)
+def _read_artifact(path: str, mtime: float) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read latency model {path}: {exc}") from None
+
+
+def load_artifact(name: str) -> dict | None:
+    path = artifact_path(name)
+    if not path.is_file():
+        return None
+    return _read_artifact(str(path), path.stat().st_mtime)
+
+
+def load_device(name: str) -> Device:
+    path = catalog_file("devices", name)
+    return _device_from_file(str(path), path.stat().st_mtime)
+
+
+@lru_cache(maxsize=None)
+def _device_from_file(where: str, mtime: float) -> Device:
+    """Parsed once per file version: predictions look devices up per call (microcontroller -> base)."""
+    path = Path(where)
+    data = load_yaml(path)
+    allowed = set(Device.__dataclass_fields__)
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+    modes = tuple(data.get("quantization", ()))
+    bad = [m for m in modes if m not in QUANT_MODES]
+    if bad or not modes:
+        raise ConfigError(f"{path}: quantization {bad or modes} must be a non-empty subset of {list(QUANT_MODES)}")
+    for key, valid in (("latency_source", _LATENCY_SOURCES), ("unit", _UNITS), ("runtime", _RUNTIMES),
+                       ("measure", _MEASURES)):
+        if data.get(key, "") not in valid:
+            raise ConfigError(f"{path}: {key} must be one of {[v for v in valid if v]}")
+    if data["latency_source"] == "model" and not data.get("latency_model"):
+        raise ConfigError(f"{path}: latency_source model needs latency_model (an artifact name)")
+    try:
+        return Device(**{**data, "quantization": modes})
+    except TypeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def device_names() -> list[str]:
+    return catalog_names("devices")

@@ -1,0 +1,90 @@
+"""The features latency models are fitted on: each kernel's shape figures (MACs, taps, elements,
+weights), or, for LiteRT counted under valgrind, the tiles of the XNNPACK micro-kernel that runs it."""
+
+from __future__ import annotations
+
+from ._kernels import Kernel
+
+__all__ = ["features", "feature_set", "xnnpack_features"]
+
+def features(kernels: list[Kernel], feature_set: str = "kernel") -> dict[str, float]:
+    """Summed kernel features of one model, plus the graph-wide ones.
+
+    With `feature_set="xnnpack"` the convolutions and fully connected layers that XNNPACK runs
+    are described by the micro-kernel tiles it executes (`xnnpack_features`) instead of by their
+    shapes: its cost per MAC varies 20-fold with how the shapes fall into those tiles."""
+    xnnpack = feature_set == "xnnpack"
+    total: dict[str, float] = {"graph:n": 1.0, "graph:ops": float(len(kernels)),
+                               "graph:macs": float(sum(k.macs for k in kernels))}  # for the MACs-linear floor only
+    for kernel in kernels:
+        values = (xnnpack_features(kernel) if xnnpack else None) or kernel.features()
+        for name, value in values.items():
+            total[name] = total.get(name, 0.0) + value
+    return total
+
+
+def feature_set(runtime: str, measure: str) -> str:
+    """Which features price a device's kernels: XNNPACK's tiles for LiteRT counted under valgrind,
+    whose virtual CPU (AVX2/FMA3) fixes the micro-kernels `xnnpack_features` describes; kernel
+    shapes otherwise (TFLite Micro; LiteRT timed natively, where XNNPACK picks the host's own,
+    e.g. AVX-512, micro-kernels)."""
+    return "xnnpack" if runtime == "litert" and measure == "icount" else "kernel"
+
+
+#: XNNPACK's micro-kernels as LiteRT 2.x picks them on x86-64 with AVX2/FMA3 (what valgrind
+#: presents), read from callgrind profiles of single-operator models:
+#: (data path, kind) -> rule giving (mr, nr, kr) from the output channels.
+_XNN_GEMM = {
+    ("f32", "gemm"): lambda n: (6, 16, 1) if n % 16 == 0 else (10, 8, 1),
+    ("f32", "igemm"): lambda n: (10, 8, 1) if n <= 8 else (5, 16, 1),
+    ("f32", "fc"): lambda n: (1, 16, 1) if n % 16 == 0 else (1, 8, 1),
+    ("qs8", "gemm"): lambda n: (3, 8, 8), ("qs8", "igemm"): lambda n: (3, 8, 8), ("qs8", "fc"): lambda n: (1, 8, 8),
+    ("qd8", "gemm"): lambda n: (4, 8, 8), ("qd8", "igemm"): lambda n: (4, 8, 8), ("qd8", "fc"): lambda n: (1, 8, 8),
+}
+#: Depthwise micro-kernels hold this many filter taps (16 channels a pass); larger filters run as
+#: a grouped igemm, one output channel a group.
+_XNN_DW_TAPS = (3, 9, 25)
+_XNN_PATH = {"float32": "f32", "int8": "qs8", "hybrid": "qd8"}
+
+
+def xnnpack_features(kernel: Kernel) -> dict[str, float] | None:
+    """Tile counts of the XNNPACK micro-kernel that runs `kernel`, or None when XNNPACK does not
+    run it (int16 activations, hybrid depthwise: TFLite's own kernels) or it is not a convolution.
+
+    A GEMM micro-kernel call computes mr output pixels x nr channels over K in steps of kr:
+    `rows` counts row tiles (one call each), `blocks` row x column tiles, `steps` their inner
+    iterations; an indirect GEMM (igemm, any convolution but 1x1 stride 1) loops over filter taps
+    too (`taps`). A depthwise micro-kernel runs per output pixel, 16 channels a pass."""
+    path = _XNN_PATH.get(kernel.dtype)
+    if path is None or kernel.family not in ("conv", "dwconv", "fc") or not kernel.channels:
+        return None
+    channels, window = kernel.channels, max(kernel.window, 1)
+    pixels = max(kernel.out // channels, 1)
+    if kernel.family == "dwconv":
+        if path == "qd8":
+            return None
+        tile = next((t for t in _XNN_DW_TAPS if window <= t), None)
+        if tile is not None:
+            name = f"xnn-{path}-dw{tile}p16c"
+            return {f"{name}:px": pixels, f"{name}:pxc": pixels * -(-channels // 16), "dwconv:n": 1.0}
+        groups, n, k_in, kind = channels, 1, 1, "igemm"
+    elif kernel.family == "fc":
+        groups, n, k_in, kind = 1, channels, kernel.weights // channels, "fc"
+    else:
+        groups, n, k_in = 1, channels, kernel.macs // max(kernel.taps, 1)
+        kind = "gemm" if window == 1 and kernel.stride == 1 else "igemm"
+    mr, nr, kr = _XNN_GEMM[(path, kind)](n)
+    name = f"xnn-{path}-{kind}{mr}x{nr}" + (f"c{kr}" if kr > 1 else "")
+    rows = groups * -(-pixels // mr)
+    blocks = rows * -(-n // nr)
+    out = {f"{name}:rows": rows, f"{name}:blocks": blocks, f"{kernel.family}:n": 1.0}
+    if kind == "igemm":
+        out[f"{name}:steps"] = blocks * window * -(-k_in // kr)
+        out[f"{name}:taps"] = blocks * window
+    else:
+        out[f"{name}:steps"] = blocks * -(-k_in // kr)
+    if path == "qd8":  # activations are quantized on the fly before the integer GEMM
+        out["xnn-qd8-convert:in"] = float(sum(kernel.inputs))
+    return out
+
+

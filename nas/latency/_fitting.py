@@ -1,0 +1,205 @@
+"""`nas calibrate` for host devices: measure the samples on the device's ruler, choose and fit a
+regressor per mode by cross-validation on a training split, score everything on a held-out split
+that the fit and the choice never saw, and write the artifact with its provenance.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..files import atomic_write_text
+from ._arena import arena_features, fit_arena_model, liveness_bytes, predict_arena, tflm_buffers
+from ._features import feature_set, features
+from ._kernels import kernels_from_tflite
+from ._regress import fit_mode, fit_regressor, score
+from ._sampling import Sample, make_samples
+
+__all__ = ["HELD_OUT_FRACTION", "calibrate_host", "host_artifact", "measure_samples", "write_artifact", "provenance",
+           "held_out_split"]
+
+HELD_OUT_FRACTION = 0.25
+
+
+def held_out_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed + 1).permutation(n)
+    held = max(1, int(round(n * HELD_OUT_FRACTION))) if n >= 4 else 0
+    return np.sort(order[held:]), np.sort(order[:held])
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {}
+    for dist in ("tensorflow", "ai-edge-litert", "tflite-micro", "numpy", "scipy"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "absent"
+    return versions
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def provenance(samples: int, seed: int, extra: dict | None = None) -> dict:
+    return {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "samples": samples,
+            "seed": seed, "cpu": _cpu(), "platform": platform.platform(), "python": platform.python_version(),
+            "versions": _versions(), **(extra or {})}
+
+
+def fit_and_validate(samples: list[Sample], modes: tuple[str, ...], seed: int) -> dict:
+    """Per mode: choose and fit on the training split, score on the held-out split."""
+    result: dict = {"modes": {}, "validation": {}, "cross_validation": {}}
+    all_pred, all_true = [], []
+    floor_pred, outside = [], []
+    for mode in modes:
+        usable = [s for s in samples if s.mode == mode and s.measured]
+        if len(usable) < 6:
+            result["validation"][mode] = {"n": len(usable), "note": "too few measured samples to fit"}
+            continue
+        train, held = held_out_split(len(usable), seed)
+        rows = [usable[i].rows for i in train]
+        y = np.array([usable[i].measured for i in train])
+        model, cv = fit_mode(rows, y, seed=seed)
+        floor = fit_regressor("macs-linear", rows, y)
+        result["modes"][mode] = model.to_dict()
+        result["cross_validation"][mode] = cv
+        if len(held):
+            pred = np.array([model.predict(usable[i].rows) for i in held])
+            true = np.array([usable[i].measured for i in held])
+            fpred = np.array([floor.predict(usable[i].rows) for i in held])
+            result["validation"][mode] = {"regressor": model.regressor, **score(pred, true),
+                                          "macs_linear_floor": score(fpred, true)}
+            outside.append(np.array([usable[i].source == "generic" for i in held]))
+            all_pred.append(pred)
+            all_true.append(true)
+            floor_pred.append(fpred)
+    if all_true:
+        p, t, f = (np.concatenate(v) for v in (all_pred, all_true, floor_pred))
+        result["validation"]["all"] = {**score(p, t), "macs_linear_floor": score(f, t)}
+        generic = np.concatenate(outside)
+        for key, mask in (("all_search_spaces", ~generic), ("all_outside_spaces", generic)):
+            if mask.any():
+                result["validation"][key] = score(p[mask], t[mask])
+    return result
+
+
+def fit_arena(samples: list[Sample], seed: int) -> dict | None:
+    """TFLite Micro arena = fitted tail + the greedy-planned head (or, on tiny models, the larger
+    scratch allocation needs), fitted per quantization mode on the training split and scored on
+    the held-out one (`_arena`)."""
+    modes: dict[str, dict] = {}
+    for mode in sorted({s.mode for s in samples if s.arena_bytes}):
+        usable = [s for s in samples if s.arena_bytes and s.mode == mode]
+        if len(usable) < 6:
+            continue
+        rows = [_arena_row(s.tflite) for s in usable]
+        measured = np.array([s.arena_bytes for s in usable], float)
+        train, held = held_out_split(len(usable), seed)
+        fitted = fit_arena_model([rows[i] for i in train], [int(measured[i]) for i in train],
+                                 [usable[i].arena_tail for i in train])
+        predicted = np.array([predict_arena(r, fitted) for r in rows], float)
+        modes[mode] = {**fitted, "n": len(usable)}
+        if len(held):
+            modes[mode]["validation"] = score(predicted[held], measured[held])
+            modes[mode]["liveness_bound_validation"] = score(
+                np.array([liveness_bytes(tflm_buffers(usable[i].tflite)) for i in held], float), measured[held])
+    if not modes:
+        return None
+    return {"kind": "planned-head+linear-tail", "modes": modes,
+            "validation": modes.get("int8", next(iter(modes.values()))).get("validation", {})}
+
+
+@lru_cache(maxsize=4096)
+def _arena_row(tflite: bytes) -> dict[str, float]:
+    """arena_features, read once per model for the fit and the artifact's records alike."""
+    return arena_features(tflite)
+
+
+def sample_records(samples: list[Sample]) -> list[dict]:
+    """What was measured, kept in the artifact so a fit can be redone and audited."""
+    return [{"name": s.name, "source": s.source, "mode": s.mode, "measured": s.measured, "arena_bytes": s.arena_bytes,
+             "arena_features": _arena_row(s.tflite) if s.tflite and s.arena_bytes else None,
+             "reason": s.reason, "features": s.rows} for s in samples]
+
+
+def write_artifact(path: Path, artifact: dict) -> Path:
+    atomic_write_text(Path(path), json.dumps(artifact, indent=1, sort_keys=False) + "\n")
+    return Path(path)
+
+
+def measure_samples(samples: list[Sample], device) -> None:
+    """Fill `measured` (and `arena_bytes` on TFLite Micro devices) for every converted sample."""
+    from ..measure import tflm_arena
+
+    todo = [s for s in samples if s.tflite]
+    if device.measure == "icount":
+        from ..measure import count_instructions
+
+        for sample, count in zip(todo, count_instructions([s.tflite for s in todo], device.runtime)):
+            sample.measured = float(count.instructions) if count.instructions else None
+            sample.reason = sample.reason or count.reason
+    elif device.measure == "wallclock":
+        from ..measure import measure_wallclock
+
+        for sample, ms in zip(todo, measure_wallclock([s.tflite for s in todo]).ms):
+            sample.measured = ms
+    else:
+        raise ConfigError(f"device {device.name} is not measured on this host (measure: {device.measure!r})")
+    if device.runtime == "tflm":
+        for sample in todo:
+            if sample.measured:
+                arena = tflm_arena(sample.tflite)
+                sample.arena_bytes = arena.arena_bytes if arena.compatible else None
+                sample.arena_tail = arena.tail_bytes if arena.compatible else None
+
+
+def calibrate_host(device, count: int, seed: int = 0, progress=None) -> dict:
+    """Sample, measure, fit and validate the latency model of a host device."""
+    start = time.time()
+    samples = make_samples(count, device.quantization, seed, progress=progress)
+    measure_samples(samples, device)
+    return host_artifact(device, samples, seed, {"seconds": round(time.time() - start, 1)})
+
+
+def host_artifact(device, samples: list[Sample], seed: int, extra_provenance: dict | None = None) -> dict:
+    """Fit and validate on measured `samples`; the artifact with its samples and provenance."""
+    priced_by = feature_set(device.runtime, device.measure)
+    for s in samples:  # the features this device's kernels are priced by
+        if s.tflite:
+            s.rows = features(kernels_from_tflite(s.tflite), priced_by)
+    failures: dict[str, int] = {}
+    for s in samples:
+        if not s.measured:
+            key = f"{s.mode}: {s.reason or 'not measured'}"[:160]
+            failures[key] = failures.get(key, 0) + 1
+    return {
+        "device": device.name, "unit": device.unit, "runtime": device.runtime, "measure": device.measure,
+        "kind": "kernel-sum", "feature_set": priced_by, **fit_and_validate(samples, device.quantization, seed),
+        "arena": fit_arena(samples, seed) if device.runtime == "tflm" else None,
+        "samples": sample_records(samples),
+        "provenance": provenance(len(samples), seed, {
+            "measured": sum(1 for s in samples if s.measured), "held_out_fraction": HELD_OUT_FRACTION,
+            "sources": sorted({s.source for s in samples}), "not_measured": failures,
+            "ruler": ("callgrind instructions inside the runtime's invoke, second of two invokes"
+                      if device.measure == "icount" else "wall-clock ms, LiteRT 1 thread, robust protocol (nas.measure.measure_wallclock)"),
+            **(extra_provenance or {}),
+        }),
+    }
+
+

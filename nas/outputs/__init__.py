@@ -1,0 +1,22 @@
+"""What a search gives people: its report, deployable exports, and the comparison with the
+study's hand-picked baselines.
+
+    write_outputs, TRIAL_COLUMNS, PARETO_COLUMNS         trials.csv, pareto.csv, report.md, pareto.png (`_report`)
+    export_model, MIN_TFLM_AGREEMENT                     .tflite, C array, model card, TFLite Micro check (`_export`)
+    c_identifier, c_source                               the model as C source (`_cfiles`)
+    compare                                              Pareto front against baselines (`_compare`)
+    run_baselines, write_baselines, read_baselines, ...  the study's models through its eight columns (`_baselines`)
+    pyplot, save_png                                     figures, when matplotlib is installed (`_plots`)
+"""
+
+from ._baselines import (COLUMNS, MODELS, BaselineRow, build_baseline, paper_results, read_baselines, run_baselines,
+                         study_input_size, write_baselines)
+from ._cfiles import c_identifier, c_source
+from ._compare import compare
+from ._export import MIN_TFLM_AGREEMENT, export_model
+from ._plots import pyplot, save_png
+from ._report import PARETO_COLUMNS, TRIAL_COLUMNS, write_outputs
+
+__all__ = ["COLUMNS", "MODELS", "BaselineRow", "build_baseline", "paper_results", "read_baselines", "run_baselines",
+           "study_input_size", "write_baselines", "c_identifier", "c_source", "compare", "MIN_TFLM_AGREEMENT",
+           "export_model", "pyplot", "save_png", "PARETO_COLUMNS", "TRIAL_COLUMNS", "write_outputs"]

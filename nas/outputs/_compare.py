@@ -1,0 +1,123 @@
+"""`nas compare`: a search's Pareto front against the study's baselines, on the same data.
+
+For the search's dataset: one table and one figure (accuracy against size, and against per-sample
+latency on this host, LiteRT 1 thread, where both were measured), and for every baseline point
+(model x conversion column) the found model that dominates it, if any: at least as accurate,
+no larger, no slower, and strictly better in one of the three.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..files import atomic_write_text
+from ..search import dominates, load_run_config
+from ._baselines import COLUMNS, read_baselines
+from ._plots import pyplot, save_png
+
+__all__ = ["compare"]
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _baseline_points(rows: list[dict], dataset: str) -> list[dict]:
+    by_model: dict[tuple[str, str], dict[str, dict]] = {}
+    for row in rows:
+        if row["dataset"] == dataset:
+            by_model.setdefault((row["model"], row["input"]), {})[row["metric"]] = row
+    points = []
+    for (model, size), metrics in by_model.items():
+        for column in COLUMNS:
+            acc = _float(metrics.get("accuracy_pct", {}).get(column))
+            size_bytes = _float(metrics.get("size_bytes", {}).get(column))
+            if acc is None or size_bytes is None:
+                continue
+            points.append({"model": model, "input": size, "column": column, "accuracy_pct": acc, "size_bytes": size_bytes,
+                           "latency_ms": _float(metrics.get("latency_ms", {}).get(column)),
+                           "peak_ram_bytes": _float(metrics.get("peak_ram_bytes", {}).get(column))})
+    return points
+
+
+def _dominates(found: dict, point: dict) -> bool:
+    """Pareto dominance on accuracy and size, and on latency where both were timed."""
+    objectives = ["accuracy", "size_bytes"]
+    if point["latency_ms"] is not None and found["latency_ms"] is not None:
+        objectives.append("latency_ms")
+    row = lambda r: {"accuracy": r["accuracy_pct"], "size_bytes": r["size_bytes"], "latency_ms": r["latency_ms"]}  # noqa: E731
+    return dominates(row(found), row(point), objectives)
+
+
+def compare(run_dir: Path, baselines_dir: Path, out: Path | None = None) -> dict:
+    import csv
+
+    run_dir, baselines_dir = Path(run_dir), Path(baselines_dir)
+    config = load_run_config(run_dir)
+    pareto_path = run_dir / "pareto.csv"
+    if not pareto_path.is_file():
+        raise ConfigError(f"{run_dir} holds no pareto.csv: is it a finished search?")
+    with open(pareto_path, newline="") as fh:
+        found = [{"trial": int(r["trial"]), "accuracy_pct": 100 * float(r["accuracy"]), "size_bytes": float(r["size_bytes"]),
+                  "latency_ms": _float(r["host_latency_ms"]), "peak_ram_bytes": _float(r["peak_ram_bytes"]),
+                  "quantization": r["quantization"]} for r in csv.DictReader(fh)]
+    points = _baseline_points(read_baselines(baselines_dir), config.dataset)
+    if not points:
+        raise ConfigError(f"{baselines_dir}/baselines.csv has no measured baseline for dataset {config.dataset!r}")
+    for point in points:
+        winners = [f for f in found if _dominates(f, point)]
+        point["dominated_by"] = max(winners, key=lambda f: f["accuracy_pct"])["trial"] if winners else None
+    out = Path(out) if out else run_dir / "compare"
+    lines = [f"# {config.dataset}: the search's Pareto front against the study's baselines", "",
+             "Accuracy on the test split; size of the .tflite (the Keras file for `tensorflow`); latency per sample on "
+             "this host (LiteRT, 1 thread). A baseline is dominated by a found model at least as accurate, no larger, no "
+             "slower, and better in one.", "", "## Found (Pareto set, retrained)", "",
+             "| trial | accuracy % | size KB | latency ms | peak RAM KB | mode |", "|---|---|---|---|---|---|"]
+    for f in sorted(found, key=lambda f: -f["accuracy_pct"]):
+        lines.append(f"| {f['trial']} | {f['accuracy_pct']:.2f} | {f['size_bytes'] / 1024:.1f} | {_fmt(f['latency_ms'], 3)} | "
+                     f"{_fmt(f['peak_ram_bytes'] and f['peak_ram_bytes'] / 1024, 1)} | {f['quantization']} |")
+    lines += ["", "## Baselines", "", "| model | input | column | accuracy % | size KB | latency ms | peak RAM KB | dominated by |",
+              "|---|---|---|---|---|---|---|---|"]
+    for p in points:
+        winner = f"trial {p['dominated_by']}" if p["dominated_by"] is not None else "not dominated"
+        lines.append(f"| {p['model']} | {p['input']} | {p['column']} | {p['accuracy_pct']:.2f} | {p['size_bytes'] / 1024:,.1f} | "
+                     f"{_fmt(p['latency_ms'], 3)} | {_fmt(p['peak_ram_bytes'] and p['peak_ram_bytes'] / 1024, 1)} | {winner} |")
+    dominated = sum(p["dominated_by"] is not None for p in points)
+    lines += ["", f"{dominated} of {len(points)} baseline points are dominated by a found model."]
+    atomic_write_text(out / f"compare-{config.dataset}.md", "\n".join(lines) + "\n")
+    figure = _plot(found, points, out / f"compare-{config.dataset}.png", config.dataset)
+    return {"dataset": config.dataset, "table": str(out / f"compare-{config.dataset}.md"), "figure": figure,
+            "dominated": dominated, "baselines": len(points), "points": points, "found": found}
+
+
+def _fmt(value, digits: int) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _plot(found: list[dict], points: list[dict], path: Path, dataset: str) -> str | None:
+    plt = pyplot()
+    if plt is None:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, key, label in ((axes[0], "size_bytes", "size (KB, log)"), (axes[1], "latency_ms", "latency per sample (ms, log)")):
+        f = sorted((x for x in found if x[key]), key=lambda x: x[key])
+        ax.plot([x[key] / (1024 if key == "size_bytes" else 1) for x in f], [x["accuracy_pct"] for x in f], "o",
+                color="tab:blue", label="found (Pareto)")
+        for model, marker in (("custom", "s"), ("vgg16", "^"), ("mobilenet", "D")):
+            b = [p for p in points if p["model"] == model and p[key]]
+            if b:
+                ax.scatter([p[key] / (1024 if key == "size_bytes" else 1) for p in b], [p["accuracy_pct"] for p in b],
+                           marker=marker, color="tab:red", alpha=0.7, label=f"{model} (8 columns)")
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{dataset}: search vs the study's baselines")
+    fig.tight_layout()
+    save_png(fig, path)
+    return str(path)

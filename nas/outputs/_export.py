@@ -1,0 +1,219 @@
+"""Export a found model for deployment, verified in the TFLite Micro interpreter.
+
+Writes model.tflite, model_data.h / model_data.cc (a 16-byte aligned C array, its length and
+the arena size TFLite Micro needs), model_card.json and model_card.md. Everything is written to
+a temporary folder and moved into place only after the TFLite Micro check passed, so a failed
+export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, NasError
+from ..search import StudyConfig, final_pareto, load_finals, load_run_config
+from ..units import KB
+from ._cfiles import c_identifier, c_source
+
+__all__ = ["export_model", "MIN_TFLM_AGREEMENT"]
+
+MIN_TFLM_AGREEMENT = 0.99
+_LIBRARIES = ("tinyml-nas", "tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert",
+              "tflite-micro", "optuna", "numpy")
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in _LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _pick(out_dir: Path, config: StudyConfig, trial: int | None) -> dict:
+    finals = load_finals(out_dir, config.final.to_dict())
+    if trial is None:
+        front = final_pareto(finals, config)
+        if not front:
+            raise NasError(f"no retrained model in {out_dir} meets every budget; pick one with --trial N "
+                           "(see trials.csv) or relax the budget and search again")
+        return {**front[0], "source": "final"}
+    for row in finals:
+        if row["trial"] == trial:
+            if row.get("status") != "ok":
+                raise NasError(f"trial {trial}'s final training failed: {row.get('reason')}")
+            return {**row, "source": "final"}
+    import pandas as pd
+
+    trials_csv = out_dir / "trials.csv"
+    if trials_csv.is_file():
+        table = pd.read_csv(trials_csv)
+        match = table[(table["trial"] == trial) & (table["state"] == "complete") & (~table["screened"].astype(bool))]
+        if len(match):
+            row = {k: (None if isinstance(v, float) and v != v else v) for k, v in match.iloc[0].to_dict().items()}
+            row["model"] = f"trial-{trial:05d}.tflite"
+            return {**row, "source": "proxy", "split": "val"}
+    raise ConfigError(f"trial {trial} is not a trained trial of {out_dir}; see trials.csv for the trial numbers")
+
+
+def _device_latency(device, model: bytes, spec, row: dict) -> dict:
+    """The exported model's latency on one device, with where the figure comes from."""
+    if not device.runs(spec.quantization):
+        return {"latency_ms": None, "source": f"{device.runtime} does not run {spec.quantization} models"}
+    if device.latency_source == "host_measurement":
+        return {"latency_ms": row.get("host_latency_ms"), "source": "measured on the search host (LiteRT, 1 thread)"}
+    if device.artifact is None:
+        return {"latency_ms": None, "source": f"not calibrated (nas calibrate --device {device.name})"}
+    prediction = device.predict(model)
+    if not prediction.runs:
+        return {"latency_ms": None, "source": prediction.reason}
+    if device.unit != "ms":
+        return {"latency_ms": None, "instructions": round(prediction.instructions), "source": "latency model (instructions)"}
+    return {"latency_ms": round(prediction.latency_ms, 3), "source": f"latency model ({device.calibration.split(';')[0]})"}
+
+
+def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: str = "g_model",
+                 data_dir: str | None = None) -> dict:
+    """Export the best model (or `trial`) of the search in `out_dir` into `dest`; returns the card."""
+    from ..candidate import TFLM_MODES
+    from ..data import load_dataset, prepare
+    from ..latency import device_names, load_device
+    from ..measure import litert_predict, tflm_arena, tflm_predict
+    from ..spec import ArchSpec
+
+    out_dir, dest = Path(out_dir), Path(dest)
+    config = load_run_config(out_dir)
+    row = _pick(out_dir, config, trial)
+    folder = out_dir / ("final" if row["source"] == "final" else "models")
+    model = (folder / row["model"]).read_bytes()
+    spec = ArchSpec.from_json(row["spec"])
+
+    dataset = load_dataset(config.dataset, data_dir or config.data_dir, seed=config.seed)
+    x_test = prepare(dataset.x_test, spec.resolution, dataset.channels)
+    lite = litert_predict(model, x_test)
+    arena = tflm_arena(model)
+    agreement = agreement_xnnpack = micro_accuracy = None
+    if arena.compatible:
+        micro = tflm_predict(model, x_test, arena.arena_bytes).argmax(1)
+        reference = litert_predict(model, x_test, reference=True).argmax(1)
+        agreement = float(np.mean(micro == reference))
+        agreement_xnnpack = float(np.mean(micro == lite.argmax(1)))
+        micro_accuracy = float(np.mean(micro == dataset.y_test))
+        if agreement < MIN_TFLM_AGREEMENT:
+            raise NasError(f"TFLite Micro agrees with LiteRT (reference kernels) on only {agreement:.2%} of the test split "
+                           f"(at least {MIN_TFLM_AGREEMENT:.0%} needed); nothing was exported")
+    elif spec.quantization in TFLM_MODES:
+        raise NasError(f"TFLite Micro cannot run the exported {spec.quantization} model: {arena.reason}; nothing was exported")
+
+    latency_by_device = {name: _device_latency(load_device(name), model, spec, row) for name in device_names()}
+    test_accuracy = float(np.mean(lite.argmax(1) == dataset.y_test))
+    ident = c_identifier(name)
+    card = {
+        "model": "model.tflite",
+        "c_array": ident,
+        "trial": int(row["trial"]),
+        "source": "final retraining" if row["source"] == "final" else "proxy training (not retrained)",
+        "dataset": config.dataset,
+        "classes": list(dataset.class_names),
+        "input": {"shape": [1, spec.resolution, spec.resolution, dataset.channels],
+                  "normalisation": "pixels / 255 in [0, 1], through the input tensor's scale and zero point"},
+        "spec": spec.to_dict(),
+        "spec_hash": spec.hash,
+        "quantization": spec.quantization,
+        "sparsity": spec.sparsity,
+        "metrics": {
+            "test_accuracy": test_accuracy,
+            "float_accuracy": row.get("float_accuracy") if row["source"] == "final" else None,
+            "size_bytes": len(model),
+            "tflm_arena_bytes": arena.arena_bytes,
+            "peak_ram_bytes": row.get("peak_ram_bytes"),
+            "host_latency_ms": row.get("host_latency_ms"),
+            "tflm_agreement": agreement,  # TFLite Micro against LiteRT's reference kernels (same arithmetic)
+            "tflm_agreement_xnnpack": agreement_xnnpack,  # against LiteRT's default XNNPACK kernels
+            "tflm_test_accuracy": micro_accuracy,
+            "test_samples": int(len(dataset.y_test)),
+        },
+        "latency_by_device": latency_by_device,
+        "budgets": {k: v for k, v in vars(config.budgets).items()},
+        "device": config.device,
+        "study": config.name,
+        "seed": config.seed,
+        "libraries": _versions(),
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    header, source = c_source(model, ident, arena.arena_bytes)
+    _write_all(dest, {
+        "model.tflite": model,
+        "model_data.h": header.encode(),
+        "model_data.cc": source.encode(),
+        "model_card.json": json.dumps(card, indent=2, sort_keys=True, default=str).encode(),
+        "model_card.md": _card_markdown(card).encode(),
+    })
+    return card
+
+
+def _write_all(dest: Path, files: dict[str, bytes]) -> None:
+    """Write every file into a temporary sibling folder, then move them into `dest`."""
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".nas-export-", dir=dest))
+    except OSError as exc:
+        raise ConfigError(f"export folder {dest} cannot be written: {exc.strerror or exc}") from None
+    try:
+        for name, data in files.items():
+            (staging / name).write_bytes(data)
+        for name in files:
+            os.replace(staging / name, dest / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _pct(value) -> str:
+    return f"{value:.2%}" if value is not None else "not applicable"
+
+
+def _card_markdown(card: dict) -> str:
+    m = card["metrics"]
+    agreement = f"{m['tflm_agreement']:.2%}" if m["tflm_agreement"] is not None else "not applicable"
+    arena = f"{m['tflm_arena_bytes']} bytes ({m['tflm_arena_bytes'] / KB:.1f} KB)" if m["tflm_arena_bytes"] else "—"
+    lines = [
+        f"# Model card: {card['study']} trial {card['trial']}",
+        "",
+        f"- dataset: `{card['dataset']}` ({len(card['classes'])} classes), input {card['input']['shape']}",
+        f"- quantization: `{card['quantization']}`, pruning sparsity {card['sparsity']}",
+        f"- source: {card['source']}",
+        f"- test accuracy (converted model, LiteRT): {m['test_accuracy']:.2%} on {m['test_samples']} samples",
+        f"- size: {m['size_bytes']} bytes ({m['size_bytes'] / KB:.1f} KB)",
+        f"- TFLite Micro arena: {arena}",
+        f"- TFLite Micro agrees with LiteRT on {agreement} of the test split (LiteRT's reference kernels; "
+        f"{_pct(m['tflm_agreement_xnnpack'])} against its default XNNPACK kernels, which round int8 differently)",
+        f"- test accuracy in TFLite Micro: {_pct(m['tflm_test_accuracy'])}",
+        f"- host latency: {m['host_latency_ms']} ms (LiteRT, 1 thread)",
+        f"- budgets: {card['budgets']} on `{card['device']}`",
+        f"- seed {card['seed']}; exported {card['exported_at']}",
+        "",
+        "## Latency by device",
+        "",
+        "| device | latency ms | source |",
+        "|---|---|---|",
+    ]
+    for name, entry in card["latency_by_device"].items():
+        lines.append(f"| {name} | {entry['latency_ms'] if entry['latency_ms'] is not None else '—'} | {entry['source']} |")
+    lines += ["", "## Architecture", "", "```json", json.dumps(card["spec"], indent=2, sort_keys=True), "```", "",
+              "## Libraries", ""]
+    lines += [f"- {k} {v}" for k, v in card["libraries"].items()]
+    lines += ["", "## Using it with TFLite Micro", "",
+              "Add `model_data.cc` and `model_data.h` to the firmware; allocate a tensor arena of at least the size "
+              f"`{card['c_array'].upper()}_ARENA_SIZE` (plus headroom for your platform's allocator) and build a "
+              f"`tflite::MicroInterpreter` from `{card['c_array']}`.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,44 @@
+"""The search: what to look for under which budget, and the loop that finds it.
+
+    StudyConfig, load_study, study_names, ...       study files and run configs (`_study`)
+    Budgets                                         hard limits as constraint values (`_budgets`)
+    OBJECTIVES, dominates, non_dominated            objectives and Pareto dominance (`_pareto`)
+    analytic_screen, footprint_screen, ...          feasibility before training (`_screen`)
+    make_sampler                                    the strategy's Optuna sampler (`_samplers`, `_kerastuner`)
+    run_study, open_study, SearchSummary            the ask/tell driver (`_driver`)
+    proxy_pareto, retrain_pareto, final_pareto      multi-fidelity and the final answer (`_final`)
+    metrics_of, trial_rows, trained_rows, ...       the trial record in the study storage (`_record`)
+    LocalExecutor, make_executor, TrialOutcome      where trials run: here or on Ray (`_executors`, `_ray`)
+    storage_for, redact                             study storage (`_storage`)
+
+Optuna, Ray and KerasTuner are imported when used; `scalarize` and `KerasTunerSampler` are loaded
+on first access.
+"""
+
+from ._budgets import Budgets
+from ._driver import FAILURES_BEFORE_GIVING_UP, MAX_SCREENED_IN_A_ROW, SearchSummary, open_study, run_study
+from ._executors import LocalExecutor, make_executor
+from ._final import final_pareto, load_finals, proxy_pareto, retrain_pareto
+from ._pareto import OBJECTIVES, dominates, non_dominated
+from ._record import PENALTY, count_trials, metrics_of, trained_rows, trial_rows
+from ._samplers import make_sampler
+from ._screen import Screen, analytic_screen, check_budgets_reachable, footprint_screen, space_floor
+from ._storage import redact, storage_for
+from ._study import SAMPLERS, StudyConfig, load_run_config, load_study, study_from_dict, study_names, write_run_config
+from ._trial import TrialOutcome, run_final, run_trial
+
+__all__ = ["Budgets", "FAILURES_BEFORE_GIVING_UP", "MAX_SCREENED_IN_A_ROW", "SearchSummary", "open_study", "run_study",
+           "LocalExecutor", "make_executor", "final_pareto", "load_finals", "proxy_pareto", "retrain_pareto",
+           "OBJECTIVES", "dominates", "non_dominated", "PENALTY", "count_trials", "metrics_of", "trained_rows",
+           "trial_rows", "make_sampler", "Screen", "analytic_screen", "check_budgets_reachable", "footprint_screen",
+           "space_floor", "redact", "storage_for", "SAMPLERS", "StudyConfig", "load_run_config", "load_study",
+           "study_from_dict", "study_names", "write_run_config", "TrialOutcome", "run_final", "run_trial",
+           "KerasTunerSampler", "scalarize"]
+
+
+def __getattr__(name: str):
+    if name in ("KerasTunerSampler", "scalarize"):  # imports Optuna: loaded on first use
+        from . import _kerastuner
+
+        return getattr(_kerastuner, name)
+    raise AttributeError(f"module 'nas.search' has no attribute {name!r}")

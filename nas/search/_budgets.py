@@ -1,0 +1,42 @@
+"""Budgets: the hard limits a search must meet (size and peak RAM in KB of 1024 bytes, latency in
+the device's ms), as Optuna constraint values."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+from ..errors import ConfigError
+from ..units import KB
+
+__all__ = ["Budgets"]
+
+
+@dataclass(frozen=True)
+class Budgets:
+    max_size_kb: float | None = None
+    max_ram_kb: float | None = None
+    max_latency_ms: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value <= 0):
+                raise ConfigError(f"budgets.{name}: expected a positive number, got {value!r}")
+
+    def violations(self, size_bytes: float, peak_ram_bytes: float, latency_ms: float | None) -> dict[str, float]:
+        """Optuna constraint values per budget: <= 0 is feasible, > 0 the relative overshoot."""
+        out = {}
+        for name, limit, value in (("size", self.max_size_kb, size_bytes / KB), ("ram", self.max_ram_kb, peak_ram_bytes / KB),
+                                   ("latency", self.max_latency_ms, latency_ms)):
+            if limit is not None:
+                out[name] = (value - limit) / limit if value is not None else 0.0
+        return out
+
+    def feasible(self, size_bytes: float, peak_ram_bytes: float, latency_ms: float | None) -> bool:
+        return all(v <= 0 for v in self.violations(size_bytes, peak_ram_bytes, latency_ms).values())
+
+    def admits(self, metrics: Mapping[str, Any]) -> bool:
+        """Whether a measured row (size_bytes, peak_ram_bytes, latency_ms) meets every budget."""
+        return self.feasible(metrics["size_bytes"], metrics["peak_ram_bytes"], metrics.get("latency_ms"))

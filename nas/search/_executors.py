@@ -1,0 +1,49 @@
+"""Where candidates are evaluated: in this process (default) or on a Ray cluster (`_ray`).
+
+The search driver owns the sampler and the study storage; an executor only runs `run_trial` (the
+footprint screen, then proxy training and measurement) for the specs the driver submits, and
+hands back outcomes as they finish. Everything it returns is plain data, so the study storage
+needs to be reachable from the driver alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+from ._trial import TrialOutcome, run_final, run_trial
+
+__all__ = ["LocalExecutor", "make_executor"]
+
+
+class LocalExecutor:
+    """Runs one trial at a time in this process."""
+
+    capacity = 1
+
+    def __init__(self, dataset, config, evaluate: Callable | None = None):
+        self._dataset, self._config, self._evaluate = dataset, config, evaluate
+        self._queue: list[tuple[int, Any, Any]] = []
+
+    def submit(self, key: int, spec, proxy=None) -> None:
+        self._queue.append((key, spec, proxy))
+
+    def wait(self) -> Iterator[tuple[int, TrialOutcome]]:
+        key, spec, proxy = self._queue.pop(0)
+        yield key, run_trial(spec, self._dataset, self._config, self._evaluate, proxy)
+
+    def evaluate_final(self, specs: list, train_config) -> list:
+        return [run_final(spec, self._dataset, train_config, self._evaluate) for spec in specs]
+
+    def close(self, cancel: bool = False) -> None:
+        self._queue.clear()
+
+
+def make_executor(dataset, config, *, evaluate: Callable | None = None, ray_address: str | None = None,
+                  workers: int | None = None, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0):
+    """The local executor, or a Ray one when `ray_address` or `workers` is given."""
+    if ray_address is None and workers is None:
+        return LocalExecutor(dataset, config, evaluate)
+    from ._ray import RayExecutor  # Ray itself is imported only when a RayExecutor starts
+
+    return RayExecutor(dataset, config, evaluate=evaluate, address=ray_address, workers=workers,
+                       cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)

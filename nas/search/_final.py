@@ -1,0 +1,68 @@
+"""Multi-fidelity, second rung: the proxy Pareto set is retrained with the study's `final`
+settings and measured on the test split. Results are cached per trial in `<out>/final/`, keyed
+by the final settings, so a resumed search retrains only what is missing. The final Pareto set
+is the search's answer."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..files import atomic_write_bytes, atomic_write_text
+from ..latency import load_device
+from ..spec import ArchSpec
+from ._pareto import non_dominated
+from ._record import metrics_of, trained_rows
+from ._study import StudyConfig
+
+__all__ = ["proxy_pareto", "retrain_pareto", "load_finals", "final_pareto"]
+
+
+def proxy_pareto(study, config: StudyConfig) -> list[dict]:
+    """Feasible trained trials that no other dominates, most accurate first, at most final_top_k."""
+    feasible = [r for r in trained_rows(study) if config.budgets.admits(r)]
+    front = sorted(non_dominated(feasible, config.objectives), key=lambda r: (-r["accuracy"], r["trial"]))
+    return front[: config.final_top_k]
+
+
+def retrain_pareto(study, config: StudyConfig, out_dir: Path, *, executor, progress: bool = True) -> list[dict]:
+    """Retrain the proxy Pareto members that have no cached final result; all finals back."""
+    device = load_device(config.device)
+    final_dir = Path(out_dir) / "final"
+    final_dir.mkdir(exist_ok=True)
+    settings = config.final.to_dict()
+    todo = []
+    for proxy in proxy_pareto(study, config):
+        path = final_dir / f"trial-{proxy['trial']:05d}.json"
+        cached = json.loads(path.read_text()) if path.is_file() else None
+        if cached is None or cached.get("final_settings") != settings:
+            todo.append(proxy)
+    if todo and progress:
+        print(f"final training of {len(todo)} Pareto candidate(s): {config.final.epochs} epochs, test split",
+              file=sys.stderr, flush=True)
+    results = executor.evaluate_final([ArchSpec.from_json(p["spec"]) for p in todo], config.final)
+    for proxy, result in zip(todo, results):
+        spec = result.spec
+        row = {"trial": proxy["trial"], "final_settings": settings, "status": result.status,
+               "failed_stage": result.failed_stage, "reason": result.reason, "spec": proxy["spec"],
+               "spec_hash": spec.hash, "quantization": spec.quantization, "sparsity": spec.sparsity,
+               "proxy_accuracy": proxy["accuracy"], "split": "test"}
+        if result.status == "ok":
+            model_name = f"trial-{proxy['trial']:05d}.tflite"
+            atomic_write_bytes(final_dir / model_name, result.tflite)
+            row.update(metrics_of(result, device), model=model_name)
+        atomic_write_text(final_dir / f"trial-{proxy['trial']:05d}.json", json.dumps(row, indent=2, sort_keys=True))
+    return load_finals(out_dir, settings)
+
+
+def load_finals(out_dir: Path, settings: dict | None = None) -> list[dict]:
+    """Every cached final result (of earlier Pareto members too), for the given final settings."""
+    rows = [json.loads(p.read_text()) for p in sorted((Path(out_dir) / "final").glob("trial-*.json"))]
+    return [r for r in rows if settings is None or r.get("final_settings") == settings]
+
+
+def final_pareto(finals: list[dict], config: StudyConfig) -> list[dict]:
+    """The final models within budget that no other dominates, most accurate first: the answer."""
+    ok = [f for f in finals if f.get("status") == "ok" and config.budgets.admits(f)]
+    return sorted(non_dominated(ok, config.objectives), key=lambda r: (-r["accuracy"], r["trial"]))

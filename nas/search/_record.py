@@ -1,0 +1,94 @@
+"""The trial record: what a trial stores in the study (`user_attrs`), the objective values and
+constraints it is told with, and the rows read back from it. The study storage alone is enough
+to resume a search, report it and export from it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ._study import StudyConfig
+
+__all__ = ["PENALTY", "metrics_of", "record", "objective_values", "constrain", "count_trials", "trained_rows",
+           "trial_rows"]
+
+PENALTY = 1e12  # objective value of a minimised metric that was never measured
+
+
+def metrics_of(result, device) -> dict[str, Any]:
+    """The stored metrics of a measured candidate (`CandidateResult`), latency as the device prices it."""
+    return {
+        "accuracy": result.accuracy,
+        "float_accuracy": result.float_accuracy,
+        "size_bytes": result.size_bytes,
+        "peak_ram_bytes": result.peak_ram_bytes,
+        "peak_ram_source": result.peak_ram_source,
+        "latency_ms": device.latency_ms(result),
+        "host_latency_ms": result.host_latency_ms,
+        "tflm_compatible": result.tflm_compatible,
+        "tflm_reason": result.tflm_reason,
+        "params": result.params,
+        "macs": result.macs,
+        "weight_sparsity": result.weight_sparsity,
+        "epochs_run": result.epochs_run,
+        "timings_s": json.dumps(result.timings_s),
+    }
+
+
+def record(trial, attrs: dict[str, Any]) -> None:
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+
+
+def objective_values(config: StudyConfig, metrics: dict[str, Any]) -> list[float]:
+    out = []
+    for name in config.objectives:
+        value = metrics.get(name)
+        out.append(float(value) if value is not None else (0.0 if name == "accuracy" else PENALTY))
+    return out
+
+
+def constrain(trial, config: StudyConfig, metrics: dict[str, Any]) -> None:
+    """Budgets as hard constraints: samplers rank every feasible trial above every infeasible one."""
+    for key, value in config.budgets.violations(metrics["size_bytes"], metrics["peak_ram_bytes"], metrics.get("latency_ms")).items():
+        trial.set_constraint(key, value)
+
+
+def count_trials(study) -> tuple[int, int, int]:
+    """(trained and complete, failed, screened) among the stored trials; interrupted ones do not count."""
+    import optuna
+
+    trained = failed = screened = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            if t.user_attrs.get("screened"):
+                screened += 1
+            else:
+                trained += 1
+        elif t.state == optuna.trial.TrialState.FAIL and t.user_attrs.get("failed_stage") != "interrupted":
+            failed += 1  # an interrupted trial is not the candidate's failure: its work is redone
+    return trained, failed, screened
+
+
+def trained_rows(study) -> list[dict]:
+    """The records of the complete, trained (not screened) trials, with their trial number."""
+    import optuna
+
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if not t.user_attrs.get("screened"):
+            rows.append({"trial": t.number, **t.user_attrs})
+    return rows
+
+
+def trial_rows(study, config: StudyConfig) -> list[dict]:
+    """One row per stored trial, whatever its state: its record plus state, sparsity and feasibility."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        a = t.user_attrs
+        spec = json.loads(a["spec"]) if "spec" in a else {}
+        row = dict(a)
+        row.update(trial=t.number, state=t.state.name.lower(), sparsity=spec.get("sparsity"), screened=bool(a.get("screened")))
+        row["feasible"] = bool(t.state.name == "COMPLETE" and not a.get("screened") and config.budgets.admits(a))
+        rows.append(row)
+    return rows
