@@ -11,8 +11,13 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+from .logs import stderr_to_log  # noqa: E402
+
+with stderr_to_log("nas.tensorflow"):  # oneDNN, CUDA and absl notices at import: to the log, not the terminal
+    import tensorflow as tf  # noqa: E402
+    import tf_keras as keras  # noqa: E402
+
+    tf.config.list_physical_devices("GPU")  # the CUDA probe ("failed call to cuInit" without a GPU) happens here
 
 if os.environ["TF_USE_LEGACY_KERAS"] != "1":  # pragma: no cover - guarded by the setdefault above
     raise ImportError("nas needs TF_USE_LEGACY_KERAS=1 (Keras 2) for tensorflow-model-optimization")

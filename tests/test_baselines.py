@@ -29,6 +29,7 @@ def digits_baselines(tmp_path_factory):
     return out
 
 
+@pytest.mark.integration  # trains
 def test_baselines_csv_has_the_studys_layout(digits_baselines):
     with open(REFERENCE, newline="") as fh:
         header = next(csv.reader(fh))
@@ -48,6 +49,7 @@ def test_baselines_csv_has_the_studys_layout(digits_baselines):
     assert "the converter treats alike" in report
 
 
+@pytest.mark.integration  # trains
 def test_a_failing_mode_is_a_row_with_its_reason(tmp_path, monkeypatch):
     import nas.candidate as conversion  # fault injection: the converter fails for one mode
     from nas.outputs import run_baselines, write_baselines
@@ -71,6 +73,7 @@ def test_a_failing_mode_is_a_row_with_its_reason(tmp_path, monkeypatch):
     assert "simulated converter failure" in text
 
 
+@pytest.mark.integration  # trains
 def test_fashion_mnist_command_reads_the_real_files_and_prints_the_studys_figures(tmp_path):
     data = write_fashion_mnist(tmp_path / "fmnist")
     out = tmp_path / "out"
@@ -101,6 +104,7 @@ def _fake_run(folder: Path, rows: list[dict]) -> Path:
     return folder
 
 
+@pytest.mark.integration  # trains
 def test_compare_states_which_baselines_are_dominated(digits_baselines, tmp_path):
     with open(digits_baselines / "baselines.csv", newline="") as fh:
         metrics = {r["metric"]: r for r in csv.DictReader(fh)}
@@ -126,6 +130,7 @@ def test_compare_states_which_baselines_are_dominated(digits_baselines, tmp_path
     assert data["dominated"] == 0
 
 
+@pytest.mark.integration  # trains
 def test_compare_needs_a_finished_search(tmp_path, digits_baselines):
     result = run("compare", str(tmp_path), str(digits_baselines))
     assert result.returncode == 2 and "no finished search" in result.stderr

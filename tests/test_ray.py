@@ -116,3 +116,27 @@ def test_workers_start_a_local_ray_on_loopback(tmp_path):
     summary = json.loads(result.stdout)
     assert summary["trained"] + summary["failed"] == 2
     assert (tmp_path / "out" / "pareto.csv").is_file()
+
+
+def _dies(spec, dataset, cfg, split="val"):
+    """An evaluate that kills its Ray worker process, as an out-of-memory kill would."""
+    os._exit(1)
+
+
+def test_a_worker_death_in_final_training_is_a_failed_final_not_a_lost_run(tmp_path):
+    import ray.cloudpickle
+
+    from helpers import TINY_SPEC
+    from nas.candidate import TrainConfig
+    from nas.data import load_dataset
+    from nas.search import load_study, make_executor
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
+    config = load_study(write_study(tmp_path / "s.yaml"))
+    executor = make_executor(load_dataset("digits"), config, evaluate=_dies, workers=1)
+    try:
+        (result,) = executor.evaluate_final([TINY_SPEC.replace(quantization="int8")], TrainConfig(epochs=1))
+    finally:
+        executor.close()
+    assert result.status == "failed" and result.failed_stage == "worker"
+    assert "died during final training, also on the retry" in result.reason

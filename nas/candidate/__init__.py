@@ -8,9 +8,11 @@ TensorFlow is imported by the functions that train or convert, not by this packa
 """
 
 from ._convert import REPRESENTATIVE_SAMPLES, convert
-from ._pipeline import TFLM_MODES, CandidateResult, accuracy_of, evaluate_candidate, evaluate_modes, measure_tflite
-from ._train import TrainConfig, TrainResult, fit_epochs, prune_to, subset, train_candidate, weight_sparsity
+from ._pipeline import (SPARSE_ENCODED_MODES, TFLM_MODES, CandidateResult, accuracy_of, evaluate_candidate, evaluate_modes,
+                        measure_tflite, sparse_encoded)
+from ._train import (TrainConfig, TrainResult, batches, fit_epochs, global_random_state_kept, initialize, prune_to,
+                     subset, train_candidate, weight_sparsity)
 
-__all__ = ["REPRESENTATIVE_SAMPLES", "convert", "TFLM_MODES", "CandidateResult", "accuracy_of", "evaluate_candidate",
-           "evaluate_modes", "measure_tflite", "TrainConfig", "TrainResult", "fit_epochs", "prune_to", "subset",
-           "train_candidate", "weight_sparsity"]
+__all__ = ["REPRESENTATIVE_SAMPLES", "convert", "SPARSE_ENCODED_MODES", "TFLM_MODES", "CandidateResult", "accuracy_of",
+           "evaluate_candidate", "evaluate_modes", "measure_tflite", "sparse_encoded", "TrainConfig", "TrainResult",
+           "batches", "fit_epochs", "global_random_state_kept", "initialize", "prune_to", "subset", "train_candidate", "weight_sparsity"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import CandidateFailed, UnknownNameError
+from ..logs import stderr_to_log
 from ..spec import QUANT_MODES
 
 __all__ = ["convert", "REPRESENTATIVE_SAMPLES"]
@@ -51,7 +52,8 @@ def convert(model, mode: str, representative: np.ndarray | None = None, *, spars
             ]
             converter.inference_input_type = converter.inference_output_type = tf.int16
     try:
-        return bytes(converter.convert())
+        with stderr_to_log("nas.convert"):  # the converter's C++ notices: to the log, not the terminal
+            return bytes(converter.convert())
     except Exception as exc:  # the converter raises many unrelated types; all mean this mode failed
         message = " ".join(str(exc).split())[:300] or type(exc).__name__
         raise CandidateFailed("conversion", f"{mode}: {message}") from None

@@ -15,14 +15,21 @@ import numpy as np
 
 from ..data import Dataset, prepare
 from ..errors import CandidateFailed, ConfigError
-from ..spec import ArchSpec, activation_peak_bytes, count_macs, count_params
+from ..spec import ArchSpec, activation_peak_bytes, count_macs, count_params, weight_bytes
 from ._train import TrainConfig, train_candidate
 
-__all__ = ["CandidateResult", "accuracy_of", "evaluate_candidate", "evaluate_modes", "measure_tflite", "TFLM_MODES"]
+__all__ = ["CandidateResult", "accuracy_of", "evaluate_candidate", "evaluate_modes", "measure_tflite", "TFLM_MODES",
+           "SPARSE_ENCODED_MODES", "sparse_encoded"]
 
 #: Modes whose converted models the TFLite Micro interpreter runs (hybrid and float16-weight
 #: models need kernels it lacks); checked for real on every candidate, this only documents it.
 TFLM_MODES = ("float32", "int8", "int16x8")
+#: Modes whose pruned weights are converted with the converter's sparse encoding. Measured
+#: (benchmarks/README.md, sparsity): a pruned float32 file shrinks (30% at 50% sparsity) and LiteRT
+#: runs it with the same instructions, densifying the weights into RAM when it starts; a
+#: sparse-encoded int8 model does not run under XNNPACK, so int8 stays dense. TFLite Micro runs
+#: neither (no DENSIFY operator); the device profiles say so and the search does not prune for it.
+SPARSE_ENCODED_MODES = ("float32",)
 
 
 @dataclass(frozen=True)
@@ -35,8 +42,12 @@ class CandidateResult:
     failed_stage: str = ""
     reason: str = ""
     split: str = "val"  # the split `accuracy` and `float_accuracy` were measured on
-    accuracy: float | None = None  # converted model, LiteRT
-    float_accuracy: float | None = None  # Keras model before conversion
+    accuracy: float | None = None  # converted model, LiteRT, on `split`
+    float_accuracy: float | None = None  # Keras model before conversion, on `split`
+    val_accuracy: float | None = None  # converted model on the validation split, whatever `split` is: what selection uses
+    float_val_accuracy: float | None = None  # Keras model on the validation split
+    eval_samples: int | None = None  # samples in `split`
+    val_samples: int | None = None  # samples in the validation split
     size_bytes: int | None = None  # exact .tflite size
     params: int | None = None
     macs: int | None = None
@@ -72,6 +83,9 @@ def measure_tflite(model: bytes, spec: ArchSpec, in_channels: int, num_classes: 
     arena = tflm_arena(model)
     if arena.compatible:
         peak, source = arena.arena_bytes, "tflm_arena"
+    elif sparse_encoded(spec):  # LiteRT densifies the weights into RAM when it starts
+        peak = activation_peak_bytes(spec, in_channels, num_classes) + weight_bytes(spec.replace(sparsity=0.0), in_channels, num_classes)
+        source = "activation_estimate+densified_weights"
     else:
         peak, source = activation_peak_bytes(spec, in_channels, num_classes), "activation_estimate"
     return {
@@ -82,6 +96,11 @@ def measure_tflite(model: bytes, spec: ArchSpec, in_channels: int, num_classes: 
         "peak_ram_source": source,
         "host_latency_ms": host_latency_ms(model, repeats=latency_repeats),
     }
+
+
+def sparse_encoded(spec: ArchSpec) -> bool:
+    """Whether `spec`'s converted model carries its pruned weights in the sparse encoding."""
+    return spec.sparsity > 0 and spec.quantization in SPARSE_ENCODED_MODES
 
 
 def evaluate_candidate(
@@ -116,7 +135,8 @@ def evaluate_modes(
     if split not in ("val", "test"):
         raise ConfigError(f"split: {split!r} is not one of ['val', 'test']")
     c, k = dataset.channels, dataset.num_classes
-    base = {"dataset": dataset.name, "split": split, "params": count_params(spec, c, k), "macs": count_macs(spec, c, k)}
+    base = {"dataset": dataset.name, "split": split, "params": count_params(spec, c, k), "macs": count_macs(spec, c, k),
+            "val_samples": len(dataset.y_val), "eval_samples": len(dataset.y_val if split == "val" else dataset.y_test)}
     specs = [spec.replace(quantization=m) for m in modes]
     shared: dict[str, float] = {}
     clock = time.perf_counter()
@@ -146,16 +166,17 @@ def evaluate_modes(
         return [failed(s, failure, dict(shared)) for s in specs]
     representative = x_train[np.random.default_rng(cfg.seed).permutation(len(x_train))[:REPRESENTATIVE_SAMPLES]]
     training = {"epochs_run": trained.epochs_run, "weight_sparsity": round(trained.weight_sparsity, 4),
-                "float_accuracy": float_accuracy}
+                "float_accuracy": float_accuracy, "float_val_accuracy": trained.float_accuracy}
     results = []
     for mode_spec in specs:
         timings = dict(shared)
         known: dict[str, Any] = dict(training)
         try:
-            model = convert(trained.model, mode_spec.quantization, representative)
+            model = convert(trained.model, mode_spec.quantization, representative, sparse=sparse_encoded(mode_spec))
             known["tflite"] = model
             lap(timings, "convert")
             known["accuracy"] = accuracy_of(litert_predict(model, x_eval), y_eval)
+            known["val_accuracy"] = known["accuracy"] if split == "val" else accuracy_of(litert_predict(model, x_val), dataset.y_val)
             lap(timings, "evaluate")
             known.update(measure_tflite(model, mode_spec, c, k, latency_repeats))
             lap(timings, "measure")

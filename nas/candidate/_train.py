@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
@@ -11,7 +12,8 @@ import numpy as np
 from .. import interrupt
 from ..errors import CandidateFailed, ConfigError
 
-__all__ = ["TrainConfig", "TrainResult", "train_candidate", "fit_epochs", "prune_to", "subset", "weight_sparsity"]
+__all__ = ["TrainConfig", "TrainResult", "train_candidate", "fit_epochs", "prune_to", "subset", "weight_sparsity",
+           "initialize", "batches", "global_random_state_kept"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,46 @@ def subset(x: np.ndarray, y: np.ndarray, n: int | None, seed: int) -> tuple[np.n
     return x[idx], y[idx]
 
 
+@contextlib.contextmanager
+def global_random_state_kept():
+    """Restore Python's and NumPy's global random state after the block: for third-party code
+    (Keras applications) that draws from them and takes no seed."""
+    import random
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+def initialize(model, seed: int) -> None:
+    """Draw every kernel of `model` afresh, Glorot-uniform as Keras does, from a generator seeded
+    with `seed`: the same seed gives the same initial model, and no global random state (Python's,
+    NumPy's, TensorFlow's) is read or changed. Biases and batch-norm parameters keep their
+    constant initial values."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        for weight in layer.weights:
+            if weight.name.rsplit("/", 1)[-1].split(":")[0] not in ("kernel", "depthwise_kernel"):
+                continue
+            shape = tuple(int(d) for d in weight.shape)
+            receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+            fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+            limit = math.sqrt(6.0 / max(1, fan_in + fan_out))
+            weight.assign(rng.uniform(-limit, limit, shape).astype(np.float32))
+
+
+def batches(x, y, batch_size: int, seed: int):
+    """(x, y) as a tf.data pipeline reshuffled every epoch by a seeded shuffle (an operation-level
+    seed: deterministic without setting TensorFlow's global seed)."""
+    from ..backend import tf
+
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    return data.shuffle(len(y), seed=seed, reshuffle_each_iteration=True).batch(batch_size).prefetch(2)
+
+
 def fit_epochs(model, x, y, x_val, y_val, epochs, cfg: TrainConfig, class_weight, callbacks) -> int:
     """Fit a compiled model for up to `epochs`; the epochs run. Out of memory or a loss that is no
     longer finite fails the candidate (CandidateFailed) instead of returning garbage."""
@@ -73,8 +115,8 @@ def fit_epochs(model, x, y, x_val, y_val, epochs, cfg: TrainConfig, class_weight
     ctrl_c = keras.callbacks.LambdaCallback(on_batch_end=lambda batch, logs: interrupt.check())
     try:
         history = model.fit(
-            x, y, batch_size=cfg.batch_size, epochs=epochs, validation_data=(x_val, y_val),
-            class_weight=class_weight, callbacks=[nan_guard, ctrl_c, *callbacks], verbose=0, shuffle=True,
+            batches(x, y, cfg.batch_size, cfg.seed), epochs=epochs, validation_data=(x_val, y_val),
+            class_weight=class_weight, callbacks=[nan_guard, ctrl_c, *callbacks], verbose=0,
         )
     except tf.errors.ResourceExhaustedError as exc:
         raise CandidateFailed("training", f"out of memory: {str(exc).splitlines()[0][:200]}") from None
@@ -89,10 +131,11 @@ def train_candidate(spec, x_train, y_train, x_val, y_val, num_classes: int, cfg:
     from ..backend import keras
     from ..spec import build_model
 
-    keras.backend.clear_session()  # a search builds hundreds of models in one process: free the last ones
-    keras.utils.set_random_seed(cfg.seed)
+    # No keras.backend.clear_session() and no global seeds: a library call must not wipe its
+    # caller's Keras session or random state (and clearing freed no memory here, measured).
     x, y = subset(x_train, y_train, cfg.max_train_samples, cfg.seed)
-    model = build_model(spec, x.shape[-1], num_classes)
+    model = build_model(spec, x.shape[-1], num_classes, seed=cfg.seed)
+    initialize(model, cfg.seed)
     model.compile(keras.optimizers.Adam(cfg.learning_rate), "sparse_categorical_crossentropy", ["accuracy"])
     stop = keras.callbacks.EarlyStopping("val_accuracy", patience=cfg.patience, restore_best_weights=True)
     epochs_run = fit_epochs(model, x, y, x_val, y_val, cfg.epochs, cfg, class_weight, [stop])

@@ -51,12 +51,14 @@ def _print_pareto(out: Path) -> None:
         print("No retrained model meets every budget.")
         return
     view = table.assign(**{
-        "accuracy %": (100 * table["accuracy"]).round(2),
+        "val %": (100 * table["val_accuracy"]).round(2),
+        "test %": (100 * table["accuracy"]).round(2),
         "size KB": (table["size_bytes"] / 1024).round(1),
         "RAM KB": (table["peak_ram_bytes"] / 1024).round(1),
         "latency ms": table["latency_ms"].round(3),
-    })[["trial", "accuracy %", "size KB", "RAM KB", "latency ms", "quantization", "sparsity", "peak_ram_source"]]
+    })[["trial", "val %", "test %", "size KB", "RAM KB", "latency ms", "quantization", "sparsity", "peak_ram_source"]]
     print(view.to_string(index=False))
+    print("(chosen and ranked on validation; test measured once and reported)")
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
@@ -177,7 +179,8 @@ def register(sub) -> None:
     p = sub.add_parser("export", help="export a found model (.tflite, C array, model card), verified in TFLite Micro")
     p.add_argument("run", help="the search's output folder")
     p.add_argument("--out", required=True, help="folder to write the files to")
-    p.add_argument("--best", action="store_true", help="the most accurate retrained model meeting every budget")
+    p.add_argument("--best", action="store_true",
+                   help="the retrained model within every budget with the highest validation accuracy (ties: smaller)")
     p.add_argument("--trial", type=int, help="a trial number instead")
     p.add_argument("--name", default="g_model", help="C identifier of the model array")
     p.add_argument("--data-dir")

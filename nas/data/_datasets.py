@@ -8,8 +8,10 @@ input through their input tensor's scale and zero point, so normalisation is one
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -47,6 +49,15 @@ class Dataset:
     @property
     def image_size(self) -> int:
         return int(self.x_train.shape[1])
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 of every split's images and labels (16 hex digits): the same data, split the same way."""
+        digest = hashlib.sha256(self.name.encode())
+        for array in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            digest.update(str(array.shape).encode())
+            digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+        return digest.hexdigest()[:16]
 
     def class_weights(self) -> dict[int, float]:
         """Balanced weights n / (k * count_c), so a 1:3 imbalance does not dominate training."""

@@ -82,9 +82,15 @@ class Device:
     base_device: str = ""  # microcontrollers: the instruction-count device that gives the cost's shape
     board: str = ""  # microcontrollers: the `board` and `runtime` of their rows in mcu_timings.csv
     board_runtime: str = ""
+    sparsity_modes: tuple[str, ...] = ()  # modes whose pruned weights the runtime stores in fewer bytes or runs in fewer cycles
+    sparsity_note: str = ""  # what pruning buys on this runtime, as measured (benchmarks/README.md, sparsity)
 
     def runs(self, mode: str) -> bool:
         return mode in self.quantization
+
+    def gains_from_sparsity(self, mode: str) -> bool:
+        """Whether pruned weights in `mode` save this runtime bytes or cycles (else pruning only costs accuracy)."""
+        return mode in self.sparsity_modes
 
     @property
     def artifact(self) -> dict | None:
@@ -133,6 +139,13 @@ class Device:
 
         if not self.runs(mode):
             return refused(f"{self.name} ({self.runtime}) does not run {mode} models; it runs {', '.join(self.quantization)}")
+        if self.measure == "wallclock":
+            from ._fitting import host_cpu
+
+            fitted_on = artifact.get("provenance", {}).get("cpu")
+            if fitted_on != host_cpu():  # wall-clock time does not transfer between machines
+                return refused(f"{self.name}'s latency model was fitted on {fitted_on or 'another machine'}, not this "
+                               f"machine's {host_cpu()}: refit it here with `nas calibrate --device {self.name}`")
         if artifact.get("kind") == "scaled-instructions":
             base = load_device(artifact["base_device"]).predict(tflite if tflite is not None else source, in_channels, num_classes)
             if not base.runs:
@@ -222,6 +235,9 @@ def _device_from_file(where: str, mtime: float) -> Device:
     bad = [m for m in modes if m not in QUANT_MODES]
     if bad or not modes:
         raise ConfigError(f"{path}: quantization {bad or modes} must be a non-empty subset of {list(QUANT_MODES)}")
+    sparse = tuple(data.get("sparsity_modes", ()))
+    if any(m not in modes for m in sparse):
+        raise ConfigError(f"{path}: sparsity_modes {list(sparse)} must be modes the device runs ({list(modes)})")
     for key, valid in (("latency_source", _LATENCY_SOURCES), ("unit", _UNITS), ("runtime", _RUNTIMES),
                        ("measure", _MEASURES)):
         if data.get(key, "") not in valid:
@@ -229,7 +245,7 @@ def _device_from_file(where: str, mtime: float) -> Device:
     if data["latency_source"] == "model" and not data.get("latency_model"):
         raise ConfigError(f"{path}: latency_source model needs latency_model (an artifact name)")
     try:
-        return Device(**{**data, "quantization": modes})
+        return Device(**{**data, "quantization": modes, "sparsity_modes": sparse})
     except TypeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 

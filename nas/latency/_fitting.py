@@ -23,7 +23,7 @@ from ._regress import fit_mode, fit_regressor, score
 from ._sampling import Sample, make_samples
 
 __all__ = ["HELD_OUT_FRACTION", "calibrate_host", "host_artifact", "measure_samples", "write_artifact", "provenance",
-           "held_out_split"]
+           "held_out_split", "host_cpu"]
 
 HELD_OUT_FRACTION = 0.25
 
@@ -46,7 +46,8 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-def _cpu() -> str:
+def host_cpu() -> str:
+    """This machine's CPU model, as /proc/cpuinfo names it (what a wall-clock latency model is fitted for)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -58,7 +59,7 @@ def _cpu() -> str:
 
 def provenance(samples: int, seed: int, extra: dict | None = None) -> dict:
     return {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "samples": samples,
-            "seed": seed, "cpu": _cpu(), "platform": platform.platform(), "python": platform.python_version(),
+            "seed": seed, "cpu": host_cpu(), "platform": platform.platform(), "python": platform.python_version(),
             "versions": _versions(), **(extra or {})}
 
 

@@ -29,7 +29,6 @@ def calibrate_mcu(device, seed: int = 0) -> dict:
 
     ms = k * predicted instructions; k is fitted in log space (a geometric mean of ratios) on the
     reference models, and the leave-one-out error says how well the shape transfers."""
-    from ..backend import keras
     from ..candidate import convert
     from ..measure import count_instructions
     from ._devices import load_device
@@ -45,7 +44,6 @@ def calibrate_mcu(device, seed: int = 0) -> dict:
         name = row["reference_model"]
         if name not in REFERENCE_MODELS:
             raise ConfigError(f"{device.name}: no builder for reference model {name!r}")
-        keras.backend.clear_session()
         model = build_reference(name)
         x = rng.uniform(0, 1, (16, *REFERENCE_MODELS[name][1])).astype(np.float32)
         settle(model, x, rng)
@@ -76,6 +74,6 @@ def calibrate_mcu(device, seed: int = 0) -> dict:
                                          "max_abs_error_pct": float(np.max(loo)) if loo else None,
                                          "note": "" if loo else "one published timing: no leave-one-out possible"}},
         "provenance": provenance(len(refs), seed, {
-            "timings": f"shared/reference/mcu_timings.csv, board {device.board}, runtime {device.board_runtime}",
+            "timings": f"latency_models/mcu_timings.csv, board {device.board}, runtime {device.board_runtime}",
             "shape": f"{base.name} latency model (host TFLite Micro reference-kernel instruction counts)"}),
     }

@@ -33,11 +33,14 @@ class Sample:
 
 
 def settle(model, x: np.ndarray, rng: np.random.Generator, steps: int = 12):
-    """Realistic statistics for an untrained model: batch-norm moving statistics from data,
-    varied scales and offsets, classifier biases spread over a few units (so quantized logits
-    have a usable range and no two bias tensors are identical)."""
+    """Realistic statistics for an untrained model: kernels drawn from `rng` (so the same seed makes
+    the same model), batch-norm moving statistics from data, varied scales and offsets, classifier
+    biases spread over a few units (so quantized logits have a usable range and no two bias
+    tensors are identical)."""
     from ..backend import keras
+    from ..candidate import initialize
 
+    initialize(model, int(rng.integers(2**31)))
     for _ in range(steps):
         model(x, training=True)
     for layer in model.layers:
@@ -98,7 +101,6 @@ def make_samples(count: int, modes: tuple[str, ...], seed: int = 0, generic_frac
                  progress: Callable[[int, int], None] | None = None) -> list[Sample]:
     """`count` converted models: specs drawn from every search space, and plain models, cycling
     through `modes`. A model that fails to convert is kept with its reason and not measured."""
-    from ..backend import keras
     from ..candidate import convert
     from ..spec import build_model, load_space, space_names
 
@@ -107,7 +109,6 @@ def make_samples(count: int, modes: tuple[str, ...], seed: int = 0, generic_frac
     samples = []
     for i in range(count):
         mode = modes[i % len(modes)]
-        keras.backend.clear_session()
         if rng.random() < generic_fraction:
             model, shape = _generic_model(rng)
             name, source = f"generic-{i}", "generic"

@@ -4,19 +4,17 @@
     tflm_arena, tflm_predict, TflmWorker        the TFLite Micro interpreter, in a child process (`_tflm`)
     measure_wallclock, repeatability            the robust interleaved wall-clock protocol (`_timing`)
     count_instructions, require_valgrind        instructions per inference under callgrind (`_icount`)
-    captured_stderr                             what C++ writes to file descriptor 2 (`_capture`)
 
 Nothing here imports TensorFlow; LiteRT and TFLite Micro are imported by the functions that run them.
 """
 
-from ._capture import captured_stderr
 from ._icount import INVOKE_FUNCTIONS, Count, count_instructions, require_valgrind
 from ._litert import (dequantize_output, host_latency_ms, litert_predict, median_invoke_ms, one_line, quantize_input,
                       tensor_detail, warm_invoke)
 from ._timing import Wallclock, measure_wallclock, repeatability
 from ._tflm import TflmArena, TflmWorker, tflm_arena, tflm_predict
 
-__all__ = ["captured_stderr", "INVOKE_FUNCTIONS", "Count", "count_instructions", "require_valgrind", "dequantize_output",
+__all__ = ["INVOKE_FUNCTIONS", "Count", "count_instructions", "require_valgrind", "dequantize_output",
            "host_latency_ms", "litert_predict", "median_invoke_ms", "one_line", "quantize_input", "tensor_detail",
            "warm_invoke", "Wallclock", "measure_wallclock", "repeatability", "TflmArena", "TflmWorker", "tflm_arena",
            "tflm_predict"]

@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from ..errors import CandidateFailed
+from ..logs import stderr_to_log
 
 __all__ = ["litert_predict", "host_latency_ms", "warm_invoke", "median_invoke_ms", "quantize_input", "dequantize_output",
            "tensor_detail", "one_line"]
@@ -20,7 +21,8 @@ def _litert(model: bytes, threads: int = 1, reference: bool = False):
     # The default (XNNPACK) int8 kernels round differently, by a few output LSBs.
     resolver = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
     try:
-        return Interpreter(model_content=model, num_threads=threads, experimental_op_resolver_type=resolver)
+        with stderr_to_log("nas.litert"):  # "Created TensorFlow Lite XNNPACK delegate", ...
+            return Interpreter(model_content=model, num_threads=threads, experimental_op_resolver_type=resolver)
     except Exception as exc:
         raise CandidateFailed("litert", f"cannot load model: {one_line(exc)}") from None
 
@@ -61,8 +63,9 @@ def litert_predict(model: bytes, x: np.ndarray, batch_size: int = 256, reference
     detail = interpreter.get_input_details()[0]
     batch = int(min(batch_size, len(x)))
     try:
-        interpreter.resize_tensor_input(detail["index"], [batch, *x.shape[1:]])
-        interpreter.allocate_tensors()
+        with stderr_to_log("nas.litert"):  # the XNNPACK delegate announces itself when it is applied
+            interpreter.resize_tensor_input(detail["index"], [batch, *x.shape[1:]])
+            interpreter.allocate_tensors()
     except Exception as exc:
         raise CandidateFailed("litert", f"allocation failed: {one_line(exc)}") from None
     detail = interpreter.get_input_details()[0]
@@ -98,7 +101,8 @@ def warm_invoke(model: bytes, warmup: int = 3):
     """The `invoke` of a LiteRT interpreter (1 thread) allocated, fed zeros and invoked `warmup` times."""
     interpreter = _litert(model)
     try:
-        interpreter.allocate_tensors()
+        with stderr_to_log("nas.litert"):
+            interpreter.allocate_tensors()
     except Exception as exc:
         raise CandidateFailed("litert", f"allocation failed: {one_line(exc)}") from None
     detail = interpreter.get_input_details()[0]

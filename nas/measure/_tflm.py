@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -22,12 +23,20 @@ __all__ = ["TflmArena", "TflmWorker", "tflm_arena", "tflm_predict"]
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+#: Seconds a request may take before the interpreter counts as hung: a base, plus per sample run.
+TIMEOUT_S, TIMEOUT_PER_SAMPLE_S = 120.0, 1.0
+
+
 class TflmWorker:
     """The parent side of `nas.measure._tflm_worker`: sends requests, restarts the child if it dies.
 
     `request("probe", ARENA)` or `request("run", ARENA, IN.npy, OUT.npy[, "allocations"])` returns
     the child's reply, `{"ok": bool, "log": str, ...}`; a child that died answers
-    `{"ok": False, "crashed": True, "log": reason}` and is restarted on the next request."""
+    `{"ok": False, "crashed": True, "log": reason}` and is restarted on the next request, and one
+    that does not answer within `timeout_s` is killed and answers the same, saying so."""
+
+    #: The child process; tests replace it to simulate an interpreter that hangs.
+    command = (sys.executable, "-m", "nas.measure._tflm_worker")
 
     def __init__(self, model: bytes):
         self._dir = tempfile.TemporaryDirectory(prefix="nas-tflm-")
@@ -45,20 +54,31 @@ class TflmWorker:
     def close(self) -> None:
         if self._proc is not None:
             self._proc.stdin.close()
-            self._proc.wait(timeout=30)
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
             self._proc = None
         self._dir.cleanup()
 
-    def request(self, *words: object) -> dict:
+    def request(self, *words: object, timeout_s: float | None = None) -> dict:
+        timeout_s = TIMEOUT_S if timeout_s is None else timeout_s
         if self._proc is None:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "nas.measure._tflm_worker", self._model_path],
+                [*self.command, self._model_path],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                 env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))},
             )
         try:
             self._proc.stdin.write(" ".join(map(str, words)) + "\n")
             self._proc.stdin.flush()
+            if not select.select([self._proc.stdout], [], [], timeout_s)[0]:
+                self._proc.kill()
+                self._proc.wait()
+                self._proc = None
+                return {"ok": False, "crashed": True, "hung": True,
+                        "log": f"the TFLite Micro interpreter did not answer within {timeout_s:.0f} s and was killed"}
             line = self._proc.stdout.readline()
         except BrokenPipeError:
             line = ""
@@ -94,7 +114,7 @@ class TflmArena:
 
 
 _MAX_ARENA = 256 * 1024 * 1024
-_REASON_HINTS = ("Didn't find op", "not supported", "Hybrid", "Unsupported", "unsupported", "Failed to get registration")
+_REASON_HINTS = ("did not answer", "Didn't find op", "not supported", "Hybrid", "Unsupported", "unsupported", "Failed to get registration")
 
 
 def _reason_from(reply: dict) -> str:
@@ -114,7 +134,7 @@ def tflm_arena(model: bytes) -> TflmArena:
     with TflmWorker(model) as worker:
         hi = 16 * 1024
         reply = worker.request("probe", hi)
-        while not reply["ok"] and hi < _MAX_ARENA:
+        while not reply["ok"] and not reply.get("hung") and hi < _MAX_ARENA:
             hi *= 4
             reply = worker.request("probe", hi)
         if not reply["ok"]:
@@ -124,7 +144,10 @@ def tflm_arena(model: bytes) -> TflmArena:
             mid = (lo + hi) // 2 // 16 * 16
             if mid <= lo:
                 break
-            if worker.request("probe", mid)["ok"]:
+            reply = worker.request("probe", mid)
+            if reply.get("hung"):  # a hang is no answer about the size: the model cannot be measured
+                return TflmArena(False, None, _reason_from(reply), crashed=True)
+            if reply["ok"]:
                 hi = mid
             else:
                 lo = mid
@@ -145,7 +168,8 @@ def tflm_predict(model: bytes, x: np.ndarray, arena_bytes: int) -> np.ndarray:
     detail = tensor_detail(model)
     with TflmWorker(model) as worker:
         np.save(worker.path("x.npy"), quantize_input(x, detail))
-        reply = worker.request("run", arena_bytes, worker.path("x.npy"), worker.path("y.npy"))
+        reply = worker.request("run", arena_bytes, worker.path("x.npy"), worker.path("y.npy"),
+                               timeout_s=TIMEOUT_S + TIMEOUT_PER_SAMPLE_S * len(x))
         if not reply["ok"]:
             raise CandidateFailed("tflm", _reason_from(reply))
         return dequantize_output(np.load(worker.path("y.npy"), allow_pickle=False), tensor_detail(model, output=True))

@@ -23,7 +23,7 @@ def main(model_path: str) -> int:
     import numpy as np
     from tflite_micro.python.tflite_micro import runtime
 
-    from ._capture import captured_stderr
+    from ..logs import captured_stderr
 
     protocol = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything the runtime prints must not corrupt the protocol

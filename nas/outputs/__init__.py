@@ -11,12 +11,12 @@ study's hand-picked baselines.
 
 from ._baselines import (COLUMNS, MODELS, BaselineRow, build_baseline, paper_results, read_baselines, run_baselines,
                          study_input_size, write_baselines)
-from ._cfiles import c_identifier, c_source
+from ._cfiles import C_KEYWORDS, c_identifier, c_source
 from ._compare import compare
 from ._export import MIN_TFLM_AGREEMENT, export_model
 from ._plots import pyplot, save_png
 from ._report import PARETO_COLUMNS, TRIAL_COLUMNS, write_outputs
 
 __all__ = ["COLUMNS", "MODELS", "BaselineRow", "build_baseline", "paper_results", "read_baselines", "run_baselines",
-           "study_input_size", "write_baselines", "c_identifier", "c_source", "compare", "MIN_TFLM_AGREEMENT",
+           "study_input_size", "write_baselines", "C_KEYWORDS", "c_identifier", "c_source", "compare", "MIN_TFLM_AGREEMENT",
            "export_model", "pyplot", "save_png", "PARETO_COLUMNS", "TRIAL_COLUMNS", "write_outputs"]

@@ -139,7 +139,7 @@ def run_baselines(dataset_name: str, models: list[str], columns: list[str], out:
         raise ConfigError(f"--input-scale must be in (0, 1], got {input_scale}")
 
     from ..backend import keras
-    from ..candidate import TrainConfig, convert, fit_epochs, prune_to, subset
+    from ..candidate import TrainConfig, convert, fit_epochs, global_random_state_kept, initialize, prune_to, subset
     from ..data import load_dataset, prepare
     from ..measure import host_latency_ms, litert_predict, tflm_arena
 
@@ -151,12 +151,13 @@ def run_baselines(dataset_name: str, models: list[str], columns: list[str], out:
         size = study_input_size(dataset.name, name, input_scale)
         channels = 3 if name != "custom" else dataset.channels
         progress(f"{name}: {size}x{size}x{channels}, training")
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(seed)
         x_train, y_train = subset(prepare(dataset.x_train, size, channels), dataset.y_train, max_train_samples, seed)
         x_val = prepare(dataset.x_val, size, channels)
         x_test = prepare(dataset.x_test, size, channels)
-        model, weights = build_baseline(name, dataset.name, size, channels, dataset.num_classes)
+        with global_random_state_kept():  # Keras applications draw layer seeds from Python's global random
+            model, weights = build_baseline(name, dataset.name, size, channels, dataset.num_classes)
+        if weights == "none":
+            initialize(model, seed)  # seeded, without touching global random state
         for layer in model.layers:  # Keras' 0.99 leaves short trainings at chance on validation data
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = 0.9

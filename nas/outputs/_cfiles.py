@@ -5,16 +5,29 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["c_identifier", "c_source"]
+__all__ = ["c_identifier", "c_source", "C_KEYWORDS"]
+
+
+#: Every keyword of C (C23) and C++ (C++23), and the alternative operator spellings: none may name an array.
+C_KEYWORDS = frozenset("""
+alignas alignof and and_eq asm atomic_cancel atomic_commit atomic_noexcept auto bitand bitor bool break case catch
+char char8_t char16_t char32_t class co_await co_return co_yield compl concept const consteval constexpr constinit
+const_cast continue contract_assert decltype default delete do double dynamic_cast else enum explicit export extern
+false float for friend goto if inline int long mutable namespace new noexcept not not_eq nullptr operator or or_eq
+private protected public reflexpr register reinterpret_cast requires restrict return short signed sizeof static
+static_assert static_cast struct switch synchronized template this thread_local throw true try typedef typeid typeof
+typeof_unqual typename union unsigned using virtual void volatile wchar_t while xor xor_eq
+_Alignas _Alignof _Atomic _BitInt _Bool _Complex _Decimal128 _Decimal32 _Decimal64 _Generic _Imaginary _Noreturn
+_Pragma _Static_assert _Thread_local
+""".split())
 
 
 def c_identifier(name: str) -> str:
-    """A safe C identifier from any text: [A-Za-z_][A-Za-z0-9_]*, never a keyword."""
-    ident = re.sub(r"[^A-Za-z0-9_]", "_", name or "")
-    if not ident or ident[0].isdigit():
-        ident = "g_" + ident
-    if ident in {"int", "char", "const", "static", "void", "return", "if", "else", "for", "while", "struct", "class"}:
-        ident = "g_" + ident
+    """A safe C/C++ identifier from any text: [A-Za-z_][A-Za-z0-9_]*, never a C or C++ keyword, never
+    a name reserved to the implementation (leading underscore and capital, or two underscores)."""
+    ident = re.sub(r"[^A-Za-z0-9_]", "_", name or "")[:64]
+    if not ident or ident[0].isdigit() or ident in C_KEYWORDS or re.match(r"_[A-Z_]", ident) or "__" in ident:
+        ident = re.sub(r"_+", "_", "g_" + ident)
     return ident[:64]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 import shutil
 import tempfile
 from datetime import datetime, timezone
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, NasError
-from ..search import StudyConfig, final_pareto, load_finals, load_run_config
+from ..search import SELECTION_RULE, StudyConfig, final_pareto, load_finals, load_run_config, load_study_dataset
 from ..units import KB
 from ._cfiles import c_identifier, c_source
 
@@ -85,8 +86,7 @@ def _device_latency(device, model: bytes, spec, row: dict) -> dict:
 def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: str = "g_model",
                  data_dir: str | None = None) -> dict:
     """Export the best model (or `trial`) of the search in `out_dir` into `dest`; returns the card."""
-    from ..candidate import TFLM_MODES
-    from ..data import load_dataset, prepare
+    from ..data import prepare
     from ..latency import device_names, load_device
     from ..measure import litert_predict, tflm_arena, tflm_predict
     from ..spec import ArchSpec
@@ -98,7 +98,8 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
     model = (folder / row["model"]).read_bytes()
     spec = ArchSpec.from_json(row["spec"])
 
-    dataset = load_dataset(config.dataset, data_dir or config.data_dir, seed=config.seed)
+    device = load_device(config.device)
+    dataset = load_study_dataset(replace(config, data_dir=data_dir or config.data_dir))
     x_test = prepare(dataset.x_test, spec.resolution, dataset.channels)
     lite = litert_predict(model, x_test)
     arena = tflm_arena(model)
@@ -112,7 +113,7 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
         if agreement < MIN_TFLM_AGREEMENT:
             raise NasError(f"TFLite Micro agrees with LiteRT (reference kernels) on only {agreement:.2%} of the test split "
                            f"(at least {MIN_TFLM_AGREEMENT:.0%} needed); nothing was exported")
-    elif spec.quantization in TFLM_MODES:
+    elif device.runtime == "tflm":
         raise NasError(f"TFLite Micro cannot run the exported {spec.quantization} model: {arena.reason}; nothing was exported")
 
     latency_by_device = {name: _device_latency(load_device(name), model, spec, row) for name in device_names()}
@@ -123,6 +124,7 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
         "c_array": ident,
         "trial": int(row["trial"]),
         "source": "final retraining" if row["source"] == "final" else "proxy training (not retrained)",
+        "selection": (f"--best: {SELECTION_RULE}" if trial is None else f"--trial {trial}, chosen by the user"),
         "dataset": config.dataset,
         "classes": list(dataset.class_names),
         "input": {"shape": [1, spec.resolution, spec.resolution, dataset.channels],
@@ -134,6 +136,9 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
         "metrics": {
             "test_accuracy": test_accuracy,
             "float_accuracy": row.get("float_accuracy") if row["source"] == "final" else None,
+            "val_accuracy": row.get("val_accuracy"),
+            "float_val_accuracy": row.get("float_val_accuracy"),
+            "val_samples": row.get("val_samples"),
             "size_bytes": len(model),
             "tflm_arena_bytes": arena.arena_bytes,
             "peak_ram_bytes": row.get("peak_ram_bytes"),
@@ -141,6 +146,7 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
             "tflm_agreement": agreement,  # TFLite Micro against LiteRT's reference kernels (same arithmetic)
             "tflm_agreement_xnnpack": agreement_xnnpack,  # against LiteRT's default XNNPACK kernels
             "tflm_test_accuracy": micro_accuracy,
+            "tflm_reason": "" if arena.compatible else arena.reason,
             "test_samples": int(len(dataset.y_test)),
         },
         "latency_by_device": latency_by_device,
@@ -191,7 +197,8 @@ def _card_markdown(card: dict) -> str:
         "",
         f"- dataset: `{card['dataset']}` ({len(card['classes'])} classes), input {card['input']['shape']}",
         f"- quantization: `{card['quantization']}`, pruning sparsity {card['sparsity']}",
-        f"- source: {card['source']}",
+        f"- source: {card['source']}; selection: {card['selection']}",
+        f"- validation accuracy (converted model, LiteRT): {_pct(m['val_accuracy'])} on {m['val_samples'] or '—'} samples",
         f"- test accuracy (converted model, LiteRT): {m['test_accuracy']:.2%} on {m['test_samples']} samples",
         f"- size: {m['size_bytes']} bytes ({m['size_bytes'] / KB:.1f} KB)",
         f"- TFLite Micro arena: {arena}",

@@ -8,7 +8,7 @@ import platform
 from pathlib import Path
 
 from ..files import atomic_write_text
-from ..search import SearchSummary, StudyConfig
+from ..search import SELECTION_RULE, SearchSummary, StudyConfig
 from ..units import KB
 from ._plots import pyplot, save_png
 
@@ -17,7 +17,8 @@ __all__ = ["write_outputs", "PARETO_COLUMNS", "TRIAL_COLUMNS"]
 TRIAL_COLUMNS = ["trial", "state", "screened", "screen_stage", "failed_stage", "reason", "accuracy", "float_accuracy",
                  "size_bytes", "peak_ram_bytes", "peak_ram_source", "latency_ms", "host_latency_ms", "tflm_compatible",
                  "params", "macs", "quantization", "sparsity", "weight_sparsity", "feasible", "spec_hash", "spec"]
-PARETO_COLUMNS = ["trial", "accuracy", "float_accuracy", "proxy_accuracy", "size_bytes", "peak_ram_bytes",
+PARETO_COLUMNS = ["trial", "val_accuracy", "accuracy", "float_val_accuracy", "float_accuracy", "proxy_accuracy",
+                  "val_samples", "eval_samples", "size_bytes", "peak_ram_bytes",
                   "peak_ram_source", "latency_ms", "host_latency_ms", "tflm_compatible", "quantization", "sparsity",
                   "params", "macs", "split", "model", "spec_hash", "spec"]
 
@@ -31,11 +32,11 @@ def _csv(path: Path, rows: list[dict], columns: list[str]) -> None:
 def write_outputs(summary: SearchSummary, config: StudyConfig) -> dict[str, Path]:
     """trials.csv, pareto.csv, report.md and pareto.png in the search's output folder."""
     out_dir = Path(summary.out_dir)
-    trials, finals, pareto = list(summary.trials), list(summary.finals), list(summary.pareto)
+    trials, pareto = list(summary.trials), list(summary.pareto)
     _csv(out_dir / "trials.csv", trials, TRIAL_COLUMNS)
     _csv(out_dir / "pareto.csv", pareto, PARETO_COLUMNS)
     plot = _plot(out_dir / "pareto.png", trials, pareto, config)
-    atomic_write_text(out_dir / "report.md", _markdown(config, trials, finals, pareto, plot))
+    atomic_write_text(out_dir / "report.md", _markdown(config, summary, plot))
     return {"trials": out_dir / "trials.csv", "pareto": out_dir / "pareto.csv", "report": out_dir / "report.md"}
 
 
@@ -51,16 +52,17 @@ def _plot(path: Path, trials: list[dict], pareto: list[dict], config: StudyConfi
     ):
         for feasible, style in ((False, dict(color="0.7", marker="x", label="proxy trials over budget")),
                                 (True, dict(color="tab:blue", marker="o", alpha=0.6, label="proxy trials within budget"))):
-            pts = [t for t in trained if t["feasible"] == feasible]
+            pts = [t for t in trained if t["feasible"] == feasible and t.get(key) is not None]
             ax.scatter([t[key] * scale for t in pts], [t["accuracy"] for t in pts], s=18, **style)
-        if pareto:
+        front = [r for r in pareto if r.get(key) is not None]
+        if front:
             # four objectives: the set is not a monotone curve in any 2-D view, so no connecting line
-            ax.scatter([r[key] * scale for r in pareto], [r["accuracy"] for r in pareto], marker="*", s=160,
-                       color="tab:red", zorder=3, label="Pareto set (final training, test split)")
+            ax.scatter([r[key] * scale for r in front], [r["val_accuracy"] for r in front], marker="*", s=160,
+                       color="tab:red", zorder=3, label="Pareto set (final training, validation split)")
         if limit is not None:
             ax.axvline(limit, color="tab:orange", linestyle="--", label="budget")
         ax.set_xlabel(label)
-        ax.set_ylabel("accuracy of the converted model")
+        ax.set_ylabel("validation accuracy of the converted model")
         ax.set_xscale("log")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="lower right")
@@ -82,10 +84,14 @@ def _fmt(value, kind: str = "") -> str:
     return str(value)
 
 
-def _markdown(config: StudyConfig, trials: list[dict], finals: list[dict], pareto: list[dict], plot: Path | None) -> str:
+def _markdown(config: StudyConfig, summary: SearchSummary, plot: Path | None) -> str:
     from collections import Counter
 
+    from ..latency import load_device
+
+    trials, finals, pareto = summary.trials, summary.finals, summary.pareto
     b = config.budgets
+    data = summary.dataset
     trained = [t for t in trials if t["state"] == "complete" and not t["screened"]]
     failed = [t for t in trials if t["state"] == "fail"]
     screened = [t for t in trials if t["screened"]]
@@ -95,12 +101,16 @@ def _markdown(config: StudyConfig, trials: list[dict], finals: list[dict], paret
         f"Dataset `{config.dataset}`, space `{config.space}`, device `{config.device}`, sampler `{config.sampler}`, seed {config.seed}.",
         f"Budgets: size ≤ {_fmt(b.max_size_kb)} KB, peak RAM ≤ {_fmt(b.max_ram_kb)} KB, latency ≤ {_fmt(b.max_latency_ms)} ms "
         "(KB = 1024 bytes). Objectives: " + ", ".join(config.objectives) + ".",
-        "",
+    ]
+    if data:
+        lines.append(f"Data read from `{data.get('source')}`: {data.get('train')} training, {data.get('val')} validation and "
+                     f"{data.get('test')} test samples, {data.get('image_size')} px." + "".join(f" {n.capitalize()}." for n in data.get("notes", [])))
+    lines += [""] + [f"- {note}" for note in summary.notes] + ([""] if summary.notes else []) + [
         f"- trained (proxy: {config.proxy.epochs} epochs, validation split): {len(trained)}, "
         f"of which within budget: {sum(t['feasible'] for t in trained)}",
         f"- rejected before training (budget or device screening): {len(screened)}",
         f"- failed: {len(failed)}",
-        f"- retrained with final settings ({config.final.epochs} epochs) and measured on the test split: {len(finals)}",
+        f"- retrained with final settings ({config.final.epochs} epochs), measured on validation and test: {len(finals)}",
         "",
     ]
     if failed:
@@ -113,14 +123,18 @@ def _markdown(config: StudyConfig, trials: list[dict], finals: list[dict], paret
         for stage, n in Counter(t["screen_stage"] for t in screened).most_common():
             lines.append(f"- {n} × {stage}")
         lines.append("")
-    lines += ["## Pareto set (test split, converted models)", ""]
+    lines += ["## Pareto set (final training, converted models)", "", f"The set and its order are {SELECTION_RULE}.", ""]
+    val_n = data.get("val") if data else None
+    if val_n:
+        lines += [f"Validation has {val_n} samples, so one sample is {100 / val_n:.2f} points of validation accuracy"
+                  + (": differences of a few samples between models are noise." if val_n < 1000 else ".") , ""]
     if pareto:
-        lines += ["| trial | accuracy % | float % | size KB | peak RAM KB | RAM source | latency ms | mode | sparsity |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += ["| trial | validation % | test % | float test % | size KB | peak RAM KB | RAM source | latency ms | mode | sparsity |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in pareto:
-            lines.append(f"| {r['trial']} | {_fmt(r['accuracy'], 'pct')} | {_fmt(r['float_accuracy'], 'pct')} | "
-                         f"{_fmt(r['size_bytes'], 'kb')} | {_fmt(r['peak_ram_bytes'], 'kb')} | {r['peak_ram_source']} | "
-                         f"{_fmt(r['latency_ms'], 'ms')} | {r['quantization']} | {r['sparsity']} |")
+            lines.append(f"| {r['trial']} | {_fmt(r.get('val_accuracy'), 'pct')} | {_fmt(r['accuracy'], 'pct')} | "
+                         f"{_fmt(r['float_accuracy'], 'pct')} | {_fmt(r['size_bytes'], 'kb')} | {_fmt(r['peak_ram_bytes'], 'kb')} | "
+                         f"{r['peak_ram_source']} | {_fmt(r['latency_ms'], 'ms')} | {r['quantization']} | {r['sparsity']} |")
     else:
         lines.append("No retrained candidate meets every budget yet.")
     lines.append("")
@@ -128,6 +142,8 @@ def _markdown(config: StudyConfig, trials: list[dict], finals: list[dict], paret
         lines += [f"![Pareto plot]({plot.name})", ""]
     else:
         lines += ["(Install the plots extra, `pip install 'tinyml-nas[plots]'`, for the Pareto plot.)", ""]
-    lines += ["Latency is the host LiteRT measurement (1 thread, median) unless the device profile says otherwise; "
-              f"Python {platform.python_version()} on {platform.machine()}.", ""]
+    device = load_device(config.device)
+    where = ("measured on this host (LiteRT, 1 thread, median), not a microcontroller figure"
+             if device.latency_source == "host_measurement" else f"{device.name}'s ms, predicted: {device.calibration}")
+    lines += [f"Latency is {where}. Python {platform.python_version()} on {platform.machine()}.", ""]
     return "\n".join(lines)

@@ -15,23 +15,24 @@ Optuna, Ray and KerasTuner are imported when used; `scalarize` and `KerasTunerSa
 on first access.
 """
 
-from ._budgets import Budgets
+from ._budgets import UNKNOWN, Budgets
 from ._driver import FAILURES_BEFORE_GIVING_UP, MAX_SCREENED_IN_A_ROW, SearchSummary, open_study, run_study
 from ._executors import LocalExecutor, make_executor
-from ._final import final_pareto, load_finals, proxy_pareto, retrain_pareto
+from ._final import FINAL_RECORD, SELECTION_RULE, final_pareto, load_finals, proxy_pareto, retrain_pareto
 from ._pareto import OBJECTIVES, dominates, non_dominated
 from ._record import PENALTY, count_trials, metrics_of, trained_rows, trial_rows
 from ._samplers import make_sampler
-from ._screen import Screen, analytic_screen, check_budgets_reachable, footprint_screen, space_floor
+from ._screen import Screen, analytic_screen, check_budgets_reachable, footprint_screen, smallest_specs, space_floor
 from ._storage import redact, storage_for
-from ._study import SAMPLERS, StudyConfig, load_run_config, load_study, study_from_dict, study_names, write_run_config
+from ._study import (SAMPLERS, StudyConfig, device_space, load_run_config, load_study, load_study_dataset, study_from_dict,
+                     study_names, write_run_config)
 from ._trial import TrialOutcome, run_final, run_trial
 
-__all__ = ["Budgets", "FAILURES_BEFORE_GIVING_UP", "MAX_SCREENED_IN_A_ROW", "SearchSummary", "open_study", "run_study",
-           "LocalExecutor", "make_executor", "final_pareto", "load_finals", "proxy_pareto", "retrain_pareto",
+__all__ = ["UNKNOWN", "Budgets", "FAILURES_BEFORE_GIVING_UP", "MAX_SCREENED_IN_A_ROW", "SearchSummary", "open_study", "run_study",
+           "LocalExecutor", "make_executor", "FINAL_RECORD", "SELECTION_RULE", "final_pareto", "load_finals", "proxy_pareto", "retrain_pareto",
            "OBJECTIVES", "dominates", "non_dominated", "PENALTY", "count_trials", "metrics_of", "trained_rows",
-           "trial_rows", "make_sampler", "Screen", "analytic_screen", "check_budgets_reachable", "footprint_screen",
-           "space_floor", "redact", "storage_for", "SAMPLERS", "StudyConfig", "load_run_config", "load_study",
+           "trial_rows", "make_sampler", "Screen", "analytic_screen", "check_budgets_reachable", "footprint_screen", "smallest_specs",
+           "space_floor", "redact", "storage_for", "SAMPLERS", "StudyConfig", "device_space", "load_run_config", "load_study", "load_study_dataset",
            "study_from_dict", "study_names", "write_run_config", "TrialOutcome", "run_final", "run_trial",
            "KerasTunerSampler", "scalarize"]
 

@@ -10,7 +10,14 @@ from typing import Any, Mapping
 from ..errors import ConfigError
 from ..units import KB
 
-__all__ = ["Budgets"]
+__all__ = ["Budgets", "UNKNOWN"]
+
+#: The constraint value of a budgeted quantity nobody measured: infeasible, as if 100% over.
+UNKNOWN = 1.0
+
+
+def _per_kb(value: float | None) -> float | None:
+    return value / KB if value is not None else None
 
 
 @dataclass(frozen=True)
@@ -25,18 +32,23 @@ class Budgets:
                                       or not math.isfinite(value) or value <= 0):
                 raise ConfigError(f"budgets.{name}: expected a positive number, got {value!r}")
 
-    def violations(self, size_bytes: float, peak_ram_bytes: float, latency_ms: float | None) -> dict[str, float]:
-        """Optuna constraint values per budget: <= 0 is feasible, > 0 the relative overshoot."""
+    def violations(self, size_bytes: float | None, peak_ram_bytes: float | None,
+                   latency_ms: float | None) -> dict[str, float]:
+        """Optuna constraint values per budget: <= 0 is feasible, > 0 the relative overshoot. A
+        budgeted quantity that was not measured (None or NaN) is a violation of UNKNOWN: nothing
+        is feasible on a figure nobody has."""
         out = {}
-        for name, limit, value in (("size", self.max_size_kb, size_bytes / KB), ("ram", self.max_ram_kb, peak_ram_bytes / KB),
+        for name, limit, value in (("size", self.max_size_kb, _per_kb(size_bytes)),
+                                   ("ram", self.max_ram_kb, _per_kb(peak_ram_bytes)),
                                    ("latency", self.max_latency_ms, latency_ms)):
             if limit is not None:
-                out[name] = (value - limit) / limit if value is not None else 0.0
+                known = value is not None and math.isfinite(value)
+                out[name] = (value - limit) / limit if known else UNKNOWN
         return out
 
-    def feasible(self, size_bytes: float, peak_ram_bytes: float, latency_ms: float | None) -> bool:
+    def feasible(self, size_bytes: float | None, peak_ram_bytes: float | None, latency_ms: float | None) -> bool:
         return all(v <= 0 for v in self.violations(size_bytes, peak_ram_bytes, latency_ms).values())
 
     def admits(self, metrics: Mapping[str, Any]) -> bool:
         """Whether a measured row (size_bytes, peak_ram_bytes, latency_ms) meets every budget."""
-        return self.feasible(metrics["size_bytes"], metrics["peak_ram_bytes"], metrics.get("latency_ms"))
+        return self.feasible(metrics.get("size_bytes"), metrics.get("peak_ram_bytes"), metrics.get("latency_ms"))

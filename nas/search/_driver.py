@@ -13,7 +13,8 @@ import dataclasses
 import json
 import os
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,10 +24,10 @@ from ..files import atomic_write_bytes
 from ._final import final_pareto, retrain_pareto
 from ._pareto import OBJECTIVES
 from ._progress import Progress
-from ._record import PENALTY, constrain, count_trials, metrics_of, objective_values, record, trained_rows, trial_rows
+from ._record import constrain, count_trials, metrics_of, objective_values, record, trained_rows, trial_rows
 from ._samplers import make_sampler
 from ._screen import analytic_screen, check_budgets_reachable
-from ._stale import fail_interrupted, worker_id
+from ._stale import Heartbeat, fail_interrupted, worker_id
 from ._storage import redact, storage_for
 from ._study import StudyConfig, write_run_config
 from ._trial import TrialOutcome
@@ -39,8 +40,9 @@ FAILURES_BEFORE_GIVING_UP = 5  # if the first N trained candidates all fail, sto
 
 @dataclass(frozen=True)
 class SearchSummary:
-    """What a search did, and its records: one row per stored trial, every final result, and the
-    final Pareto set (most accurate first)."""
+    """What a search did, and its records: one row per stored trial, every final result, the final
+    Pareto set (chosen on validation: highest validation accuracy first), the dataset it read, and
+    notes on what the device cut from the space."""
 
     out_dir: Path
     trained: int
@@ -52,11 +54,15 @@ class SearchSummary:
     trials: tuple[dict, ...] = ()
     finals: tuple[dict, ...] = ()
     pareto: tuple[dict, ...] = ()
+    dataset: dict = field(default_factory=dict)  # Dataset.summary(): splits, sizes, the file read
+    notes: tuple[str, ...] = ()
 
 
-def open_study(config: StudyConfig, out_dir: Path, storage=None):
-    """The Optuna study of `config` in `storage` (default: SQLite in `out_dir`), created or resumed;
-    ConfigError when the stored study was run with other settings."""
+def open_study(config: StudyConfig, out_dir: Path, storage=None, identity: dict | None = None):
+    """The Optuna study of `config` in `storage` (default: SQLite in `out_dir`), created or resumed.
+
+    `identity` (`StudyConfig.identity`) is stored with a new study; resuming a stored study with a
+    different one is a ConfigError naming what differs. Without it the stored study is opened as is."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -69,16 +75,40 @@ def open_study(config: StudyConfig, out_dir: Path, storage=None):
     except Exception as exc:
         where = redact(storage) if isinstance(storage, str) else str(out_dir)
         raise ConfigError(f"cannot open study {config.name!r} in {where}: {' '.join(str(exc).split())[:200]}") from None
-    stored = study.user_attrs.get("identity")
-    if stored is None:
-        study.set_user_attr("identity", config.identity())
-        study.set_user_attr("config", json.dumps(config.to_dict(), default=str))
-    elif stored != config.identity():
-        raise ConfigError(f"the study {config.name!r} in this storage was run with another dataset, space, seed, objectives "
-                          "or proxy settings; use another --out (or --storage) to start a new study")
     if [d.name.lower() for d in study.directions] != directions:
-        raise ConfigError(f"the stored study {config.name!r} has other objectives; use another --out")
+        raise ConfigError(f"the stored study {config.name!r} has other objectives; use another --out (or --storage)")
+    if identity is not None:
+        stored = study.user_attrs.get("identity")
+        if stored is None and not study.get_trials(deepcopy=False):
+            study.set_user_attr("identity", identity)
+            study.set_user_attr("config", json.dumps(config.to_dict(), default=str))
+        elif stored != identity:
+            raise ConfigError(f"the study {config.name!r} in {where_of(storage, out_dir)} was run with other settings: "
+                              f"{_differences(stored, identity)}; resume with the same settings, or start a new study "
+                              "with another --out (or --storage)")
     return study
+
+
+def where_of(storage, out_dir: Path) -> str:
+    return redact(storage) if isinstance(storage, str) else str(out_dir)
+
+
+def _flat(value, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flat(item, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: value}
+
+
+def _differences(stored, wanted: dict) -> str:
+    """'device: host-tflm, now cortex-m4; budgets.max_size_kb: 64, now 16' (or why they cannot be compared)."""
+    if not isinstance(stored, dict):
+        return "it was stored by an earlier version that recorded no comparable settings"
+    old, new = _flat(stored), _flat(wanted)
+    keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    return "; ".join(f"{k}: {old.get(k, 'unset')}, now {new.get(k, 'unset')}" for k in keys)
 
 
 def run_study(
@@ -101,14 +131,14 @@ def run_study(
     run) the trials run as Ray tasks, `workers` at a time; the driver keeps the sampler, the
     storage and every output, so both paths write the same files.
     """
-    from ..data import load_dataset
     from ..latency import load_device
     from ._executors import make_executor
+    from ._study import load_study_dataset
 
     started = time.perf_counter()
     # Everything a user can get wrong is checked before the output folder is touched.
     space, device = config.search_space(), load_device(config.device)
-    dataset = load_dataset(config.dataset, config.data_dir, seed=config.seed)
+    dataset = load_study_dataset(config)
     check_budgets_reachable(space, dataset.channels, dataset.num_classes, config.budgets, device)
     if storage is not None:
         storage = storage_for(out_dir, storage)  # an unreachable database fails here, before any output
@@ -116,9 +146,10 @@ def run_study(
                              cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
     try:
         out_dir = _prepare_out_dir(out_dir)
-        study = open_study(config, out_dir, storage)
-        fail_interrupted(study)
-        counts = _Driver(study, config, space, device, dataset, executor, out_dir, progress).run()
+        storage = storage_for(out_dir, storage)
+        study = open_study(config, out_dir, storage, config.identity(dataset.fingerprint))
+        fail_interrupted(study, storage)
+        counts = _Driver(study, storage, config, space, device, dataset, executor, out_dir, progress).run()
         proxy_s = time.perf_counter() - started
         finals = retrain_pareto(study, config, out_dir, executor=executor, progress=progress)
     finally:
@@ -126,14 +157,15 @@ def run_study(
     write_run_config(config, out_dir)
     return SearchSummary(out_dir, *counts, len(finals), time.perf_counter() - started, proxy_s,
                          trials=tuple(trial_rows(study, config)), finals=tuple(finals),
-                         pareto=tuple(final_pareto(finals, config)))
+                         pareto=tuple(final_pareto(finals, config)), dataset=dataset.summary(),
+                         notes=config.space_notes())
 
 
 class _Driver:
     """The ask/tell loop: keeps `executor.capacity` trials in flight until the study is full."""
 
-    def __init__(self, study, config: StudyConfig, space, device, dataset, executor, out_dir: Path, progress: bool):
-        self.study, self.config, self.space, self.device = study, config, space, device
+    def __init__(self, study, storage, config: StudyConfig, space, device, dataset, executor, out_dir: Path, progress: bool):
+        self.study, self.storage, self.config, self.space, self.device = study, storage, config, space, device
         self.dataset, self.executor = dataset, executor
         self.models_dir = out_dir / "models"
         self.models_dir.mkdir(exist_ok=True)
@@ -142,6 +174,7 @@ class _Driver:
         self.screened_in_a_row = 0
         self.inflight: dict[int, Any] = {}
         self.bar = Progress(config.trials, self.trained + self.failed, progress)
+        self.heartbeat = Heartbeat(study, storage)
 
     def run(self) -> tuple[int, int, int]:
         try:
@@ -152,11 +185,13 @@ class _Driver:
                 if not self.inflight:
                     break
                 for number, outcome in self.executor.wait():
+                    self.heartbeat.remove(number)
                     self._tell(self.inflight.pop(number), outcome)
         except BaseException:
             self._abandon_inflight()
             raise
         finally:
+            self.heartbeat.close()
             self.bar.close()
         return self.trained, self.failed, self.screened
 
@@ -164,13 +199,20 @@ class _Driver:
         return self.config.trials - self.trained - self.failed
 
     def _ask(self) -> None:
-        trial = self.study.ask()
+        import optuna
+
+        with warnings.catch_warnings():  # Optuna warns that heartbeats are meant for optimize(); we beat ourselves
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            trial = self.study.ask()
         spec = self.space.build(lambda name, options: trial.suggest_categorical(name, options))
+        source = getattr(self.study.sampler, "proposal_source", None)
         record(trial, {"spec": spec.to_json(), "spec_hash": spec.hash, "quantization": spec.quantization,
-                       "worker": worker_id()})
+                       "worker": worker_id(), **({"proposed_by": source(trial.number)} if source else {})})
         verdict = analytic_screen(spec, self.dataset.channels, self.dataset.num_classes, self.config.budgets, self.device)
         if verdict.feasible:
             self.inflight[trial.number] = trial
+            self.heartbeat.add(trial.number)
             epochs = getattr(self.study.sampler, "epochs_for", lambda n: None)(trial.number)
             proxy = dataclasses.replace(self.config.proxy, epochs=int(epochs)) if epochs else None
             if proxy is not None:
@@ -202,7 +244,7 @@ class _Driver:
             model_path = self.models_dir / f"trial-{trial.number:05d}.tflite"
             atomic_write_bytes(model_path, outcome.result.tflite)
             record(trial, {**metrics, "screened": False, "model": model_path.name})
-            constrain(trial, self.config, metrics)
+            constrain(trial, self.config, metrics, runs=True)
             self.study.tell(trial, objective_values(self.config, metrics))
             if self.config.budgets.admits(metrics):
                 self.best = max(self.best or 0.0, metrics["accuracy"])
@@ -211,11 +253,12 @@ class _Driver:
     def _tell_screened(self, trial, verdict) -> None:
         self.screened += 1
         self.screened_in_a_row += 1
-        finite = lambda v: v if v == v else PENALTY  # noqa: E731 - NaN where the footprint was not reached
-        metrics = {"size_bytes": finite(verdict.size_bytes), "peak_ram_bytes": finite(verdict.peak_ram_bytes),
-                   "latency_ms": verdict.latency_ms}
+        known = lambda v: v if v is not None and v == v else None  # noqa: E731 - NaN where the footprint was not reached
+        metrics = {"size_bytes": known(verdict.size_bytes), "peak_ram_bytes": known(verdict.peak_ram_bytes),
+                   "latency_ms": known(verdict.latency_ms)}
         record(trial, {"screened": True, "screen_stage": verdict.stage, "reason": verdict.reason, **metrics})
-        constrain(trial, self.config, metrics)
+        # infeasible to the sampler whatever the budgets: a rejected spec was not something the device can use
+        constrain(trial, self.config, metrics, runs=verdict.runs, rejected=True)
         self.study.tell(trial, objective_values(self.config, {"accuracy": 0.0, **metrics}))
         if self.screened_in_a_row >= MAX_SCREENED_IN_A_ROW:
             raise InfeasibleBudgetError(

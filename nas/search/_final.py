@@ -1,7 +1,11 @@
 """Multi-fidelity, second rung: the proxy Pareto set is retrained with the study's `final`
-settings and measured on the test split. Results are cached per trial in `<out>/final/`, keyed
-by the final settings, so a resumed search retrains only what is missing. The final Pareto set
-is the search's answer."""
+settings, and each converted final model is measured on the validation split and, once, on the
+test split. Results are cached per trial in `<out>/final/`, keyed by the final settings, so a
+resumed search retrains only what is missing.
+
+The final Pareto set is the search's answer, and it is chosen on validation: dominance and rank
+use the converted model's validation accuracy (ties: smaller size). The test split is measured
+once per final model and reported; it never chooses, stops or tunes anything."""
 
 from __future__ import annotations
 
@@ -16,7 +20,13 @@ from ._pareto import non_dominated
 from ._record import metrics_of, trained_rows
 from ._study import StudyConfig
 
-__all__ = ["proxy_pareto", "retrain_pareto", "load_finals", "final_pareto"]
+__all__ = ["proxy_pareto", "retrain_pareto", "load_finals", "final_pareto", "SELECTION_RULE", "FINAL_RECORD"]
+
+#: The format of a cached final result; results of another format are retrained.
+FINAL_RECORD = 2
+SELECTION_RULE = ("chosen on the validation split: the final models within budget that no other dominates on "
+                  "validation accuracy and the cheap objectives, ranked by validation accuracy (ties: smaller size); "
+                  "test accuracy is measured once per final model and reported, never used to choose")
 
 
 def proxy_pareto(study, config: StudyConfig) -> list[dict]:
@@ -36,15 +46,15 @@ def retrain_pareto(study, config: StudyConfig, out_dir: Path, *, executor, progr
     for proxy in proxy_pareto(study, config):
         path = final_dir / f"trial-{proxy['trial']:05d}.json"
         cached = json.loads(path.read_text()) if path.is_file() else None
-        if cached is None or cached.get("final_settings") != settings:
+        if cached is None or cached.get("final_settings") != settings or cached.get("record") != FINAL_RECORD:
             todo.append(proxy)
     if todo and progress:
-        print(f"final training of {len(todo)} Pareto candidate(s): {config.final.epochs} epochs, test split",
-              file=sys.stderr, flush=True)
+        print(f"final training of {len(todo)} Pareto candidate(s): {config.final.epochs} epochs, "
+              "chosen on validation, test measured once", file=sys.stderr, flush=True)
     results = executor.evaluate_final([ArchSpec.from_json(p["spec"]) for p in todo], config.final)
     for proxy, result in zip(todo, results):
         spec = result.spec
-        row = {"trial": proxy["trial"], "final_settings": settings, "status": result.status,
+        row = {"trial": proxy["trial"], "final_settings": settings, "record": FINAL_RECORD, "status": result.status,
                "failed_stage": result.failed_stage, "reason": result.reason, "spec": proxy["spec"],
                "spec_hash": spec.hash, "quantization": spec.quantization, "sparsity": spec.sparsity,
                "proxy_accuracy": proxy["accuracy"], "split": "test"}
@@ -63,6 +73,10 @@ def load_finals(out_dir: Path, settings: dict | None = None) -> list[dict]:
 
 
 def final_pareto(finals: list[dict], config: StudyConfig) -> list[dict]:
-    """The final models within budget that no other dominates, most accurate first: the answer."""
-    ok = [f for f in finals if f.get("status") == "ok" and config.budgets.admits(f)]
-    return sorted(non_dominated(ok, config.objectives), key=lambda r: (-r["accuracy"], r["trial"]))
+    """The answer: final models within budget that no other dominates, judged on validation
+    accuracy (and the cheap objectives), highest validation accuracy first, ties to the smaller.
+    Test accuracy plays no part."""
+    ok = [f for f in finals if f.get("status") == "ok" and f.get("val_accuracy") is not None and config.budgets.admits(f)]
+    on_validation = [{**f, "accuracy": f["val_accuracy"]} for f in ok]
+    front = {r["trial"] for r in non_dominated(on_validation, config.objectives)}
+    return sorted((f for f in ok if f["trial"] in front), key=lambda r: (-r["val_accuracy"], r["size_bytes"], r["trial"]))

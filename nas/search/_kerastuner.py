@@ -77,6 +77,7 @@ class KerasTunerSampler(optuna.samplers.BaseSampler):
         self._budgets = budgets
         self._fallback = optuna.samplers.RandomSampler(seed=seed)
         self._proposals: dict[int, Any] = {}  # optuna trial number -> KerasTuner trial
+        self._fell_back: set[int] = set()  # trial numbers with a value the oracle did not propose
         self.kind = kind
 
     # Optuna's sampler interface: everything is sampled independently, from the oracle's proposal.
@@ -91,7 +92,13 @@ class KerasTunerSampler(optuna.samplers.BaseSampler):
         values = proposal.hyperparameters.values if proposal is not None else {}
         if name in values and values[name] in getattr(distribution, "choices", (values[name],)):
             return values[name]
+        self._fell_back.add(trial.number)
         return self._fallback.sample_independent(study, trial, name, distribution)
+
+    def proposal_source(self, number: int) -> str:
+        """Who chose trial `number`'s parameters: "kerastuner", or "random fallback" where the oracle
+        had no proposal (it stops proposing when its space is exhausted) for some of them."""
+        return "random fallback" if number in self._fell_back else "kerastuner"
 
     def epochs_for(self, number: int) -> int | None:
         """Hyperband's training budget for this trial (None: the proxy's epochs)."""

@@ -109,8 +109,25 @@ class RayExecutor:
                 yield key, TrialOutcome("failed", failed_stage="worker", reason=" ".join(str(cause).split())[:300])
 
     def evaluate_final(self, specs: list, train_config) -> list:
+        """Final results in the order of `specs`. A worker that dies is retried once by Ray; one that
+        dies again gives a failed result with the reason, so the search still writes its outputs."""
+        from ..candidate import CandidateResult
+
+        ray = self._ray
         refs = [self._final.remote(spec, self._dataset, train_config, self._evaluate) for spec in specs]
-        return self._ray.get(refs)
+        results = []
+        for spec, ref in zip(specs, refs):
+            try:
+                results.append(ray.get(ref))
+            except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError) as exc:
+                results.append(CandidateResult(spec, "", status="failed", failed_stage="worker", split="test",
+                                               reason=f"the Ray worker died during final training, also on the retry: "
+                                                      f"{type(exc).__name__}"))
+            except ray.exceptions.RayTaskError as exc:
+                cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+                results.append(CandidateResult(spec, "", status="failed", failed_stage="worker", split="test",
+                                               reason=" ".join(str(cause).split())[:300]))
+        return results
 
     def close(self, cancel: bool = False) -> None:
         ray = self._ray

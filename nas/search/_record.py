@@ -20,6 +20,10 @@ def metrics_of(result, device) -> dict[str, Any]:
     return {
         "accuracy": result.accuracy,
         "float_accuracy": result.float_accuracy,
+        "val_accuracy": result.val_accuracy,
+        "float_val_accuracy": result.float_val_accuracy,
+        "val_samples": result.val_samples,
+        "eval_samples": result.eval_samples,
         "size_bytes": result.size_bytes,
         "peak_ram_bytes": result.peak_ram_bytes,
         "peak_ram_source": result.peak_ram_source,
@@ -48,9 +52,16 @@ def objective_values(config: StudyConfig, metrics: dict[str, Any]) -> list[float
     return out
 
 
-def constrain(trial, config: StudyConfig, metrics: dict[str, Any]) -> None:
-    """Budgets as hard constraints: samplers rank every feasible trial above every infeasible one."""
-    for key, value in config.budgets.violations(metrics["size_bytes"], metrics["peak_ram_bytes"], metrics.get("latency_ms")).items():
+def constrain(trial, config: StudyConfig, metrics: dict[str, Any], *, runs: bool = True, rejected: bool = False) -> None:
+    """Budgets as hard constraints, so samplers rank every feasible trial above every infeasible
+    one: each budget's relative overshoot (an unmeasured budgeted figure counts as 100% over), and
+    `runs`, 1 for a spec the device cannot run or use. A spec rejected before training is never
+    feasible to the sampler, whatever the budgets say."""
+    values = config.budgets.violations(metrics.get("size_bytes"), metrics.get("peak_ram_bytes"), metrics.get("latency_ms"))
+    values["runs"] = 0.0 if runs else 1.0
+    if rejected and max(values.values()) <= 0:
+        values["runs"] = 1.0
+    for key, value in values.items():
         trial.set_constraint(key, value)
 
 
@@ -65,9 +76,15 @@ def count_trials(study) -> tuple[int, int, int]:
                 screened += 1
             else:
                 trained += 1
-        elif t.state == optuna.trial.TrialState.FAIL and t.user_attrs.get("failed_stage") != "interrupted":
+        elif t.state == optuna.trial.TrialState.FAIL and not _interrupted(t.user_attrs):
             failed += 1  # an interrupted trial is not the candidate's failure: its work is redone
     return trained, failed, screened
+
+
+def _interrupted(attrs: dict) -> bool:
+    """Interrupted, not failed: marked so by a search, or failed by Optuna's stale-heartbeat check
+    (which records no stage; every failure of a candidate records one)."""
+    return attrs.get("failed_stage") in (None, "interrupted")
 
 
 def trained_rows(study) -> list[dict]:
@@ -89,6 +106,8 @@ def trial_rows(study, config: StudyConfig) -> list[dict]:
         spec = json.loads(a["spec"]) if "spec" in a else {}
         row = dict(a)
         row.update(trial=t.number, state=t.state.name.lower(), sparsity=spec.get("sparsity"), screened=bool(a.get("screened")))
+        if t.state.name == "FAIL" and a.get("failed_stage") is None:
+            row.update(failed_stage="interrupted", reason="its search process stopped sending heartbeats")
         row["feasible"] = bool(t.state.name == "COMPLETE" and not a.get("screened") and config.budgets.admits(a))
         rows.append(row)
     return rows

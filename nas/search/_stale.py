@@ -1,12 +1,27 @@
-"""Trials left RUNNING by a process that no longer exists: found by the worker id each trial
-records (host:pid), marked failed (`interrupted`) so their work is redone."""
+"""Trials left RUNNING by a search process that no longer runs them.
+
+Two mechanisms, because neither covers every case:
+- Optuna's heartbeats, for RDB storages (SQLite included): the driver records a heartbeat for
+  every trial in flight (Optuna's own heartbeat thread runs only inside `Study.optimize`, which an
+  ask/tell driver does not call), and `optuna.storages.fail_stale_trials` fails the trials whose
+  heartbeat stopped longer than the grace period ago, whichever host ran them.
+- The host:pid each trial records, checked on this host, for what heartbeats cannot do: a journal
+  storage has no heartbeats, and a heartbeat needs its grace period to pass, while a process on
+  this host that no longer exists is known dead at once (a resumed search redoes its trial now).
+Everything goes through Optuna's public storage API.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+import threading
+import warnings
 
-__all__ = ["worker_id", "fail_interrupted"]
+__all__ = ["HEARTBEAT_S", "GRACE_S", "worker_id", "fail_interrupted", "Heartbeat"]
+
+HEARTBEAT_S = 10  # seconds between heartbeats of a trial in flight
+GRACE_S = 60  # a trial whose last heartbeat is older than this is stale
 
 
 def worker_id() -> str:
@@ -17,7 +32,7 @@ def _alive(worker: str | None) -> bool:
     """Whether the process that ran a trial may still be running it (unknown hosts: assume so)."""
     host, _, pid = (worker or "").rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
-        return bool(worker)  # another machine's worker: only it can say
+        return bool(worker)  # another machine's worker: only its heartbeat can say
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -27,14 +42,65 @@ def _alive(worker: str | None) -> bool:
     return int(pid) != os.getpid()  # our own pid: reused from the dead process that ran it
 
 
-def fail_interrupted(study) -> int:
-    """Trials left RUNNING by a killed process on this host: mark them failed, so their work is redone."""
+def fail_interrupted(study, storage) -> int:
+    """Fail the RUNNING trials whose process is gone: stale heartbeats (RDB storages) and dead
+    processes on this host. Returns how many this host's check failed."""
     import optuna
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # a no-op where the storage has no heartbeats
+    study_id = storage.get_study_id_from_name(study.study_name)
     stale = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
              if not _alive(t.user_attrs.get("worker"))]
     for t in stale:
-        study._storage.set_trial_user_attr(t._trial_id, "failed_stage", "interrupted")
-        study._storage.set_trial_user_attr(t._trial_id, "reason", "the search process stopped during this trial")
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        storage.set_trial_user_attr(trial_id, "failed_stage", "interrupted")
+        storage.set_trial_user_attr(trial_id, "reason", "the search process stopped during this trial")
         study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
     return len(stale)
+
+
+class Heartbeat:
+    """Records a heartbeat every HEARTBEAT_S seconds for each trial in flight, in a daemon thread;
+    does nothing where the storage has no heartbeats."""
+
+    def __init__(self, study, storage):
+        self._storage = storage
+        self._enabled = callable(getattr(storage, "record_heartbeat", None)) and bool(
+            getattr(storage, "get_heartbeat_interval", lambda: None)())
+        self._study_id = storage.get_study_id_from_name(study.study_name) if self._enabled else None
+        self._trials: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="nas-heartbeat", daemon=True) if self._enabled else None
+        if self._thread is not None:
+            self._thread.start()
+
+    def add(self, number: int) -> None:
+        if self._enabled:
+            trial_id = self._storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
+            self._storage.record_heartbeat(trial_id)
+            with self._lock:
+                self._trials.add(trial_id)
+
+    def remove(self, number: int) -> None:
+        if self._enabled:
+            trial_id = self._storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
+            with self._lock:
+                self._trials.discard(trial_id)
+
+    def _run(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            with self._lock:
+                trials = list(self._trials)
+            for trial_id in trials:
+                try:
+                    self._storage.record_heartbeat(trial_id)
+                except Exception:  # a storage hiccup: the next beat tries again
+                    pass
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=HEARTBEAT_S + 5)

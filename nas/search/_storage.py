@@ -11,16 +11,23 @@ __all__ = ["storage_for", "redact", "scrub"]
 
 
 def storage_for(out_dir: Path, storage):
-    """An Optuna storage: the SQLite file in `out_dir` by default, any RDB URL, or a journal file."""
+    """An opened Optuna storage: the SQLite file in `out_dir` by default, any RDB URL (both with
+    heartbeats, so stale trials are found), or a journal file."""
+    import warnings
+
     import optuna
 
+    from ._stale import GRACE_S, HEARTBEAT_S
+
     if storage is None:
-        return f"sqlite:///{(Path(out_dir) / 'study.db').resolve()}"
+        storage = f"sqlite:///{(Path(out_dir) / 'study.db').resolve()}"
     if not isinstance(storage, str):  # already opened
         return storage
     if "://" in storage:
         try:
-            return optuna.storages.RDBStorage(storage)
+            with warnings.catch_warnings():  # heartbeats are marked experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
         except Exception as exc:  # driver errors, unreachable hosts, bad URLs
             raise ConfigError(f"cannot open storage {redact(storage)}: {scrub(str(exc), storage)[:200]}") from None
     from optuna.storages.journal import JournalFileBackend, JournalStorage

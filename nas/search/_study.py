@@ -6,7 +6,6 @@ name the key, the value and what is allowed. Command-line flags override the fil
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -20,7 +19,7 @@ from ._budgets import Budgets
 from ._pareto import OBJECTIVES
 
 __all__ = ["StudyConfig", "SAMPLERS", "load_study", "study_from_dict", "study_names", "write_run_config",
-           "load_run_config"]
+           "load_run_config", "device_space", "load_study_dataset"]
 
 SAMPLERS = ("nsga2", "tpe", "random", "kerastuner-bayes", "kerastuner-hyperband")
 
@@ -41,6 +40,7 @@ class StudyConfig:
     final_top_k: int = 5  # how many proxy-Pareto candidates are retrained with `final`
     space_overrides: Mapping[str, list] = field(default_factory=dict)  # narrower choices per top-level field
     data_dir: str | None = None
+    image_size: int | None = None  # stored image size to read (MedMNIST 28/64/128/224); default: the largest resolution searched
 
     def __post_init__(self) -> None:
         _check_type("name", self.name, str)
@@ -48,6 +48,10 @@ class StudyConfig:
             _check_type(key, getattr(self, key), int)
         if self.trials < 1 or self.final_top_k < 1 or self.seed < 0:
             raise ConfigError("trials and final_top_k must be >= 1 and seed >= 0")
+        if self.image_size is not None:
+            _check_type("image_size", self.image_size, int)
+            if not 8 <= self.image_size <= 1024:
+                raise ConfigError(f"image_size: {self.image_size} is out of range [8, 1024]")
         from ..data import DATASETS
 
         if self.dataset not in DATASETS:
@@ -59,7 +63,7 @@ class StudyConfig:
             raise ConfigError(f"objectives: {list(self.objectives)} must be distinct names from {list(OBJECTIVES)} including 'accuracy'")
 
     # --- derived -------------------------------------------------------------------------------
-    def search_space(self):
+    def catalog_space(self):
         """The catalog space with `space_overrides` applied (validated like a space file)."""
         from ..spec import SearchSpace
 
@@ -70,11 +74,31 @@ class StudyConfig:
                               "stem_stride, num_stages, head_channels, quantization, sparsity")
         return SearchSpace.from_dict({**data, **self.space_overrides}, source=f"space {self.space!r} with the study's overrides")
 
-    def identity(self) -> str:
-        """What a stored study must match to be resumed: same data, space and seed."""
-        key = {"dataset": self.dataset, "space": self.space, "overrides": dict(self.space_overrides), "seed": self.seed,
-               "objectives": list(self.objectives), "proxy": self.proxy.to_dict()}
-        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    def search_space(self):
+        """The space the search samples: the catalog space with its overrides, cut to what the
+        device runs and gains from (`device_space`)."""
+        from ..latency import load_device
+
+        return device_space(self.catalog_space(), load_device(self.device))[0]
+
+    def space_notes(self) -> tuple[str, ...]:
+        """What `search_space` left out of the study's choices, and why, for the report."""
+        from ..latency import load_device
+
+        return device_space(self.catalog_space(), load_device(self.device))[1]
+
+    def dataset_image_size(self) -> int:
+        """The stored image size to read: `image_size`, else the largest input resolution searched."""
+        return self.image_size or max(self.catalog_space().choices["resolution"])
+
+    def identity(self, dataset_fingerprint: str) -> dict[str, Any]:
+        """What a stored study must match to be resumed: everything that changes what a trial
+        measures or how it is judged. `trials` is not in it: asking for more resumes."""
+        return {"dataset": self.dataset, "dataset_fingerprint": dataset_fingerprint, "image_size": self.dataset_image_size(),
+                "space": self.space, "space_overrides": {k: list(v) for k, v in self.space_overrides.items()},
+                "device": self.device, "budgets": asdict(self.budgets), "objectives": list(self.objectives),
+                "seed": self.seed, "proxy": self.proxy.to_dict(), "final": self.final.to_dict(),
+                "final_top_k": self.final_top_k}
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -91,6 +115,35 @@ class StudyConfig:
 
 
 _KEYS = {f for f in StudyConfig.__dataclass_fields__}
+
+
+def device_space(space, device) -> tuple[Any, tuple[str, ...]]:
+    """`space` cut to what `device` runs and gains from, and notes saying what was left out and why.
+
+    Modes the device cannot run are not offered (ConfigError when none is left). Pruning is offered
+    only when the device gains bytes or cycles from pruned weights in one of the modes left;
+    otherwise sparsity is fixed at 0, since a pruned model there only loses accuracy."""
+    modes = [m for m in space.choices["quantization"] if device.runs(m)]
+    if not modes:
+        raise ConfigError(f"the study's space offers quantization {list(space.choices['quantization'])}, none of which "
+                          f"device {device.name} runs; it runs {', '.join(device.quantization)}: set "
+                          "space_overrides.quantization to some of those")
+    notes = []
+    left_out = [m for m in space.choices["quantization"] if m not in modes]
+    if left_out:
+        notes.append(f"quantization: searched {', '.join(modes)}; left out {', '.join(left_out)}, which "
+                     f"{device.name} ({device.runtime}) does not run")
+    sparsity = tuple(space.choices["sparsity"])
+    paying = [m for m in modes if device.gains_from_sparsity(m)]
+    if any(s > 0 for s in sparsity):
+        if not paying:
+            sparsity = (0.0,)
+            notes.append(f"sparsity: not searched (dense models only): {device.sparsity_note or 'the device gains nothing from pruned weights'}")
+        elif len(paying) < len(modes):
+            notes.append(f"sparsity: searched for {', '.join(paying)} only; pruned {', '.join(m for m in modes if m not in paying)} "
+                         f"specs are rejected before training: {device.sparsity_note}")
+    choices = {**space.choices, "quantization": tuple(modes), "sparsity": sparsity}
+    return replace(space, choices=choices), tuple(notes)
 
 
 def _check_type(key: str, value: Any, kind: type) -> None:
@@ -174,3 +227,10 @@ def load_run_config(out_dir: Path) -> StudyConfig:
     if not path.is_file():
         raise ConfigError(f"{out_dir} holds no finished search (no study.json); run `nas search` with --out {out_dir}")
     return study_from_dict(json.loads(path.read_text()), source=str(path))
+
+
+def load_study_dataset(config: StudyConfig):
+    """The dataset a study searches on, read at the study's image size (`dataset_image_size`)."""
+    from ..data import load_dataset
+
+    return load_dataset(config.dataset, config.data_dir, seed=config.seed, image_size=config.dataset_image_size())
