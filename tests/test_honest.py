@@ -213,7 +213,8 @@ def test_every_third_party_import_is_declared():
     dists = {re.split(r"[<>=\[ ;]", n, maxsplit=1)[0].lower() for n in names}
     module_to_dist = {"PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml", "tf_keras": "tf-keras",
                       "tensorflow_model_optimization": "tensorflow-model-optimization", "ai_edge_litert": "ai-edge-litert",
-                      "tflite_micro": "tflite-micro", "keras_tuner": "keras-tuner"}
+                      "tflite_micro": "tflite-micro", "keras_tuner": "keras-tuner",
+                      "optuna_dashboard": "optuna-dashboard"}
     imported = set()
     for path in (ROOT / "nas").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):

@@ -14,7 +14,7 @@ from typing import Sequence
 from .. import __version__
 from ..errors import NasError
 from . import _explore, _latency, _search
-from ._common import EXIT_USAGE, protect_stdout
+from ._common import EXIT_USAGE, VERBOSE, protect_stdout
 
 __all__ = ["main", "build_parser"]
 
@@ -22,6 +22,7 @@ __all__ = ["main", "build_parser"]
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nas", description="Hardware-aware neural architecture search for TinyML.")
     parser.add_argument("--version", action="version", version=f"nas {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for commands in (_explore, _latency, _search):
         commands.register(sub)
@@ -37,8 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if getattr(args, "json", False):
         protect_stdout()
-    from .. import interrupt
+    from .. import interrupt, logs
 
+    logs.configure(verbose=args.verbose)
     interrupt.install()
     try:
         return args.func(args)

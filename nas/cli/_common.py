@@ -10,7 +10,18 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["EXIT_USAGE", "print_json", "protect_stdout", "read_text", "check_writable"]
+__all__ = ["EXIT_USAGE", "VERBOSE", "add_parser", "print_json", "protect_stdout", "read_text", "check_writable"]
+
+VERBOSE = "show what TensorFlow, the converter, LiteRT, TFLite Micro, Optuna and Ray report (a search also keeps it in search.log)"
+
+
+def add_parser(subparsers, name: str, **kwargs):
+    """A subcommand's parser, taking -v/--verbose after the command as well as before it."""
+    import argparse
+
+    parser = subparsers.add_parser(name, **kwargs)
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE)
+    return parser
 
 EXIT_USAGE = 2
 _JSON_OUT = None  # the real stdout while --json output is protected (see protect_stdout)

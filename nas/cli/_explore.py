@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import ConfigError, NasError
-from ._common import check_writable, print_json, read_text
+from ._common import add_parser, check_writable, print_json, read_text
 
 
 def cmd_space_list(args: argparse.Namespace) -> int:
@@ -60,6 +60,20 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_datasets_fetch(args: argparse.Namespace) -> int:
+    from ..data import fetch_dataset, load_dataset
+
+    paths = fetch_dataset(args.name, args.data_dir, mirror=args.mirror, size=args.size, progress=not args.no_progress)
+    folder = paths[0].parent
+    summary = load_dataset(args.name, folder, image_size=args.size).summary()  # proof that it loads from there
+    if args.json:
+        print_json({"name": args.name, "files": [str(p) for p in paths], **summary})
+    else:
+        print(f"{args.name}: {len(paths)} file(s) verified in {folder}: {summary['train']} train, {summary['val']} validation, "
+              f"{summary['test']} test, {summary['image_size']} px")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..candidate import TrainConfig, evaluate_candidate
     from ..data import load_dataset
@@ -108,23 +122,32 @@ def register(sub) -> None:
     """Add `space`, `datasets` and `evaluate` to the `nas` parser's subcommands."""
     from ..spec import QUANT_MODES
 
-    space = sub.add_parser("space", help="inspect search spaces and sample architectures")
+    space = add_parser(sub, "space", help="inspect search spaces and sample architectures")
     space_sub = space.add_subparsers(dest="space_command", metavar="SUBCOMMAND")
-    p = space_sub.add_parser("list", help="list the search spaces")
+    p = add_parser(space_sub, "list", help="list the search spaces")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_space_list)
-    p = space_sub.add_parser("sample", help="print a seeded random architecture as JSON")
+    p = add_parser(space_sub, "sample", help="print a seeded random architecture as JSON")
     p.add_argument("--space", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--count", type=int, default=1)
     p.set_defaults(func=cmd_space_sample)
 
-    p = sub.add_parser("datasets", help="list the datasets and whether their files are in place")
+    p = add_parser(sub, "datasets", help="list the datasets and whether their files are in place; `fetch` downloads one")
     p.add_argument("--data-dir")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_datasets)
+    fetch = p.add_subparsers(dest="datasets_command", metavar="SUBCOMMAND")
+    f = add_parser(fetch, "fetch", help="download a dataset's official files, verify their checksums, install them")
+    f.add_argument("name", help="fashion_mnist, pneumonia or skin_lesion")
+    f.add_argument("--data-dir", help="where to install (default: where `nas datasets` looks first)")
+    f.add_argument("--mirror", help="a base URL serving the same file names (default: the publisher's; or $NAS_DATASET_MIRROR)")
+    f.add_argument("--size", type=int, default=28, help="MedMNIST image size: 28, 64, 128 or 224 (default 28)")
+    f.add_argument("--no-progress", action="store_true")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=cmd_datasets_fetch)
 
-    p = sub.add_parser("evaluate", help="train, convert and measure one architecture")
+    p = add_parser(sub, "evaluate", help="train, convert and measure one architecture")
     p.add_argument("--dataset", required=True)
     p.add_argument("--arch", required=True, help="architecture JSON file (from `nas space sample`), or - for stdin")
     p.add_argument("--quant", help=f"override the spec's quantization: {', '.join(QUANT_MODES)}")

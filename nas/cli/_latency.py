@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from ._common import check_writable, print_json, read_text
+from ._common import add_parser, check_writable, print_json, read_text
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -137,11 +137,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add `devices`, `calibrate` and `predict` to the `nas` parser's subcommands."""
-    p = sub.add_parser("devices", help="list the device profiles: runtime, modes it runs, where latency comes from")
+    p = add_parser(sub, "devices", help="list the device profiles: runtime, modes it runs, where latency comes from")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_devices)
 
-    p = sub.add_parser("calibrate", help="measure sampled models on a device's ruler, fit its latency model, validate it")
+    p = add_parser(sub, "calibrate", help="measure sampled models on a device's ruler, fit its latency model, validate it")
     p.add_argument("--device", required=True)
     p.add_argument("--samples", type=int, default=300, help="models to sample and measure (host devices)")
     p.add_argument("--seed", type=int, default=0)
@@ -151,7 +151,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_calibrate)
 
-    p = sub.add_parser("predict", help="predict latency (or instructions) of .tflite files or architecture JSON on a device")
+    p = add_parser(sub, "predict", help="predict latency (or instructions) of .tflite files or architecture JSON on a device")
     p.add_argument("models", nargs="+", help=".tflite files, or architecture .json files (from `nas space sample`)")
     p.add_argument("--device", required=True)
     p.add_argument("--channels", type=int, default=1, help="architecture JSON: input channels (default 1)")

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from .. import interrupt
 from ..errors import ConfigError, InfeasibleBudgetError, NasError
 from ..files import atomic_write_bytes
+from ..logs import RunLog
 from ._final import final_pareto, retrain_pareto
 from ._pareto import OBJECTIVES
 from ._progress import Progress
@@ -65,7 +66,6 @@ def open_study(config: StudyConfig, out_dir: Path, storage=None, identity: dict 
     different one is a ConfigError naming what differs. Without it the stored study is opened as is."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     directions = [OBJECTIVES[o] for o in config.objectives]
     try:
         study = optuna.create_study(study_name=config.name, storage=storage_for(out_dir, storage), directions=directions,
@@ -136,29 +136,57 @@ def run_study(
     from ._study import load_study_dataset
 
     started = time.perf_counter()
-    # Everything a user can get wrong is checked before the output folder is touched.
-    space, device = config.search_space(), load_device(config.device)
-    dataset = load_study_dataset(config)
-    check_budgets_reachable(space, dataset.channels, dataset.num_classes, config.budgets, device)
-    if storage is not None:
-        storage = storage_for(out_dir, storage)  # an unreachable database fails here, before any output
-    executor = make_executor(dataset, config, evaluate=evaluate, ray_address=ray_address, workers=workers,
-                             cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
-    try:
-        out_dir = _prepare_out_dir(out_dir)
-        storage = storage_for(out_dir, storage)
-        study = open_study(config, out_dir, storage, config.identity(dataset.fingerprint))
-        fail_interrupted(study, storage)
-        counts = _Driver(study, storage, config, space, device, dataset, executor, out_dir, progress).run()
-        proxy_s = time.perf_counter() - started
-        finals = retrain_pareto(study, config, out_dir, executor=executor, progress=progress)
-    finally:
-        executor.close()
-    write_run_config(config, out_dir)
-    return SearchSummary(out_dir, *counts, len(finals), time.perf_counter() - started, proxy_s,
-                         trials=tuple(trial_rows(study, config)), finals=tuple(finals),
-                         pareto=tuple(final_pareto(finals, config)), dataset=dataset.summary(),
-                         notes=config.space_notes())
+    with RunLog() as run_log:  # <out>/search.log, once <out> exists
+        # Everything a user can get wrong is checked before the output folder is touched.
+        space, device = config.search_space(), load_device(config.device)
+        dataset = load_study_dataset(config)
+        check_budgets_reachable(space, dataset.channels, dataset.num_classes, config.budgets, device)
+        if storage is not None:
+            storage = storage_for(out_dir, storage)  # an unreachable database fails here, before any output
+        executor = make_executor(dataset, config, evaluate=evaluate, ray_address=ray_address, workers=workers,
+                                 cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
+        try:
+            out_dir = _prepare_out_dir(out_dir)
+            run_log.attach(out_dir / "search.log")
+            storage = storage_for(out_dir, storage)
+            study = open_study(config, out_dir, storage, config.identity(dataset.fingerprint))
+            fail_interrupted(study, storage)
+            if progress:
+                _print_plan(config, space, device, dataset, out_dir)
+            counts = _Driver(study, storage, config, space, device, dataset, executor, out_dir, progress).run()
+            proxy_s = time.perf_counter() - started
+            finals = retrain_pareto(study, config, out_dir, executor=executor, progress=progress)
+        finally:
+            executor.close()
+        write_run_config(config, out_dir)
+        return SearchSummary(out_dir, *counts, len(finals), time.perf_counter() - started, proxy_s,
+                             trials=tuple(trial_rows(study, config)), finals=tuple(finals),
+                             pareto=tuple(final_pareto(finals, config)), dataset=dataset.summary(),
+                             notes=config.space_notes())
+
+
+def _print_plan(config: StudyConfig, space, device, dataset, out_dir: Path) -> None:
+    """What is about to run, on stderr: the study, its data, space, device and budgets."""
+    import sys
+
+    from ..units import KB
+
+    b = config.budgets
+    limits = [f"size <= {b.max_size_kb:g} KB" if b.max_size_kb else "", f"RAM <= {b.max_ram_kb:g} KB" if b.max_ram_kb else "",
+              f"latency <= {b.max_latency_ms:g} ms on {device.name}" if b.max_latency_ms else ""]
+    data = dataset.summary()
+    lines = [f"search {config.name}: {config.trials} trained trials, strategy {config.sampler}, seed {config.seed}",
+             f"  data    {config.dataset}: {data['train']} train / {data['val']} validation / {data['test']} test, "
+             f"{data['image_size']} px, from {data['source']}",
+             *[f"          {note}" for note in data["notes"]],
+             f"  space   {space.name}: {', '.join(space.choices['quantization'])}, input "
+             + "/".join(str(r) for r in space.choices["resolution"]) + " px",
+             f"  device  {device.name} ({device.runtime}; latency "
+             + ("measured on this host" if device.latency_source == "host_measurement" else f"in {device.name}'s ms, predicted")
+             + ")",
+             f"  budgets {', '.join(x for x in limits if x) or 'none'} (KB = {KB} bytes)",
+             f"  log     {out_dir / 'search.log'}"]
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 class _Driver:

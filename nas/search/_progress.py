@@ -1,4 +1,4 @@
-"""The search's progress bar (tqdm, on stderr)."""
+"""The search's progress bar (tqdm on stderr; a notebook widget in Jupyter, through tqdm.auto)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ class Progress:
     def __init__(self, total: int, initial: int, enabled: bool):
         self._bar = None
         if enabled:
-            from tqdm import tqdm
+            from tqdm.auto import tqdm
 
             self._bar = tqdm(total=total, initial=initial, desc="trials", unit="trial", file=sys.stderr,
                              dynamic_ncols=True, mininterval=0.5)

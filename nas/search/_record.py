@@ -63,6 +63,7 @@ def constrain(trial, config: StudyConfig, metrics: dict[str, Any], *, runs: bool
         values["runs"] = 1.0
     for key, value in values.items():
         trial.set_constraint(key, value)
+    trial.set_user_attr("violations", {k: round(v, 4) for k, v in values.items()})  # readable where constraints are not
 
 
 def count_trials(study) -> tuple[int, int, int]:
