@@ -9,13 +9,15 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from ._common import check_writable, print_json
+from ._common import add_parser, check_writable, print_json
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from ..logs import quiet_optuna
     from ..search import load_study
     from ..workflow import run_search
 
+    quiet_optuna()
     strategy = args.strategy or args.sampler
     if strategy == "optuna":
         strategy = "tpe"  # the default Optuna sampler
@@ -90,6 +92,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from ..logs import quiet_optuna
+    from ..outputs import serve_dashboard
+
+    quiet_optuna()
+    try:
+        serve_dashboard(Path(args.run), port=args.port, storage=args.storage,
+                        ready=lambda where: print(f"optuna-dashboard for {where} (Ctrl-C stops it)", flush=True))
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
 def cmd_baselines(args: argparse.Namespace) -> int:
     from ..outputs import COLUMNS, MODELS, run_baselines, write_baselines
 
@@ -126,7 +141,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add `search`, `pareto`, `baselines`, `compare` and `export` to the `nas` parser's subcommands."""
-    p = sub.add_parser("search", help="run (or resume) a multi-objective search from a study file")
+    p = add_parser(sub, "search", help="run (or resume) a multi-objective search from a study file")
     p.add_argument("study", help="a study YAML file, or the name of one in studies/")
     p.add_argument("--out", help="output folder (default runs/<study name>); running again resumes")
     p.add_argument("--trials", type=int, help="total finished trained trials the study should hold")
@@ -148,14 +163,14 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("pareto", help="show the Pareto set of a finished search")
+    p = add_parser(sub, "pareto", help="show the Pareto set of a finished search")
     p.add_argument("run", help="the search's output folder")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true")
     fmt.add_argument("--csv", action="store_true")
     p.set_defaults(func=cmd_pareto)
 
-    p = sub.add_parser("baselines", help="train the study's Custom/VGG16/MobileNet and convert them through its eight columns")
+    p = add_parser(sub, "baselines", help="train the study's Custom/VGG16/MobileNet and convert them through its eight columns")
     p.add_argument("--dataset", required=True)
     p.add_argument("--models", default="all", help="comma-separated: custom, vgg16, mobilenet (default all)")
     p.add_argument("--modes", default="all", help="comma-separated columns of paper_results.csv (default all)")
@@ -169,14 +184,20 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_baselines)
 
-    p = sub.add_parser("compare", help="a search's Pareto front against baselines: table, figure, which baselines are dominated")
+    p = add_parser(sub, "compare", help="a search's Pareto front against baselines: table, figure, which baselines are dominated")
     p.add_argument("run", help="the search's output folder")
     p.add_argument("baselines", help="the output folder of `nas baselines`")
     p.add_argument("--out", help="where to write (default RUN/compare)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("export", help="export a found model (.tflite, C array, model card), verified in TFLite Micro")
+    p = add_parser(sub, "dashboard", help="optuna-dashboard on a search's study, on 127.0.0.1 (needs the dashboard extra)")
+    p.add_argument("run", help="the search's output folder")
+    p.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080; 0 picks a free one)")
+    p.add_argument("--storage", help="the search's --storage, if it used one")
+    p.set_defaults(func=cmd_dashboard)
+
+    p = add_parser(sub, "export", help="export a found model (.tflite, C array, model card), verified in TFLite Micro")
     p.add_argument("run", help="the search's output folder")
     p.add_argument("--out", required=True, help="folder to write the files to")
     p.add_argument("--best", action="store_true",

@@ -178,7 +178,8 @@ def _search_dirs(data_dir: str | os.PathLike | None, defaults: list[Path]) -> li
 
 def _missing(name: str, wanted: str, dirs: list[Path]) -> DataError:
     where = ", ".join(str(d) for d in dirs)
-    return DataError(f"dataset {name!r}: {wanted} not found in {where}; put the files there or pass --data-dir")
+    return DataError(f"dataset {name!r}: {wanted} not found in {where}; `nas datasets fetch {name}` downloads them, "
+                     "or put the files there or pass --data-dir")
 
 
 def _load_digits(data_dir, seed: int, val_fraction: float, image_size: int | None) -> Dataset:
