@@ -26,12 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from nas.latency import (HELD_OUT_FRACTION, artifact_path, calibrate_mcu, host_artifact, load_device,  # noqa: E402
+from nas.latency import (HELD_OUT_FRACTION, artifact_path, host_artifact, load_device,  # noqa: E402
                          make_samples, measure_samples, write_artifact)
 from nas.spec import QUANT_MODES  # noqa: E402
 
 ICOUNT_DEVICES = ("host-tflm-icount", "host-litert-icount")
-MCU_DEVICES = ("cortex-m4-stm32l4r5-tflm", "cortex-m7-stm32h7a3-xcubeai", "cortex-m4-stm32l4r5-xcubeai")
 
 
 def _load(cache: Path | None, name: str):
@@ -158,24 +157,11 @@ def main() -> int:
                 print(f"| {mode} | {a['n']} | {a['within_10pct']:.0%} | {a['max_error_pct']:.2f}% | {a['mape_pct']:.2f}% | "
                       f"{raw['mape_pct']:.1f}% / {raw['max_error_pct']:.1f}% |")
 
-    print("\n## Microcontrollers (scale fitted on MLPerf Tiny timings; leave-one-out over the reference models)\n")
-    print("| device | reference model | published ms | fitted ms | leave-one-out ms | LOO error | host TFLM instructions (measured / predicted) |")
-    print("|---|---|---|---|---|---|---|")
-    for name in MCU_DEVICES:
-        artifact = calibrate_mcu(load_device(name), seed=args.seed)
-        artifact["provenance"]["command"] = "python benchmarks/latency_models.py " + " ".join(sys.argv[1:])
-        if args.write:
-            write_artifact(artifact_path(name), artifact)
-        for ref in artifact["references"]:
-            loo = f"{ref['loo_ms']:.1f}" if ref["loo_ms"] is not None else "-"
-            err = f"{ref['loo_error_pct']:+.0f}%" if ref["loo_error_pct"] is not None else "n/a (one point)"
-            measured = f"{ref['measured_instructions']:,}" if ref["measured_instructions"] else "failed"
-            print(f"| {name} | {ref['reference_model']} | {ref['published_ms']:g} | {ref['fitted_ms']:.1f} | {loo} | {err} | "
-                  f"{measured} / {ref['predicted_instructions']:,.0f} |")
+    print("\nMicrocontroller boards: `python benchmarks/board_catalog.py` (the catalog fitted on the MLPerf Tiny results).")
 
     if args.write:
         print("\n## Prediction cost (spec -> kernels -> prediction, 2,000 random specs)\n")
-        for name in ("host-tflm-icount", "host-litert-icount", "cortex-m4-stm32l4r5-tflm"):
+        for name in ("host-tflm-icount", "host-litert-icount", "cortex-m4-stm32l4r5-tflm-2.3.1"):
             print(f"- {name}: {prediction_cost(name):.3f} ms per candidate")
     return 0
 

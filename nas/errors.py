@@ -36,6 +36,10 @@ class ConfigError(NasError):
     """A value given by the user is invalid; the message names the field and what is allowed."""
 
 
+#: Beyond this many valid names (the board catalog), an unknown name gets the closest ones instead.
+MAX_LISTED = 20
+
+
 class UnknownNameError(ConfigError):
     """A name that is not in a registry; the message lists the valid names."""
 
@@ -44,7 +48,15 @@ class UnknownNameError(ConfigError):
         self.name = name
         self.valid = sorted(valid)
         plural = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
-        super().__init__(f"unknown {kind} {name!r}; valid {plural}: {', '.join(self.valid)}")
+        if len(self.valid) <= MAX_LISTED:
+            super().__init__(f"unknown {kind} {name!r}; valid {plural}: {', '.join(self.valid)}")
+            return
+        import difflib
+
+        close = difflib.get_close_matches(str(name), self.valid, n=5, cutoff=0.5)
+        listing = {"device": "`nas devices`", "study": "`nas studies`"}.get(kind, "the catalog")
+        super().__init__(f"unknown {kind} {name!r}; " + (f"closest: {', '.join(close)}; " if close else "")
+                         + f"{len(self.valid)} valid {plural}, {listing} lists them")
 
 
 class DataError(NasError):

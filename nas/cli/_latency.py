@@ -10,27 +10,83 @@ from ..errors import ConfigError
 from ._common import add_parser, check_writable, print_json, read_text
 
 
-def cmd_devices(args: argparse.Namespace) -> int:
+def _device_row(device) -> dict:
     from dataclasses import asdict
 
-    from ..latency import calibration_score, device_names, load_device
+    from ..latency import calibration_score
 
-    devices = [load_device(name) for name in device_names()]
-    rows = [{**asdict(d), "score": calibration_score(d)} for d in devices]
-    if args.json:
-        print_json(rows)
-        return 0
+    row = {**asdict(device), "score": calibration_score(device)}
+    artifact = device.artifact if device.latency_model else None
+    entry = (artifact or {}).get("profiles", {}).get(device.name) if artifact and artifact.get("kind") == "board-catalog" else None
+    if entry is not None:
+        row.update(loo_mean_pct=round(entry["loo_mean_pct"], 1), loo_max_pct=round(entry["loo_max_pct"], 1),
+                   refs=len(entry["refs"]), lobo_mean_pct=(round(entry["lobo"]["mean_abs_error_pct"], 1)
+                                                           if "mean_abs_error_pct" in entry["lobo"] else None),
+                   lobo_note=entry["lobo"].get("note", ""), power_mw=entry["power_mw"] and round(entry["power_mw"], 2),
+                   energy_loo_mean_pct=entry["energy_loo_mean_pct"] and round(entry["energy_loo_mean_pct"], 1),
+                   energy_loo_max_pct=entry["energy_loo_max_pct"] and round(entry["energy_loo_max_pct"], 1))
+    return row
 
-    def fmt(value, unit=""):
-        return "-" if value in (None, "") else f"{value:g}{unit}" if isinstance(value, (int, float)) else str(value)
 
-    header = ("name", "core", "clock", "SRAM", "flash", "runtime", "unit", "modes", "latency from", "calibration score")
-    table = [header] + [(r["name"], fmt(r["core"]), fmt(r["clock_mhz"], " MHz"), fmt(r["sram_kb"], " KB"),
-                         fmt(r["flash_kb"], " KB"), r["runtime"], r["unit"], ",".join(r["quantization"]),
-                         r["latency_source"], r["score"]) for r in rows]
+def _table(header: tuple, rows: list[tuple]) -> None:
+    table = [header] + rows
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def _fmt(value, unit=""):
+    return "-" if value in (None, "") else f"{value:g}{unit}" if isinstance(value, (int, float)) else str(value)
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from ..latency import device_names, load_device
+
+    if args.fits:
+        return _devices_fit(args)
+    rows = [_device_row(load_device(name)) for name in device_names()]
+    if args.json:
+        print_json(rows)
+        return 0
+    boards = [r for r in rows if "loo_mean_pct" in r]
+    others = [r for r in rows if "loo_mean_pct" not in r]
+    if boards:
+        print(f"microcontroller boards ({len(boards)}; latency from the board catalog, errors leave-one-model-out "
+              "and leave-one-board-out):")
+        _table(("name", "core", "clock", "SRAM", "flash", "runtime", "refs", "LOO mean", "LOO max", "LOBO", "energy LOO"),
+               [(r["name"], r["core"], _fmt(r["clock_mhz"], " MHz"), _fmt(r["sram_kb"], " KB"), _fmt(r["flash_kb"], " KB"),
+                 r["board_runtime"], str(r["refs"]), _fmt(r["loo_mean_pct"], "%"), _fmt(r["loo_max_pct"], "%"),
+                 _fmt(r["lobo_mean_pct"], "%"), _fmt(r["energy_loo_mean_pct"], "%")) for r in boards])
+        print()
+    _table(("name", "runtime", "unit", "modes", "latency from", "calibration score"),
+           [(r["name"], r["runtime"], r["unit"], ",".join(r["quantization"]), r["latency_source"], r["score"]) for r in others])
+    return 0
+
+
+def _devices_fit(args: argparse.Namespace) -> int:
+    """`nas devices --fits model.tflite`: the boards whose flash and SRAM hold the model, with its latency there."""
+    from ..latency import APP_RESERVE, load_device, runs_on
+    from ..measure import tflm_arena
+
+    path = Path(args.fits)
+    if not path.is_file():
+        raise ConfigError(f"{args.fits}: no such file")
+    tflite = path.read_bytes()
+    measured = tflm_arena(tflite)
+    arena = measured.arena_bytes if measured.compatible else load_device("host-tflm-icount").predict(tflite).arena_bytes
+    rows = runs_on(tflite, arena)
+    if args.json:
+        print_json({"model": str(path), "size_bytes": len(tflite), "arena_bytes": arena,
+                    "arena_source": "measured (TFLite Micro)" if measured.compatible else "predicted", "boards": rows})
+        return 0
+    fits = [r for r in rows if r["fits"]]
+    print(f"{path}: {len(tflite) / 1024:.1f} KB, TFLite Micro arena {arena / 1024 if arena else float('nan'):.1f} KB "
+          f"({'measured' if measured.compatible else 'predicted'}); fits {len(fits)} of {len(rows)} boards "
+          f"(after {APP_RESERVE:.0%} of flash and SRAM left to the application)")
+    _table(("board", "fits", "latency ms", "error", "energy uJ", "why not"),
+           [(r["device"], {True: "yes", False: "no", None: "?"}[r["fits"]], _fmt(r["latency_ms"]),
+             f"±{r['latency_error_pct']:g}%" if r["latency_error_pct"] is not None else "-", _fmt(r["energy_uj"]), r["why"])
+            for r in rows])
     return 0
 
 
@@ -51,29 +107,66 @@ def _check_repeatability(args, device) -> int:
     return 0
 
 
-def cmd_calibrate(args: argparse.Namespace) -> int:
-    from ..latency import artifact_path, calibrate_host, calibrate_mcu, calibration_score, load_device, write_artifact
+def _calibrate_boards(args: argparse.Namespace) -> int:
+    """Fit the board catalog and write its artifact and one device profile per board."""
+    import yaml
 
+    from ..catalog import catalog_dirs
+    from ..latency import CATALOG_ARTIFACT, artifact_path, calibrate_boards, load_artifact, write_artifact
+    from ..files import atomic_write_text
+
+    out = Path(args.out) if args.out else artifact_path(CATALOG_ARTIFACT)
+    devices_dir = catalog_dirs("devices")[0]
+    check_writable(out.parent)
+    check_writable(devices_dir)
+    artifact, profiles = calibrate_boards(seed=args.seed)
+    artifact["provenance"]["command"] = f"nas calibrate --boards --seed {args.seed}"
+    if not args.out:  # profiles of boards the new catalog no longer holds go with the old one
+        old = load_artifact(CATALOG_ARTIFACT) or {"profiles": {}}
+        for name in set(old["profiles"]) - {p["name"] for p in profiles}:
+            (devices_dir / f"{name}.yaml").unlink(missing_ok=True)
+    write_artifact(out, artifact)
+    header = f"# Generated by `{artifact['provenance']['command']}` from latency_models/{CATALOG_ARTIFACT}.json; do not edit.\n"
+    for profile in profiles:
+        atomic_write_text(devices_dir / f"{profile['name']}.yaml", header + yaml.safe_dump(profile, sort_keys=False, width=120))
+    v = artifact["validation"]
+    if args.json:
+        print_json({"artifact": str(out), "devices": [p["name"] for p in profiles], "validation": v})
+        return 0
+    print(f"wrote {out} and {len(profiles)} device profiles in {devices_dir}")
+    print(f"  leave-one-model-out: catalog mean {v['loo_mean_pct']:.1f}%, largest {v['loo_max_pct']:.0f}%; "
+          f"{len(v['profiles_over_30pct'])} profile(s) over 30%")
+    if v["lobo_mean_pct"] is not None:
+        print(f"  leave-one-board-out: mean {v['lobo_mean_pct']:.1f}% over {v['lobo_boards']} profiles")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from ..latency import artifact_path, calibrate_host, calibration_score, load_device, write_artifact
+
+    if args.boards:
+        return _calibrate_boards(args)
+    if not args.device:
+        raise ConfigError("nas calibrate needs --device NAME, or --boards for the microcontroller catalog")
     device = load_device(args.device)
+    if device.measure == "published":
+        return _calibrate_boards(args)
     if args.check:
         return _check_repeatability(args, device)
     if not device.measure:
         raise ConfigError(f"device {device.name} is not calibrated by measurement ({device.calibration})")
     out = Path(args.out) if args.out else artifact_path(device.latency_model or device.name)
     check_writable(out.parent)
-    if device.measure == "published":
-        artifact = calibrate_mcu(device, seed=args.seed)
-    else:
-        if args.samples < 8:
-            raise ConfigError("--samples must be at least 8 (a held-out split needs some)")
-        if device.measure == "icount":
-            from ..measure import require_valgrind
+    if args.samples < 8:
+        raise ConfigError("--samples must be at least 8 (a held-out split needs some)")
+    if device.measure == "icount":
+        from ..measure import require_valgrind
 
-            require_valgrind()
-        show = None if args.json or args.no_progress else (lambda i, n: print(f"\rbuilt {i}/{n} models", end="", file=sys.stderr, flush=True))
-        artifact = calibrate_host(device, args.samples, seed=args.seed, progress=show)
-        if show:
-            print(file=sys.stderr)
+        require_valgrind()
+    show = None if args.json or args.no_progress else (lambda i, n: print(f"\rbuilt {i}/{n} models", end="", file=sys.stderr, flush=True))
+    artifact = calibrate_host(device, args.samples, seed=args.seed, progress=show)
+    if show:
+        print(file=sys.stderr)
     artifact["provenance"]["command"] = "nas " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["calibrate"] else "nas calibrate"
     write_artifact(out, artifact)
     summary = {"device": device.name, "artifact": str(out), "validation": artifact["validation"]}
@@ -130,6 +223,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             value = f"not predicted: {p.reason}"
         else:
             value = f"{p.value:,.3f} ms" if p.unit == "ms" else f"{p.value:,.0f} {p.unit}"
+            if p.error_pct is not None:
+                value += f" (leave-one-model-out error: mean {p.error_pct:.0f}%, max {p.error_max_pct:.0f}%)"
+            if p.energy_uj is not None:
+                value += f", {p.energy_uj:,.1f} uJ"
         arena = f", arena ≈ {p.arena_bytes / 1024:.1f} KB" if p.arena_bytes else ""
         print(f"{item}  [{p.mode}]  {value}{arena}")
     return 0
@@ -138,11 +235,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     """Add `devices`, `calibrate` and `predict` to the `nas` parser's subcommands."""
     p = add_parser(sub, "devices", help="list the device profiles: runtime, modes it runs, where latency comes from")
+    p.add_argument("--fits", metavar="MODEL", help="a .tflite: the boards whose flash and SRAM hold it, with its latency there")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_devices)
 
     p = add_parser(sub, "calibrate", help="measure sampled models on a device's ruler, fit its latency model, validate it")
-    p.add_argument("--device", required=True)
+    p.add_argument("--device", help="a host device to calibrate (a microcontroller refits the whole board catalog)")
+    p.add_argument("--boards", action="store_true", help="fit the microcontroller board catalog on the MLPerf Tiny results "
+                   "and write its device profiles")
     p.add_argument("--samples", type=int, default=300, help="models to sample and measure (host devices)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--check", action="store_true", help="wall-clock devices: measure and print this machine's repeatability floor")

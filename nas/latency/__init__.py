@@ -8,7 +8,9 @@
     planned_head_bytes, predict_arena, ...              the TFLite Micro arena model (`_arena`)
     make_samples, settle                                calibration samples (`_sampling`)
     calibrate_host, host_artifact, ...                  fitting and validating host devices (`_fitting`)
-    calibrate_mcu, mcu_timings                          microcontrollers from published timings (`_mcu`)
+    calibrate_boards, CATALOG_ARTIFACT, APP_RESERVE     the microcontroller board catalog (`_mcu`, `_boards`, `_board_fit`)
+    board_profiles, fit_joint, class_instructions       its profiles and joint latency model
+    runs_on, board_devices, board_budget_kb             where a model fits and what it costs on each board
     REFERENCE_MODELS, build_reference                   the MLPerf Tiny reference architectures
 
 Nothing here imports TensorFlow at import time; calibration imports it when it builds models.
@@ -22,7 +24,10 @@ from ._fitting import (HELD_OUT_FRACTION, calibrate_host, held_out_split, host_a
                        write_artifact)
 from ._flatbuffer import DTYPE_BYTES, constant_tensors, elements, enum_names, op_name, open_model, read_tflite
 from ._kernels import HYBRID_MIN_WEIGHTS, Kernel, inside_taps, kernels_from_spec, kernels_from_tflite, model_mode
-from ._mcu import calibrate_mcu, mcu_timings
+from ._board_fit import KERNEL_CLASSES, class_instructions, fit_joint
+from ._boards import BoardProfile, board_profiles, board_rows
+from ._mcu import APP_RESERVE, CATALOG_ARTIFACT, calibrate_boards, device_profile, reference_class_instructions
+from ._runs_on import board_budget_kb, board_devices, runs_on
 from ._reference_models import REFERENCE_MODELS, build_reference
 from ._regress import REGRESSORS, KernelCostModel, fit_mode, fit_regressor, nnls, score
 from ._sampling import Sample, make_samples, settle
@@ -33,5 +38,6 @@ __all__ = ["ALIGNMENT", "Buffer", "arena_features", "fit_arena_model", "liveness
            "calibrate_host", "held_out_split", "host_artifact", "measure_samples", "provenance", "write_artifact",
            "DTYPE_BYTES", "constant_tensors", "elements", "enum_names", "op_name", "open_model", "read_tflite",
            "HYBRID_MIN_WEIGHTS", "Kernel", "inside_taps", "kernels_from_spec", "kernels_from_tflite", "model_mode",
-           "calibrate_mcu", "mcu_timings", "REFERENCE_MODELS", "build_reference", "REGRESSORS", "KernelCostModel",
+           "KERNEL_CLASSES", "class_instructions", "fit_joint", "BoardProfile", "board_profiles", "board_rows",
+           "APP_RESERVE", "CATALOG_ARTIFACT", "calibrate_boards", "device_profile", "reference_class_instructions", "board_budget_kb", "board_devices", "runs_on", "REFERENCE_MODELS", "build_reference", "REGRESSORS", "KernelCostModel",
            "fit_mode", "fit_regressor", "nnls", "score", "Sample", "make_samples", "settle"]

@@ -27,7 +27,7 @@ __all__ = ["Device", "Prediction", "load_device", "device_names", "load_artifact
 
 _LATENCY_SOURCES = ("host_measurement", "model")
 _UNITS = ("ms", "instructions")
-_RUNTIMES = ("litert", "tflm", "xcubeai")
+_RUNTIMES = ("litert", "tflm", "xcubeai", "stedgeai", "plumerai", "hale", "microtvm", "onnc")
 _MEASURES = ("", "icount", "wallclock", "published")
 
 
@@ -43,6 +43,9 @@ class Prediction:
     value: float | None = None
     reason: str = ""
     arena_bytes: int | None = None
+    energy_uj: float | None = None  # boards whose published results include energy: predicted uJ per inference
+    error_pct: float | None = None  # the latency model's leave-one-model-out mean error on this device
+    error_max_pct: float | None = None  # ... and its largest
 
     @property
     def latency_ms(self) -> float | None:
@@ -59,8 +62,9 @@ class Prediction:
             out["latency_ms" if self.unit == "ms" else "instructions"] = self.value
         else:
             out["reason"] = self.reason
-        if self.arena_bytes is not None:
-            out["arena_bytes"] = self.arena_bytes
+        for key in ("arena_bytes", "energy_uj", "error_pct", "error_max_pct"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         return out
 
 
@@ -68,7 +72,7 @@ class Prediction:
 class Device:
     name: str
     description: str
-    runtime: str  # "litert" | "tflm" | "xcubeai"
+    runtime: str  # "litert" | "tflm" | "xcubeai" | ... (the runtime that executes the model)
     unit: str  # "ms" | "instructions"
     quantization: tuple[str, ...]  # modes its runtime runs
     latency_source: str
@@ -80,8 +84,10 @@ class Device:
     measure: str = ""  # how `nas calibrate` measures it: icount, wallclock, published (MCU timings)
     latency_model: str = ""  # artifact name in latency_models/ (without .json)
     base_device: str = ""  # microcontrollers: the instruction-count device that gives the cost's shape
-    board: str = ""  # microcontrollers: the `board` and `runtime` of their rows in mcu_timings.csv
-    board_runtime: str = ""
+    board: str = ""  # microcontrollers: the submitters' system ids of their MLPerf Tiny results
+    board_runtime: str = ""  # ... and the runtime with its version, as the results name it
+    runtime_family: str = ""  # the board catalog's runtime family (tflm, tflm-cmsisnn, xcubeai, plumerai, ...)
+    memory_source: str = ""  # where sram_kb and flash_kb come from (a datasheet), or why they are empty
     sparsity_modes: tuple[str, ...] = ()  # modes whose pruned weights the runtime stores in fewer bytes or runs in fewer cycles
     sparsity_note: str = ""  # what pruning buys on this runtime, as measured (benchmarks/README.md, sparsity)
 
@@ -104,6 +110,19 @@ class Device:
         if self.unit != "ms" or not getattr(result, "tflite", None):
             return None
         return self.predict(result.tflite).latency_ms
+
+    @property
+    def power_mw(self) -> float | None:
+        """Mean power while inferring (published uJ / ms), for boards whose results include energy."""
+        artifact = self.artifact if self.latency_model else None
+        if not artifact or artifact.get("kind") != "board-catalog":
+            return None
+        return (artifact["profiles"].get(self.name) or {}).get("power_mw")
+
+    def energy_uj(self, result) -> float | None:
+        """Energy per inference of a measured candidate on this board (latency x mean power)."""
+        latency, power = self.latency_ms(result), self.power_mw
+        return latency * power if latency is not None and power is not None else None
 
     def predict_latency_ms(self, spec: ArchSpec, in_channels: int, num_classes: int) -> float | None:
         """Latency predicted from the spec alone, before training; None where no model applies."""
@@ -146,6 +165,8 @@ class Device:
             if fitted_on != host_cpu():  # wall-clock time does not transfer between machines
                 return refused(f"{self.name}'s latency model was fitted on {fitted_on or 'another machine'}, not this "
                                f"machine's {host_cpu()}: refit it here with `nas calibrate --device {self.name}`")
+        if artifact.get("kind") == "board-catalog":
+            return self._predict_on_board(artifact, source if tflite is None else tflite, mode, in_channels, num_classes)
         if artifact.get("kind") == "scaled-instructions":
             base = load_device(artifact["base_device"]).predict(tflite if tflite is not None else source, in_channels, num_classes)
             if not base.runs:
@@ -172,6 +193,28 @@ class Device:
         return Prediction(mode, True, self.unit, model.predict(row), arena_bytes=arena)
 
 
+    def _predict_on_board(self, artifact: dict, source, mode: str, in_channels, num_classes) -> Prediction:
+        """Board catalog: host TFLite Micro instructions per kernel class x this board's ms per instruction."""
+        from ._board_fit import class_instructions
+        from ._kernels import kernels_from_spec, kernels_from_tflite
+
+        entry = artifact["profiles"].get(self.name)
+        if entry is None:
+            return Prediction(mode, False, self.unit, reason=f"{self.name} is not in the board catalog "
+                              f"({artifact_path(self.latency_model)}): run `nas calibrate --boards`")
+        base = load_device(artifact["base_device"])
+        priced = base.predict(source, in_channels, num_classes)  # refuses what the host model cannot price
+        if not priced.runs:
+            return Prediction(mode, False, self.unit, reason=priced.reason)
+        kernels = kernels_from_tflite(source) if isinstance(source, bytes) else kernels_from_spec(source, in_channels, num_classes)
+        counts = class_instructions(kernels, base.artifact["modes"][mode]["coef"])
+        ms = sum(entry["ms_per_instruction"][c] * counts[c] for c in counts)
+        power = entry.get("power_mw")
+        return Prediction(mode, True, self.unit, ms, arena_bytes=priced.arena_bytes if self.runtime == "tflm" else None,
+                          energy_uj=power * ms if power else None, error_pct=entry["loo_mean_pct"],
+                          error_max_pct=entry["loo_max_pct"])
+
+
 def calibration_score(device: Device) -> str:
     """How well the device's latency figures are known, in words (for `nas devices`)."""
     artifact = device.artifact
@@ -180,6 +223,13 @@ def calibration_score(device: Device) -> str:
     if artifact is None:
         return "measured per candidate"
     validation = artifact.get("validation", {})
+    if artifact.get("kind") == "board-catalog":
+        entry = artifact["profiles"].get(device.name)
+        if entry is None:
+            return "not in the board catalog"
+        lobo = entry["lobo"].get("mean_abs_error_pct")
+        return (f"leave-one-model-out mean {entry['loo_mean_pct']:.0f}%, max {entry['loo_max_pct']:.0f}% "
+                f"({len(entry['refs'])} refs)" + (f"; leave-one-board-out {lobo:.0f}%" if lobo is not None else ""))
     if artifact.get("kind") == "scaled-instructions":
         loo = validation.get("leave_one_out", {})
         if not loo.get("n"):

@@ -1,79 +1,125 @@
-"""Microcontroller profiles: the host TFLite Micro instruction model's shape, scaled to a board's
-published MLPerf Tiny timings (`latency_models/mcu_timings.csv`)."""
+"""Microcontroller profiles: every board of the MLPerf Tiny results (`_boards`), priced by one joint
+latency model (`_board_fit`) on the host TFLite Micro instruction model's kernel classes.
+
+`calibrate_boards` builds the four reference models (seeded), splits their host instructions by
+kernel class, fits the catalog and returns the artifact (`latency_models/mcu-catalog.json`) and one
+device profile per board (`devices/<name>.yaml`); `nas calibrate --boards` writes them.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..catalog import catalog_dirs
 from ..errors import ConfigError
+from ._board_fit import KERNEL_CLASSES, PRIOR_SD, RESIDUAL_SD, class_instructions, fit_joint
+from ._boards import LEFT_OUT, ROWS_FILE, PARTS_FILE, board_profiles
 from ._fitting import provenance
-from ._sampling import settle
 
-__all__ = ["mcu_timings", "calibrate_mcu"]
+__all__ = ["CATALOG_ARTIFACT", "APP_RESERVE", "calibrate_boards", "reference_class_instructions", "device_profile"]
+
+CATALOG_ARTIFACT = "mcu-catalog"
+#: The share of a board's SRAM and flash left to the application when the board's memory becomes a
+#: study's budget (the model gets the rest): firmware, stacks, buffers and the runtime's own code.
+APP_RESERVE = 0.25
+_DEVICE_RUNTIME = {"tflm": "tflm", "tflm-cmsisnn": "tflm", "tflm-mvp": "tflm", "tflm-helium": "tflm"}
+_FAMILY_WORDS = {
+    "tflm": "TFLite Micro with its reference kernels", "tflm-cmsisnn": "TFLite Micro with CMSIS-NN kernels",
+    "tflm-helium": "TFLite Micro with CMSIS-NN Helium (MVE) kernels",
+    "tflm-mvp": "TFLite Micro with Silicon Labs' MVP accelerator", "xcubeai": "STM32Cube.AI (X-CUBE-AI)",
+    "stedgeai": "ST Edge AI (preview, DSP co-processor)", "plumerai": "Plumerai Inference Engine",
+    "hale": "Bosch Hardware-Aware Lowering Engine", "microtvm": "microTVM", "onnc": "ONNC (Skymizer)",
+}
 
 
-def mcu_timings() -> list[dict]:
-    """Published microcontroller timings (MLPerf Tiny), shipped as latency_models/mcu_timings.csv."""
-    import csv
-
-    for folder in catalog_dirs("latency_models"):
-        if (folder / "mcu_timings.csv").is_file():
-            with open(folder / "mcu_timings.csv", newline="") as fh:
-                return list(csv.DictReader(fh))
-    raise ConfigError("latency_models/mcu_timings.csv is missing: the microcontroller devices are calibrated on it")
-
-
-def calibrate_mcu(device, seed: int = 0) -> dict:
-    """Scale the base device's instruction model to a board's published MLPerf Tiny timings.
-
-    ms = k * predicted instructions; k is fitted in log space (a geometric mean of ratios) on the
-    reference models, and the leave-one-out error says how well the shape transfers."""
+def reference_class_instructions(seed: int = 0) -> dict[str, dict[str, float]]:
+    """Host TFLite Micro instructions per kernel class of each reference model, built int8 and seeded."""
     from ..candidate import convert
-    from ..measure import count_instructions
     from ._devices import load_device
+    from ._kernels import kernels_from_tflite
     from ._reference_models import REFERENCE_MODELS, build_reference
+    from ._sampling import settle
 
-    base = load_device(device.base_device)
-    rows = [r for r in mcu_timings() if r["board"] == device.board and r["runtime"] == device.board_runtime]
-    if not rows:
-        raise ConfigError(f"{device.name}: no published timings for board {device.board!r} and runtime {device.board_runtime!r}")
-    rng = np.random.default_rng(seed)
-    refs = []
-    for row in rows:
-        name = row["reference_model"]
-        if name not in REFERENCE_MODELS:
-            raise ConfigError(f"{device.name}: no builder for reference model {name!r}")
+    artifact = load_device("host-tflm-icount").artifact
+    if artifact is None or "int8" not in artifact.get("modes", {}):
+        raise ConfigError("host-tflm-icount has no int8 latency model: the board catalog prices kernel classes with it")
+    coef = artifact["modes"]["int8"]["coef"]
+    out = {}
+    for i, name in enumerate(REFERENCE_MODELS):
+        rng = np.random.default_rng(seed + i)
         model = build_reference(name)
         x = rng.uniform(0, 1, (16, *REFERENCE_MODELS[name][1])).astype(np.float32)
         settle(model, x, rng)
-        tflite = convert(model, "int8", x)
-        refs.append({"reference_model": name, "published_ms": float(row["latency_ms"]), "tflite": tflite,
-                     "predicted_instructions": base.predict(tflite).instructions})
-    counts = count_instructions([r["tflite"] for r in refs], base.runtime)
-    for ref, count in zip(refs, counts):
-        ref["measured_instructions"] = count.instructions
+        out[name] = class_instructions(kernels_from_tflite(convert(model, "int8", x)), coef)
+    return out
 
-    def fit(items) -> float:
-        return float(np.exp(np.mean([np.log(r["published_ms"] / r["predicted_instructions"]) for r in items])))
 
-    k = fit(refs)
-    for i, ref in enumerate(refs):
-        ref["fitted_ms"] = k * ref["predicted_instructions"]
-        others = [r for j, r in enumerate(refs) if j != i]
-        ref["loo_ms"] = fit(others) * ref["predicted_instructions"] if others else None
-        ref["loo_error_pct"] = 100 * (ref["loo_ms"] / ref["published_ms"] - 1) if others else None
-        del ref["tflite"]
-    loo = [abs(r["loo_error_pct"]) for r in refs if r["loo_error_pct"] is not None]
+def device_profile(profile, entry: dict) -> dict:
+    """The `devices/<name>.yaml` mapping of one catalog profile."""
+    runtime_words = f"{profile.runtime_name} {profile.version}".strip() + (f" ({profile.variant})" if profile.variant else "")
+    lobo = entry["lobo"].get("mean_abs_error_pct")
     return {
-        "device": device.name, "unit": "ms", "runtime": device.runtime, "kind": "scaled-instructions",
-        "base_device": base.name, "ms_per_instruction": k,
-        "cycles_per_instruction": k * 1e-3 * device.clock_mhz * 1e6 if device.clock_mhz else None,
-        "references": refs,
-        "validation": {"leave_one_out": {"n": len(loo), "mean_abs_error_pct": float(np.mean(loo)) if loo else None,
-                                         "max_abs_error_pct": float(np.max(loo)) if loo else None,
-                                         "note": "" if loo else "one published timing: no leave-one-out possible"}},
-        "provenance": provenance(len(refs), seed, {
-            "timings": f"latency_models/mcu_timings.csv, board {device.board}, runtime {device.board_runtime}",
-            "shape": f"{base.name} latency model (host TFLite Micro reference-kernel instruction counts)"}),
+        "name": profile.name,
+        "description": f"{profile.part} ({profile.core} at {profile.clock_mhz:g} MHz) running {runtime_words}"
+                       + (f"; accelerator: {profile.accelerator}" if profile.accelerator else ""),
+        "runtime": _DEVICE_RUNTIME.get(profile.runtime, profile.runtime),
+        "runtime_family": profile.runtime,
+        "unit": "ms",
+        "core": profile.core,
+        "clock_mhz": profile.clock_mhz,
+        "sram_kb": profile.sram_kb,
+        "flash_kb": profile.flash_kb,
+        "memory_source": profile.memory_source,
+        "quantization": ["int8"],
+        "latency_source": "model",
+        "latency_model": CATALOG_ARTIFACT,
+        "base_device": "host-tflm-icount",
+        "board": profile.board,
+        "board_runtime": runtime_words,
+        "measure": "published",
+        "calibration": (f"{_FAMILY_WORDS.get(profile.runtime, profile.runtime)}: host TFLite Micro instructions per kernel "
+                        f"class, scaled by the board catalog fitted jointly on every published MLPerf Tiny Cortex-M result; "
+                        f"{len(profile.latency_ms)} of this board's own results; leave-one-model-out mean "
+                        f"{entry['loo_mean_pct']:.0f}%, max {entry['loo_max_pct']:.0f}%"
+                        + (f"; leave-one-board-out {lobo:.0f}%" if lobo is not None else "")
+                        + "; int8 only, as those results are"),
+        "sparsity_modes": [],
+        "sparsity_note": "no sparse kernels in the published runtimes' int8 paths: pruning is not searched",
     }
+
+
+def calibrate_boards(seed: int = 0) -> tuple[dict, list[dict]]:
+    """Fit the board catalog; returns the artifact and the device profiles it prices."""
+    profiles = board_profiles()
+    if not profiles:
+        raise ConfigError(f"latency_models/{ROWS_FILE} yields no profile with {3}+ reference results")
+    refs = reference_class_instructions(seed)
+    fit = fit_joint(profiles, refs)
+    entries = fit["profiles"]
+    loo = [e["loo_mean_pct"] for e in entries.values()]
+    lobo = [e["lobo"]["mean_abs_error_pct"] for e in entries.values() if "mean_abs_error_pct" in e["lobo"]]
+    energy = [e["energy_loo_mean_pct"] for e in entries.values() if e["energy_loo_mean_pct"] is not None]
+    families: dict[str, list[float]] = {}
+    for p in profiles:
+        families.setdefault(p.runtime, []).append(entries[p.name]["loo_mean_pct"])
+    for p in profiles:
+        entries[p.name].update(core=p.core, clock_mhz=p.clock_mhz, runtime=p.runtime, version=p.version,
+                               part=p.part, sources=p.sources, energy_uj_published=p.energy_uj)
+    artifact = {
+        "device": CATALOG_ARTIFACT, "unit": "ms", "kind": "board-catalog", "base_device": "host-tflm-icount",
+        "classes": list(KERNEL_CLASSES), "reference_instructions": refs, "profiles": entries, "terms": fit["terms"],
+        "prior_sd": dict(PRIOR_SD), "residual_sd": RESIDUAL_SD, "left_out": LEFT_OUT,
+        "validation": {
+            "profiles": len(profiles), "rows": fit["rows"],
+            "loo_mean_pct": float(np.mean(loo)), "loo_max_pct": max(e["loo_max_pct"] for e in entries.values()),
+            "profiles_over_30pct": sorted(n for n, e in entries.items() if e["loo_max_pct"] > 30),
+            "lobo_mean_pct": float(np.mean(lobo)) if lobo else None, "lobo_boards": len(lobo),
+            "energy_loo_mean_pct": float(np.mean(energy)) if energy else None, "energy_profiles": len(energy),
+            "by_family": {f: {"profiles": len(v), "loo_mean_pct": float(np.mean(v))} for f, v in sorted(families.items())},
+        },
+        "provenance": provenance(fit["rows"], seed, {
+            "timings": f"latency_models/{ROWS_FILE} (closed-division Cortex-M rows of shared/reference/mlperf_tiny_latency.csv; "
+                       "source_path names each results file in mlcommons/tiny_results_v0.5..v1.3)",
+            "memory": f"latency_models/{PARTS_FILE} (datasheets named per part)",
+            "shape": "host-tflm-icount int8 latency model, per kernel class, of the seeded reference models"}),
+    }
+    return artifact, [device_profile(p, entries[p.name]) for p in profiles]

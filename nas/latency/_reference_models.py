@@ -1,5 +1,5 @@
 """The MLPerf Tiny reference architectures, whose published microcontroller timings
-(`shared/reference/mcu_timings.csv`) give the microcontroller devices their scale.
+(`latency_models/mlperf_tiny_cortex_m.csv`) calibrate the microcontroller board catalog.
 
 Built after the public MLPerf Tiny training code (github.com/mlcommons/tiny, benchmark/training):
 ResNet-8 (image classification), DS-CNN (keyword spotting), MobileNetV1 0.25x (visual wake
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 __all__ = ["REFERENCE_MODELS", "build_reference"]
 
-#: reference_model column of mcu_timings.csv -> (builder name, input shape)
+#: reference model -> (builder name, input shape)
 REFERENCE_MODELS = {
     "ResNet-8 (CIFAR-10)": ("resnet8", (32, 32, 3)),
     "DS-CNN (Speech Commands)": ("dscnn", (49, 10, 1)),

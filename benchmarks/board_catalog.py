@@ -1,0 +1,80 @@
+"""The microcontroller board catalog's errors: per profile, per runtime family, leave-one-board-out.
+
+    python benchmarks/board_catalog.py            # refit from latency_models/mlperf_tiny_cortex_m.csv (~1 min)
+    python benchmarks/board_catalog.py --shipped  # read latency_models/mcu-catalog.json as shipped
+
+Leave-one-model-out: each published result is predicted by the joint model refitted without it.
+Leave-one-board-out: every profile of one board under one runtime is left out and predicted from the
+board's clock and core class alone. Energy: the profile's mean power (published) times the left-out
+latency prediction. Targets (issue 18): catalog mean of loo_mean_pct <= 10%, no profile's
+loo_max_pct > 30%, leave-one-board-out mean <= 20%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shipped", action="store_true", help="report the shipped artifact instead of refitting")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import numpy as np
+
+    from nas.latency import CATALOG_ARTIFACT, calibrate_boards, load_artifact
+
+    if args.shipped:
+        artifact = load_artifact(CATALOG_ARTIFACT)
+        if artifact is None:
+            raise SystemExit("no shipped latency_models/mcu-catalog.json: run `nas calibrate --boards`")
+    else:
+        artifact, _ = calibrate_boards(seed=args.seed)
+    profiles = artifact["profiles"]
+    print(f"## Per profile ({len(profiles)} profiles, {artifact['validation']['rows']} published results)\n")
+    print("| profile | core | MHz | runtime | refs | LOO mean | LOO max | LOBO | energy LOO mean | per model LOO error |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, e in profiles.items():
+        per_model = ", ".join(f"{ref.split()[0]} {100 * (r['loo_ms'] / r['published_ms'] - 1):+.0f}%" for ref, r in e["refs"].items())
+        lobo = e["lobo"].get("mean_abs_error_pct")
+        print(f"| {name} | {e['core']} | {e['clock_mhz']:g} | {e['runtime']} {e['version']} | {len(e['refs'])} | "
+              f"{_pct(e['loo_mean_pct'])} | {_pct(e['loo_max_pct'])} | {_pct(lobo) if lobo is not None else e['lobo'].get('note', '-')} | "
+              f"{_pct(e['energy_loo_mean_pct'])} | {per_model} |")
+    print("\n## Per runtime family\n")
+    print("| family | profiles | LOO mean | LOO max (worst profile) | LOBO mean (profiles) |")
+    print("|---|---|---|---|---|")
+    families: dict[str, list[dict]] = {}
+    for e in profiles.values():
+        families.setdefault(e["runtime"], []).append(e)
+    for family, members in sorted(families.items()):
+        lobo = [m["lobo"]["mean_abs_error_pct"] for m in members if "mean_abs_error_pct" in m["lobo"]]
+        print(f"| {family} | {len(members)} | {np.mean([m['loo_mean_pct'] for m in members]):.1f}% | "
+              f"{max(m['loo_max_pct'] for m in members):.1f}% | "
+              + (f"{np.mean(lobo):.1f}% ({len(lobo)})" if lobo else "- (one board)") + " |")
+    v = artifact["validation"]
+    cores = sorted({e["core"] for e in profiles.values()})
+    print("\n## Catalog against the targets\n")
+    print(f"- profiles: {len(profiles)} covering {', '.join(cores)}")
+    print(f"- catalog mean of loo_mean_pct: {v['loo_mean_pct']:.1f}% (target <= 10%)")
+    over = v["profiles_over_30pct"]
+    print(f"- profiles with loo_max_pct > 30%: {len(over)} (target 0){': ' + ', '.join(over) if over else ''}")
+    print(f"- leave-one-board-out mean: {_pct(v['lobo_mean_pct'])} over {v['lobo_boards']} profiles (target <= 20%)")
+    print(f"- energy leave-one-model-out mean: {_pct(v['energy_loo_mean_pct'])} over {v['energy_profiles']} profiles")
+    print(f"- prior spreads (log units): {artifact['prior_sd']}, residual {artifact['residual_sd']}")
+    print("- left out: " + "; ".join(artifact["left_out"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Where does a model run? Every board of the catalog, with whether the model fits its memory and what
+it costs there."""
+
+from __future__ import annotations
+
+from ..units import KB
+from ._devices import device_names, load_device
+from ._mcu import APP_RESERVE, CATALOG_ARTIFACT
+
+__all__ = ["runs_on", "board_devices", "board_budget_kb"]
+
+
+def board_devices() -> list:
+    """The catalog's microcontroller profiles."""
+    devices = [load_device(name) for name in device_names()]
+    return [d for d in devices if d.latency_model == CATALOG_ARTIFACT]
+
+
+def board_budget_kb(capacity_kb: float | None) -> float | None:
+    """What a board's SRAM or flash leaves the model after the application's reserve (APP_RESERVE)."""
+    return None if capacity_kb is None else capacity_kb * (1 - APP_RESERVE)
+
+
+def runs_on(tflite: bytes, arena_bytes: int | None) -> list[dict]:
+    """One row per catalog board: `fits` (flash holds the model and SRAM its TFLite Micro arena, after the
+    application's reserve; None where the part's memory is not known), `latency_ms` with the board's
+    leave-one-model-out error (`latency_error_pct`), `energy_uj` where the board published energy, and
+    `why` when it does not fit or run."""
+    size_kb = len(tflite) / KB
+    arena_kb = arena_bytes / KB if arena_bytes is not None else None
+    rows = []
+    for device in board_devices():
+        prediction = device.predict(tflite)
+        flash, sram = board_budget_kb(device.flash_kb), board_budget_kb(device.sram_kb)
+        why = []
+        if not prediction.runs:
+            why.append(prediction.reason)
+        if flash is not None and size_kb > flash:
+            why.append(f"model {size_kb:.1f} KB > {flash:.0f} KB of flash left to it")
+        if sram is not None and arena_kb is not None and arena_kb > sram:
+            why.append(f"arena {arena_kb:.1f} KB > {sram:.0f} KB of SRAM left to it")
+        known = flash is not None and sram is not None and arena_kb is not None
+        rows.append({
+            "device": device.name, "core": device.core, "clock_mhz": device.clock_mhz, "runtime": device.board_runtime,
+            "fits": (not why) if (known or why) else None,
+            "latency_ms": round(prediction.latency_ms, 4) if prediction.runs else None,
+            "latency_error_pct": round(prediction.error_pct, 1) if prediction.error_pct is not None else None,
+            "energy_uj": round(prediction.energy_uj, 2) if prediction.energy_uj is not None else None,
+            "why": "; ".join(why) if why else ("" if known else "memory of this part not known"),
+        })
+    return sorted(rows, key=lambda r: (r["fits"] is not True, r["latency_ms"] if r["latency_ms"] is not None else 1e18))
