@@ -90,13 +90,13 @@ def test_unknown_model_lists_the_valid_ones(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def _fake_run(folder: Path, rows: list[dict]) -> Path:
+def _fake_run(folder: Path, rows: list[dict], device: str = "host-tflm") -> Path:
     from nas.search import load_study
 
     folder.mkdir()
-    config = load_study("digits_demo")
+    config = load_study("digits_demo", device=device)
     (folder / "study.json").write_text(json.dumps(config.to_dict()))
-    columns = ["trial", "accuracy", "size_bytes", "host_latency_ms", "peak_ram_bytes", "quantization"]
+    columns = ["trial", "accuracy", "size_bytes", "latency_ms", "host_latency_ms", "peak_ram_bytes", "quantization"]
     with open(folder / "pareto.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, columns)
         writer.writeheader()
@@ -128,6 +128,34 @@ def test_compare_states_which_baselines_are_dominated(digits_baselines, tmp_path
                                             "host_latency_ms": 10 * int8_latency, "peak_ram_bytes": 1, "quantization": "int8"}])
     data = json.loads(run("compare", str(worse), str(digits_baselines), "--json").stdout)
     assert data["dominated"] == 0
+
+
+@pytest.mark.integration  # trains
+def test_compare_on_a_board_prices_the_baselines_there_and_marks_what_does_not_run(digits_baselines, tmp_path):
+    from nas.latency import load_device
+
+    board = load_device("cortex-m4-stm32l4r5-tflm-2.3.1")
+    with open(digits_baselines / "baselines.csv", newline="") as fh:
+        metrics = {r["metric"]: r for r in csv.DictReader(fh)}
+    int8_file = digits_baselines / "models" / "digits-custom-tflite_int8.tflite"
+    on_board = board.predict(int8_file.read_bytes()).latency_ms
+    int8_acc = float(metrics["accuracy_pct"]["tflite_int8"]) / 100
+    int8_size = float(metrics["size_bytes"]["tflite_int8"])
+    # faster than the baseline on the host, slower on the board: on the board it must not dominate
+    run_dir = _fake_run(tmp_path / "run", [
+        {"trial": 3, "accuracy": int8_acc, "size_bytes": int8_size / 2, "latency_ms": 2 * on_board,
+         "host_latency_ms": 1e-6, "peak_ram_bytes": 1000, "quantization": "int8"},
+        {"trial": 4, "accuracy": int8_acc, "size_bytes": int8_size / 2, "latency_ms": on_board / 2,
+         "host_latency_ms": 1e3, "peak_ram_bytes": 1000, "quantization": "int8"},
+    ], device=board.name)
+    result = run("compare", str(run_dir), str(digits_baselines), "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(result.stdout)
+    by_column = {p["column"]: p for p in data["points"]}
+    assert by_column["tflite_int8"]["latency_ms"] == pytest.approx(on_board)
+    assert by_column["tflite_int8"]["on_board"] == "fits" and by_column["tflite_int8"]["dominated_by"] == 4
+    assert by_column["tflite"]["on_board"].startswith("does not run") and by_column["tflite"]["dominated_by"] is None
+    assert board.name in Path(data["table"]).read_text()
 
 
 @pytest.mark.integration  # trains

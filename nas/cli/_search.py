@@ -23,7 +23,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         strategy = "tpe"  # the default Optuna sampler
     config = load_study(args.study, trials=args.trials, seed=args.seed, sampler=strategy, device=args.device,
                         data_dir=args.data_dir, max_size_kb=args.max_size_kb, max_ram_kb=args.max_ram_kb,
-                        max_latency_ms=args.max_latency_ms)
+                        max_latency_ms=args.max_latency_ms, max_energy_uj=args.max_energy_uj)
     out = Path(args.out) if args.out else Path("runs") / config.name
     summary = run_search(config, out, storage=args.storage, progress=not args.no_progress, ray_address=args.ray_address,
                          workers=args.workers, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
@@ -147,7 +147,8 @@ def register(sub) -> None:
     p.add_argument("--trials", type=int, help="total finished trained trials the study should hold")
     p.add_argument("--max-size-kb", type=float)
     p.add_argument("--max-ram-kb", type=float)
-    p.add_argument("--max-latency-ms", type=float)
+    p.add_argument("--max-latency-ms", type=float, help="milliseconds on the study's device (a board: that board's ms)")
+    p.add_argument("--max-energy-uj", type=float, help="microjoules per inference on a board that published energy")
     p.add_argument("--device")
     p.add_argument("--strategy", help="optuna (the default: multivariate TPE), tpe, nsga2, random, kerastuner-bayes, "
                                       "kerastuner-hyperband")

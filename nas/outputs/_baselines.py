@@ -30,6 +30,7 @@ import numpy as np
 
 from ..catalog import catalog_dirs
 from ..errors import CandidateFailed, ConfigError, UnknownNameError
+from ..files import atomic_write_bytes
 from ..files import atomic_write_text
 
 __all__ = ["COLUMNS", "MODELS", "BaselineRow", "study_input_size", "build_baseline", "run_baselines", "write_baselines",
@@ -220,6 +221,8 @@ def run_baselines(dataset_name: str, models: list[str], columns: list[str], out:
                                       "size_reduction_pct": round(100 * (1 - len(result) / keras_bytes), 2)}
                 continue
             accuracy = 100 * float(np.mean(scores.argmax(1) == dataset.y_test))
+            # kept so `nas compare` can price the converted model on the study's board
+            atomic_write_bytes(baseline_model_path(out, dataset.name, name, column), result)
             arena = tflm_arena(result)
             measured = {"accuracy_pct": round(accuracy, 2), "size_reduction_pct": round(100 * (1 - len(result) / keras_bytes), 2),
                         "inference_time_s": round(elapsed, 3), "latency_ms": round(latency, 4), "size_bytes": len(result),
@@ -264,6 +267,11 @@ def paper_results() -> list[dict]:
             with open(folder / "paper_results.csv", newline="") as fh:
                 return list(csv.DictReader(fh))
     return []
+
+
+def baseline_model_path(folder: Path, dataset: str, model: str, column: str) -> Path:
+    """Where `nas baselines` keeps a converted baseline (`<out>/models/<dataset>-<model>-<column>.tflite`)."""
+    return Path(folder) / "models" / f"{dataset}-{model}-{column}.tflite"
 
 
 def read_baselines(folder: Path) -> list[dict]:

@@ -1,9 +1,11 @@
 """`nas compare`: a search's Pareto front against the study's baselines, on the same data.
 
-For the search's dataset: one table and one figure (accuracy against size, and against per-sample
-latency on this host, LiteRT 1 thread, where both were measured), and for every baseline point
-(model x conversion column) the found model that dominates it, if any: at least as accurate,
-no larger, no slower, and strictly better in one of the three.
+For the search's dataset: one table and one figure (accuracy against size, and against latency on
+the study's device), and for every baseline point (model x conversion column) the found model that
+dominates it, if any: at least as accurate, no larger, no slower, no more RAM, and strictly better in
+one. On a board, latency is the board's (the converted baseline priced by the same latency model as
+the search's models); a baseline whose mode the board does not run, or that does not fit the board's
+flash and SRAM, is marked so. On a host device, latency is per sample on this host (LiteRT, 1 thread).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..files import atomic_write_text
 from ..search import dominates, load_run_config
-from ._baselines import COLUMNS, read_baselines
+from ..units import KB
+from ._baselines import COLUMNS, baseline_model_path, read_baselines
 from ._plots import pyplot, save_png
 
 __all__ = ["compare"]
@@ -45,12 +48,38 @@ def _baseline_points(rows: list[dict], dataset: str) -> list[dict]:
 
 
 def _dominates(found: dict, point: dict) -> bool:
-    """Pareto dominance on accuracy and size, and on latency where both were timed."""
+    """Pareto dominance on accuracy and size, and on latency and RAM where both are known."""
     objectives = ["accuracy", "size_bytes"]
-    if point["latency_ms"] is not None and found["latency_ms"] is not None:
-        objectives.append("latency_ms")
-    row = lambda r: {"accuracy": r["accuracy_pct"], "size_bytes": r["size_bytes"], "latency_ms": r["latency_ms"]}  # noqa: E731
+    for key in ("latency_ms", "peak_ram_bytes"):
+        if point[key] is not None and found[key] is not None:
+            objectives.append(key)
+    row = lambda r: {"accuracy": r["accuracy_pct"], "size_bytes": r["size_bytes"], "latency_ms": r["latency_ms"],  # noqa: E731
+                     "peak_ram_bytes": r["peak_ram_bytes"]}
     return dominates(row(found), row(point), objectives)
+
+
+def _on_board(points: list[dict], device, baselines_dir: Path, dataset: str) -> None:
+    """Price each baseline on the study's board; mark those it cannot run or hold."""
+    for point in points:
+        point["host_latency_ms"], point["latency_ms"], point["on_board"] = point["latency_ms"], None, ""
+        path = baseline_model_path(baselines_dir, dataset, point["model"], point["column"])
+        if point["column"] == "tensorflow":
+            point["on_board"] = "a Keras file: not deployable"
+            continue
+        if not path.is_file():
+            point["on_board"] = "not priced: no model file (re-run `nas baselines` to keep them)"
+            continue
+        prediction = device.predict(path.read_bytes())
+        if not prediction.runs:
+            point["on_board"] = f"does not run: {prediction.reason}"
+            continue
+        point["latency_ms"] = prediction.latency_ms
+        over = []
+        if device.flash_kb and point["size_bytes"] > device.flash_kb * KB:
+            over.append(f"{point['size_bytes'] / KB:,.0f} KB > {device.flash_kb:g} KB flash")
+        if device.sram_kb and point["peak_ram_bytes"] and point["peak_ram_bytes"] > device.sram_kb * KB:
+            over.append(f"arena {point['peak_ram_bytes'] / KB:,.0f} KB > {device.sram_kb:g} KB SRAM")
+        point["on_board"] = "does not fit: " + ", ".join(over) if over else "fits"
 
 
 def compare(run_dir: Path, baselines_dir: Path, out: Path | None = None) -> dict:
@@ -61,36 +90,51 @@ def compare(run_dir: Path, baselines_dir: Path, out: Path | None = None) -> dict
     pareto_path = run_dir / "pareto.csv"
     if not pareto_path.is_file():
         raise ConfigError(f"{run_dir} holds no pareto.csv: is it a finished search?")
+    from ..latency import load_device
+
+    device = load_device(config.device)
+    board = device.latency_source == "model" and device.unit == "ms"
     with open(pareto_path, newline="") as fh:
         found = [{"trial": int(r["trial"]), "accuracy_pct": 100 * float(r["accuracy"]), "size_bytes": float(r["size_bytes"]),
-                  "latency_ms": _float(r["host_latency_ms"]), "peak_ram_bytes": _float(r["peak_ram_bytes"]),
-                  "quantization": r["quantization"]} for r in csv.DictReader(fh)]
+                  "latency_ms": _float(r.get("latency_ms") if board else r.get("host_latency_ms")),
+                  "peak_ram_bytes": _float(r["peak_ram_bytes"]), "quantization": r["quantization"]}
+                 for r in csv.DictReader(fh)]
     points = _baseline_points(read_baselines(baselines_dir), config.dataset)
     if not points:
         raise ConfigError(f"{baselines_dir}/baselines.csv has no measured baseline for dataset {config.dataset!r}")
+    if board:
+        _on_board(points, device, baselines_dir, config.dataset)
     for point in points:
-        winners = [f for f in found if _dominates(f, point)]
+        deployable = not board or point["on_board"] == "fits"
+        winners = [f for f in found if _dominates(f, point)] if deployable else []
         point["dominated_by"] = max(winners, key=lambda f: f["accuracy_pct"])["trial"] if winners else None
     out = Path(out) if out else run_dir / "compare"
+    where = (f"latency in milliseconds on `{device.name}` ({device.description}), from its latency model"
+             if board else "latency per sample on this host (LiteRT, 1 thread)")
     lines = [f"# {config.dataset}: the search's Pareto front against the study's baselines", "",
-             "Accuracy on the test split; size of the .tflite (the Keras file for `tensorflow`); latency per sample on "
-             "this host (LiteRT, 1 thread). A baseline is dominated by a found model at least as accurate, no larger, no "
-             "slower, and better in one.", "", "## Found (Pareto set, retrained)", "",
+             f"Accuracy on the test split; size of the .tflite (the Keras file for `tensorflow`); {where}; peak RAM is the "
+             "TFLite Micro arena. A baseline is dominated by a found model at least as accurate, no larger, no "
+             "slower, using no more RAM, and better in one." + (" Only baselines that run on and fit the board can be "
+             "dominated; the others are marked." if board else ""), "", "## Found (Pareto set, retrained)", "",
              "| trial | accuracy % | size KB | latency ms | peak RAM KB | mode |", "|---|---|---|---|---|---|"]
     for f in sorted(found, key=lambda f: -f["accuracy_pct"]):
         lines.append(f"| {f['trial']} | {f['accuracy_pct']:.2f} | {f['size_bytes'] / 1024:.1f} | {_fmt(f['latency_ms'], 3)} | "
                      f"{_fmt(f['peak_ram_bytes'] and f['peak_ram_bytes'] / 1024, 1)} | {f['quantization']} |")
-    lines += ["", "## Baselines", "", "| model | input | column | accuracy % | size KB | latency ms | peak RAM KB | dominated by |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "## Baselines", "", "| model | input | column | accuracy % | size KB | latency ms | peak RAM KB | "
+              + ("on the board | " if board else "") + "dominated by |", "|---|---|---|---|---|---|---|" + ("---|" if board else "") + "---|"]
     for p in points:
         winner = f"trial {p['dominated_by']}" if p["dominated_by"] is not None else "not dominated"
         lines.append(f"| {p['model']} | {p['input']} | {p['column']} | {p['accuracy_pct']:.2f} | {p['size_bytes'] / 1024:,.1f} | "
-                     f"{_fmt(p['latency_ms'], 3)} | {_fmt(p['peak_ram_bytes'] and p['peak_ram_bytes'] / 1024, 1)} | {winner} |")
+                     f"{_fmt(p['latency_ms'], 3)} | {_fmt(p['peak_ram_bytes'] and p['peak_ram_bytes'] / 1024, 1)} | "
+                     + (f"{p['on_board']} | " if board else "") + f"{winner} |")
     dominated = sum(p["dominated_by"] is not None for p in points)
     lines += ["", f"{dominated} of {len(points)} baseline points are dominated by a found model."]
+    if board:
+        fit = sum(p["on_board"] == "fits" for p in points)
+        lines[-1] += f" {fit} of {len(points)} run on `{device.name}` and fit its memory."
     atomic_write_text(out / f"compare-{config.dataset}.md", "\n".join(lines) + "\n")
     figure = _plot(found, points, out / f"compare-{config.dataset}.png", config.dataset)
-    return {"dataset": config.dataset, "table": str(out / f"compare-{config.dataset}.md"), "figure": figure,
+    return {"dataset": config.dataset, "device": device.name, "table": str(out / f"compare-{config.dataset}.md"), "figure": figure,
             "dominated": dominated, "baselines": len(points), "points": points, "found": found}
 
 
@@ -103,7 +147,7 @@ def _plot(found: list[dict], points: list[dict], path: Path, dataset: str) -> st
     if plt is None:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, key, label in ((axes[0], "size_bytes", "size (KB, log)"), (axes[1], "latency_ms", "latency per sample (ms, log)")):
+    for ax, key, label in ((axes[0], "size_bytes", "size (KB, log)"), (axes[1], "latency_ms", "latency (ms, log)")):
         f = sorted((x for x in found if x[key]), key=lambda x: x[key])
         ax.plot([x[key] / (1024 if key == "size_bytes" else 1) for x in f], [x["accuracy_pct"] for x in f], "o",
                 color="tab:blue", label="found (Pareto)")

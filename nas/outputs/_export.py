@@ -87,7 +87,7 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
                  data_dir: str | None = None) -> dict:
     """Export the best model (or `trial`) of the search in `out_dir` into `dest`; returns the card."""
     from ..data import prepare
-    from ..latency import device_names, load_device
+    from ..latency import board_devices, device_names, load_device, runs_on
     from ..measure import litert_predict, tflm_arena, tflm_predict
     from ..spec import ArchSpec
 
@@ -116,7 +116,10 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
     elif device.runtime == "tflm":
         raise NasError(f"TFLite Micro cannot run the exported {spec.quantization} model: {arena.reason}; nothing was exported")
 
-    latency_by_device = {name: _device_latency(load_device(name), model, spec, row) for name in device_names()}
+    boards = {d.name for d in board_devices()}
+    latency_by_device = {name: _device_latency(load_device(name), model, spec, row)
+                         for name in device_names() if name not in boards}
+    board_rows = runs_on(model, arena.arena_bytes if arena.compatible else row.get("peak_ram_bytes"))
     test_accuracy = float(np.mean(lite.argmax(1) == dataset.y_test))
     ident = c_identifier(name)
     card = {
@@ -150,6 +153,8 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
             "test_samples": int(len(dataset.y_test)),
         },
         "latency_by_device": latency_by_device,
+        "runs_on": [{k: r[k] for k in ("device", "fits", "latency_ms", "latency_error_pct", "energy_uj", "why")}
+                    for r in board_rows],
         "budgets": {k: v for k, v in vars(config.budgets).items()},
         "device": config.device,
         "study": config.name,
@@ -216,6 +221,17 @@ def _card_markdown(card: dict) -> str:
     ]
     for name, entry in card["latency_by_device"].items():
         lines.append(f"| {name} | {entry['latency_ms'] if entry['latency_ms'] is not None else '—'} | {entry['source']} |")
+    fits = [r for r in card["runs_on"] if r["fits"]]
+    lines += ["", "## Where it runs", "",
+              f"Fits {len(fits)} of {len(card['runs_on'])} microcontroller boards of the catalog (flash holds the model and "
+              "SRAM its TFLite Micro arena, after a quarter of each is left to the application). Latency from the board "
+              "catalog's latency model, with its leave-one-model-out mean error on that board.", "",
+              "| board | fits | latency ms | error | energy uJ | why not |", "|---|---|---|---|---|---|"]
+    for r in card["runs_on"]:
+        lines.append(f"| {r['device']} | {({True: 'yes', False: 'no'}).get(r['fits'], '?')} | "
+                     f"{r['latency_ms'] if r['latency_ms'] is not None else '—'} | "
+                     f"{'±%g%%' % r['latency_error_pct'] if r['latency_error_pct'] is not None else '—'} | "
+                     f"{r['energy_uj'] if r['energy_uj'] is not None else '—'} | {r['why']} |")
     lines += ["", "## Architecture", "", "```json", json.dumps(card["spec"], indent=2, sort_keys=True), "```", "",
               "## Libraries", ""]
     lines += [f"- {k} {v}" for k, v in card["libraries"].items()]

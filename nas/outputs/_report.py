@@ -15,12 +15,23 @@ from ._plots import pyplot, save_png
 __all__ = ["write_outputs", "PARETO_COLUMNS", "TRIAL_COLUMNS"]
 
 TRIAL_COLUMNS = ["trial", "state", "screened", "screen_stage", "failed_stage", "reason", "accuracy", "float_accuracy",
-                 "size_bytes", "peak_ram_bytes", "peak_ram_source", "latency_ms", "host_latency_ms", "tflm_compatible",
-                 "params", "macs", "quantization", "sparsity", "weight_sparsity", "feasible", "spec_hash", "spec"]
+                 "size_bytes", "peak_ram_bytes", "peak_ram_source", "latency_ms", "energy_uj", "host_latency_ms",
+                 "tflm_compatible", "params", "macs", "quantization", "sparsity", "weight_sparsity", "feasible", "spec_hash", "spec"]
 PARETO_COLUMNS = ["trial", "val_accuracy", "accuracy", "float_val_accuracy", "float_accuracy", "proxy_accuracy",
                   "val_samples", "eval_samples", "size_bytes", "peak_ram_bytes",
-                  "peak_ram_source", "latency_ms", "host_latency_ms", "tflm_compatible", "quantization", "sparsity",
+                  "peak_ram_source", "latency_ms", "energy_uj", "host_latency_ms", "tflm_compatible", "quantization", "sparsity",
                   "params", "macs", "split", "model", "spec_hash", "spec"]
+
+
+def _latency_source(name: str) -> str:
+    """Where the report's latency figures come from, with the error of the model that gives them."""
+    from ..latency import calibration_score, load_device
+
+    device = load_device(name)
+    if device.latency_source == "host_measurement":
+        return f"Latency: measured on this host ({device.description})."
+    return (f"Latency (and energy, where the board published it) in `{device.name}`'s milliseconds: {device.description}; "
+            f"predicted by its latency model, {calibration_score(device)}.")
 
 
 def _csv(path: Path, rows: list[dict], columns: list[str]) -> None:
@@ -99,8 +110,10 @@ def _markdown(config: StudyConfig, summary: SearchSummary, plot: Path | None) ->
         f"# Search report: {config.name}",
         "",
         f"Dataset `{config.dataset}`, space `{config.space}`, device `{config.device}`, sampler `{config.sampler}`, seed {config.seed}.",
-        f"Budgets: size ≤ {_fmt(b.max_size_kb)} KB, peak RAM ≤ {_fmt(b.max_ram_kb)} KB, latency ≤ {_fmt(b.max_latency_ms)} ms "
-        "(KB = 1024 bytes). Objectives: " + ", ".join(config.objectives) + ".",
+        f"Budgets: size ≤ {_fmt(b.max_size_kb)} KB, peak RAM ≤ {_fmt(b.max_ram_kb)} KB, latency ≤ {_fmt(b.max_latency_ms)} ms"
+        + (f", energy ≤ {_fmt(b.max_energy_uj)} uJ" if b.max_energy_uj else "")
+        + " (KB = 1024 bytes). Objectives: " + ", ".join(config.objectives) + ".",
+        _latency_source(config.device),
     ]
     if data:
         lines.append(f"Data read from `{data.get('source')}`: {data.get('train')} training, {data.get('val')} validation and "

@@ -24,11 +24,11 @@ from ._record import PENALTY, count_trials, metrics_of, trained_rows, trial_rows
 from ._samplers import make_sampler
 from ._screen import Screen, analytic_screen, check_budgets_reachable, footprint_screen, smallest_specs, space_floor
 from ._storage import redact, storage_for
-from ._study import (SAMPLERS, StudyConfig, device_space, load_run_config, load_study, load_study_dataset, study_from_dict,
+from ._study import (DEFAULT_DEVICE, SAMPLERS, StudyConfig, device_space, with_board_memory, load_run_config, load_study, load_study_dataset, study_from_dict,
                      study_names, write_run_config)
 from ._trial import TrialOutcome, run_final, run_trial
 
-__all__ = ["UNKNOWN", "Budgets", "FAILURES_BEFORE_GIVING_UP", "MAX_SCREENED_IN_A_ROW", "SearchSummary", "open_study", "run_study",
+__all__ = ["DEFAULT_DEVICE", "with_board_memory", "UNKNOWN", "Budgets", "FAILURES_BEFORE_GIVING_UP", "MAX_SCREENED_IN_A_ROW", "SearchSummary", "open_study", "run_study",
            "LocalExecutor", "make_executor", "FINAL_RECORD", "SELECTION_RULE", "final_pareto", "load_finals", "proxy_pareto", "retrain_pareto",
            "OBJECTIVES", "dominates", "non_dominated", "PENALTY", "count_trials", "metrics_of", "trained_rows",
            "trial_rows", "make_sampler", "Screen", "analytic_screen", "check_budgets_reachable", "footprint_screen", "smallest_specs",

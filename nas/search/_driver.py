@@ -173,7 +173,8 @@ def _print_plan(config: StudyConfig, space, device, dataset, out_dir: Path) -> N
 
     b = config.budgets
     limits = [f"size <= {b.max_size_kb:g} KB" if b.max_size_kb else "", f"RAM <= {b.max_ram_kb:g} KB" if b.max_ram_kb else "",
-              f"latency <= {b.max_latency_ms:g} ms on {device.name}" if b.max_latency_ms else ""]
+              f"latency <= {b.max_latency_ms:g} ms on {device.name}" if b.max_latency_ms else "",
+              f"energy <= {b.max_energy_uj:g} uJ" if b.max_energy_uj else ""]
     data = dataset.summary()
     lines = [f"search {config.name}: {config.trials} trained trials, strategy {config.sampler}, seed {config.seed}",
              f"  data    {config.dataset}: {data['train']} train / {data['val']} validation / {data['test']} test, "
@@ -282,8 +283,10 @@ class _Driver:
         self.screened += 1
         self.screened_in_a_row += 1
         known = lambda v: v if v is not None and v == v else None  # noqa: E731 - NaN where the footprint was not reached
+        latency = known(verdict.latency_ms)
         metrics = {"size_bytes": known(verdict.size_bytes), "peak_ram_bytes": known(verdict.peak_ram_bytes),
-                   "latency_ms": known(verdict.latency_ms)}
+                   "latency_ms": latency, "energy_uj": latency * self.device.power_mw
+                   if latency is not None and self.device.power_mw is not None else None}
         record(trial, {"screened": True, "screen_stage": verdict.stage, "reason": verdict.reason, **metrics})
         # infeasible to the sampler whatever the budgets: a rejected spec was not something the device can use
         constrain(trial, self.config, metrics, runs=verdict.runs, rejected=True)

@@ -8,7 +8,8 @@ from typing import Mapping, Sequence
 __all__ = ["OBJECTIVES", "dominates", "non_dominated"]
 
 #: objective name -> Optuna direction
-OBJECTIVES = {"accuracy": "maximize", "latency_ms": "minimize", "size_bytes": "minimize", "peak_ram_bytes": "minimize"}
+OBJECTIVES = {"accuracy": "maximize", "latency_ms": "minimize", "size_bytes": "minimize", "peak_ram_bytes": "minimize",
+              "energy_uj": "minimize"}
 
 
 def _key(row: Mapping, objectives: Sequence[str]) -> list[float]:

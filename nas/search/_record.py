@@ -28,6 +28,7 @@ def metrics_of(result, device) -> dict[str, Any]:
         "peak_ram_bytes": result.peak_ram_bytes,
         "peak_ram_source": result.peak_ram_source,
         "latency_ms": device.latency_ms(result),
+        "energy_uj": device.energy_uj(result),
         "host_latency_ms": result.host_latency_ms,
         "tflm_compatible": result.tflm_compatible,
         "tflm_reason": result.tflm_reason,
@@ -57,7 +58,8 @@ def constrain(trial, config: StudyConfig, metrics: dict[str, Any], *, runs: bool
     one: each budget's relative overshoot (an unmeasured budgeted figure counts as 100% over), and
     `runs`, 1 for a spec the device cannot run or use. A spec rejected before training is never
     feasible to the sampler, whatever the budgets say."""
-    values = config.budgets.violations(metrics.get("size_bytes"), metrics.get("peak_ram_bytes"), metrics.get("latency_ms"))
+    values = config.budgets.violations(metrics.get("size_bytes"), metrics.get("peak_ram_bytes"), metrics.get("latency_ms"),
+                                       metrics.get("energy_uj"))
     values["runs"] = 0.0 if runs else 1.0
     if rejected and max(values.values()) <= 0:
         values["runs"] = 1.0

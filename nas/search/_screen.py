@@ -49,6 +49,9 @@ def _verdict(stage: str, spec: ArchSpec, budgets: Budgets, device: Device, size:
         reasons.append(f"RAM {ram / KB:.1f} KB > {budgets.max_ram_kb} KB")
     if budgets.max_latency_ms is not None and latency is not None and latency > budgets.max_latency_ms:
         reasons.append(f"latency {latency:.2f} ms > {budgets.max_latency_ms} ms")
+    energy = latency * device.power_mw if latency is not None and device.power_mw is not None else None
+    if budgets.max_energy_uj is not None and energy is not None and energy > budgets.max_energy_uj:
+        reasons.append(f"energy {energy:.1f} uJ > {budgets.max_energy_uj} uJ")
     return Screen(not reasons, stage, "; ".join(reasons), size, ram, latency)
 
 

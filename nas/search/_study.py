@@ -18,8 +18,13 @@ from ..files import atomic_write_text
 from ._budgets import Budgets
 from ._pareto import OBJECTIVES
 
+#: The device a study names none: a real board whose latency model states its error (the NUCLEO-L4R5ZI's
+#: Cortex-M4 under TFLite Micro, fitted on its published MLPerf Tiny results).
+DEFAULT_DEVICE = "cortex-m4-stm32l4r5-tflm-2.3.1"
+
 __all__ = ["StudyConfig", "SAMPLERS", "load_study", "study_from_dict", "study_names", "write_run_config",
-           "load_run_config", "device_space", "load_study_dataset"]
+           "load_run_config", "device_space", "load_study_dataset",
+           "DEFAULT_DEVICE", "with_board_memory"]
 
 SAMPLERS = ("nsga2", "tpe", "random", "kerastuner-bayes", "kerastuner-hyperband")
 
@@ -29,9 +34,9 @@ class StudyConfig:
     name: str
     dataset: str
     space: str
-    device: str = "host-litert"
+    device: str = DEFAULT_DEVICE
     budgets: Budgets = field(default_factory=Budgets)
-    objectives: tuple[str, ...] = tuple(OBJECTIVES)
+    objectives: tuple[str, ...] = ("accuracy", "latency_ms", "size_bytes", "peak_ram_bytes")  # energy_uj: opt in
     trials: int = 20
     sampler: str = "tpe"  # chosen by hypervolume: see benchmarks/README.md (samplers.py)
     seed: int = 0
@@ -107,7 +112,8 @@ class StudyConfig:
         return data
 
     def with_overrides(self, **changes: Any) -> "StudyConfig":
-        budgets = {k: changes.pop(k) for k in ("max_size_kb", "max_ram_kb", "max_latency_ms") if changes.get(k) is not None}
+        budgets = {k: changes.pop(k) for k in ("max_size_kb", "max_ram_kb", "max_latency_ms", "max_energy_uj")
+                   if changes.get(k) is not None}
         changes = {k: v for k, v in changes.items() if v is not None}
         if budgets:
             changes["budgets"] = replace(self.budgets, **budgets)
@@ -207,7 +213,23 @@ def load_study(path_or_name: str | Path, **overrides: Any) -> StudyConfig:
                           f"(nas devices lists them)")
     if device.latency_source == "model" and device.artifact is None:
         raise ConfigError(f"device {device.name} has no latency model yet: run `nas calibrate --device {device.name}` first")
-    return config
+    if (config.budgets.max_energy_uj is not None or "energy_uj" in config.objectives) and device.power_mw is None:
+        raise ConfigError(f"device {device.name} has no energy model (its published results include no energy): drop "
+                          "max_energy_uj and the energy_uj objective, or pick a board that has one (nas devices --json: power_mw)")
+    return with_board_memory(config, device)
+
+
+def with_board_memory(config: StudyConfig, device) -> StudyConfig:
+    """A board named without a memory budget: its flash and SRAM, less the application's reserve
+    (`nas.latency.APP_RESERVE`), become the size and RAM budgets."""
+    from ..latency import board_budget_kb
+
+    fill = {}
+    if config.budgets.max_size_kb is None and device.flash_kb:
+        fill["max_size_kb"] = round(board_budget_kb(device.flash_kb), 1)
+    if config.budgets.max_ram_kb is None and device.sram_kb:
+        fill["max_ram_kb"] = round(board_budget_kb(device.sram_kb), 1)
+    return replace(config, budgets=replace(config.budgets, **fill)) if fill else config
 
 
 def study_names() -> list[str]:
