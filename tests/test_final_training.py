@@ -211,3 +211,31 @@ def test_a_teacher_file_gives_probabilities_for_every_training_image(tmp_path):
     wrong.save(tmp_path / "seven.keras")
     with pytest.raises(ConfigError, match="has 7 outputs; digits has 10 classes"):
         attach_teacher(data, replace(config, final=replace(config.final, teacher=str(tmp_path / "seven.keras"))), None, tmp_path)
+
+
+@pytest.mark.integration
+def test_auto_teacher_is_the_best_float_trial_trained_once_and_cached(tmp_path, digits, monkeypatch):
+    import optuna
+
+    import nas.candidate
+    from nas.search import attach_teacher
+
+    study = optuna.create_study(directions=["maximize"])
+    for number, (spec, float_val) in enumerate([(TINY_SPEC.replace(head_channels=0), 0.80), (TINY_SPEC, 0.95)]):
+        trial = study.ask()
+        trial.set_user_attr("spec", spec.to_json())
+        trial.set_user_attr("float_val_accuracy", float_val)
+        study.tell(trial, float_val)
+    config = load_study(write_study(tmp_path / "s.yaml", final={"epochs": 3, "patience": 2, "teacher": "auto"}))
+    taught = attach_teacher(digits, config, study, tmp_path / "out")
+    assert taught.teacher_name == "trial 1 (float, retrained)"  # the higher float validation accuracy
+    assert (tmp_path / "out" / "teacher" / "teacher.keras").is_file()
+    agreement = np.mean(taught.teacher_probs.argmax(1) == digits.y_train)
+    assert agreement > 0.5, agreement  # a trained teacher, not a random one
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached teacher was retrained")
+
+    monkeypatch.setattr(nas.candidate, "train_candidate", no_training)
+    again = attach_teacher(digits, config, study, tmp_path / "out")
+    np.testing.assert_allclose(again.teacher_probs, taught.teacher_probs, atol=1e-5)

@@ -154,8 +154,11 @@ def check_teacher(value: str) -> None:
     """A clear error for a `final.teacher` that is neither none, auto nor an existing Keras file."""
     if value in ("none", "auto"):
         return
-    path = Path(value).expanduser()
-    if path.suffix not in (".keras", ".h5") or not path.is_file():
+    try:
+        exists = Path(value).expanduser().is_file()
+    except (OSError, ValueError):  # a name the file system cannot hold (a NUL byte, too long)
+        exists = False
+    if Path(value).suffix not in (".keras", ".h5") or not exists:
         raise ConfigError(f"final.teacher: {value!r} is not 'none', 'auto' or an existing .keras/.h5 model file; "
                           "name a trained Keras model or use auto (the search's most accurate float model)")
 

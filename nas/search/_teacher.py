@@ -78,7 +78,7 @@ def _auto_teacher(dataset, config: StudyConfig, study, folder: Path):
                               dataset.class_weights(), augmentation=dataset.augmentation)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "teacher.tmp.keras"
-    trained.model.save(tmp, include_optimizer=False)
+    trained.model.save(tmp)
     tmp.replace(path)
     atomic_write_text(record, json.dumps({"key": key, "trial": best["trial"], "spec": spec.to_json(),
                                           "float_val_accuracy": trained.float_accuracy, "name": name}, indent=2))
