@@ -47,7 +47,7 @@ def test_study_final_keys_merge_onto_the_final_defaults(tmp_path):
 @pytest.mark.parametrize("changes, message", [
     ({"final": {"epochs": 5, "mixup": True}}, "final: unknown key(s) ['mixup']"),
     ({"proxy": {"teacher": "auto"}}, "distillation is for the final training only"),
-    ({"final": {"teacher": "missing.keras"}}, "final.teacher: 'missing.keras' is not 'none', 'auto' or an existing"),
+    ({"final": {"teacher": "missing.keras"}}, "final.teacher: 'missing.keras' is not 'none', 'auto', a baseline (custom, vgg16, mobilenet) or an existing"),
     ({"final": {"epochs": 1}}, "training.warmup_epochs"),
 ])
 def test_bad_final_settings_in_a_study_name_the_key(tmp_path, changes, message):
@@ -239,3 +239,14 @@ def test_auto_teacher_is_the_best_float_trial_trained_once_and_cached(tmp_path, 
     monkeypatch.setattr(nas.candidate, "train_candidate", no_training)
     again = attach_teacher(digits, config, study, tmp_path / "out")
     np.testing.assert_allclose(again.teacher_probs, taught.teacher_probs, atol=1e-5)
+
+
+@pytest.mark.integration
+def test_a_baseline_teacher_is_trained_once_at_the_studys_input_size(tmp_path, digits):
+    from nas.search import attach_teacher
+
+    config = load_study(write_study(tmp_path / "s.yaml", final={"epochs": 2, "patience": 2, "teacher": "custom"}))
+    taught = attach_teacher(digits, config, None, tmp_path / "out")
+    assert taught.teacher_name == "baseline custom (28 px, float)"
+    assert np.mean(taught.teacher_probs.argmax(1) == digits.y_train) > 0.5
+    assert (tmp_path / "out" / "teacher" / "teacher.json").is_file()

@@ -152,15 +152,18 @@ def device_space(space, device) -> tuple[Any, tuple[str, ...]]:
 
 def check_teacher(value: str) -> None:
     """A clear error for a `final.teacher` that is neither none, auto nor an existing Keras file."""
-    if value in ("none", "auto"):
+    from ..spec import BASELINE_MODELS
+
+    if value in ("none", "auto") or value in BASELINE_MODELS:
         return
     try:
         exists = Path(value).expanduser().is_file()
     except (OSError, ValueError):  # a name the file system cannot hold (a NUL byte, too long)
         exists = False
     if Path(value).suffix not in (".keras", ".h5") or not exists:
-        raise ConfigError(f"final.teacher: {value!r} is not 'none', 'auto' or an existing .keras/.h5 model file; "
-                          "name a trained Keras model or use auto (the search's most accurate float model)")
+        raise ConfigError(f"final.teacher: {value!r} is not 'none', 'auto', a baseline "
+                          f"({', '.join(BASELINE_MODELS)}) or an existing .keras/.h5 model file; name a trained Keras model "
+                          "or use auto (the search's most accurate float model)")
 
 
 def _check_type(key: str, value: Any, kind: type) -> None:

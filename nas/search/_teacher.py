@@ -4,6 +4,8 @@
 
     auto        the trained trial with the highest float validation accuracy (any size: the teacher
                 is not deployed), retrained in float with the final settings, without QAT or teacher
+    <baseline>  one of the study's baselines (custom, vgg16, mobilenet; nas.spec.build_baseline) at the
+                study's input size for it, trained once with the final settings, without QAT or teacher
     <path>      a Keras model file (.keras or .h5) whose input is a square image in [0, 1] and whose
                 output is the dataset's class probabilities
 
@@ -39,8 +41,12 @@ def attach_teacher(dataset, config: StudyConfig, study, out_dir: Path):
     from ..data import prepare
 
     folder = Path(out_dir) / TEACHER_DIR
+    from ..spec import BASELINE_MODELS
+
     if teacher == "auto":
         model, name = _auto_teacher(dataset, config, study, folder)
+    elif teacher in BASELINE_MODELS:
+        model, name = _baseline_teacher(teacher, dataset, config, folder)
     else:
         model, name = keras.models.load_model(Path(teacher).expanduser(), compile=False), Path(teacher).name
     shape = model.input_shape
@@ -56,7 +62,6 @@ def attach_teacher(dataset, config: StudyConfig, study, out_dir: Path):
 def _auto_teacher(dataset, config: StudyConfig, study, folder: Path):
     """The most accurate float model of the search (float validation accuracy of its proxy
     training), retrained with the final settings; cached by spec, settings and data."""
-    from ..backend import keras
     from ..candidate import train_candidate
     from ..data import prepare
     from ..spec import ArchSpec
@@ -69,17 +74,63 @@ def _auto_teacher(dataset, config: StudyConfig, study, folder: Path):
     settings = replace(config.final, teacher="none", qat="off")
     key = {"spec_hash": spec.hash, "settings": settings.to_dict(), "dataset_fingerprint": dataset.fingerprint}
     name = f"trial {best['trial']} (float, retrained)"
-    record, path = folder / "teacher.json", folder / "teacher.keras"
-    if record.is_file() and path.is_file() and json.loads(record.read_text()).get("key") == key:
-        return keras.models.load_model(path, compile=False), name
+    cached = _cached(folder, key)
+    if cached is not None:
+        return cached, name
     x = prepare(dataset.x_train, spec.resolution, dataset.channels)
     x_val = prepare(dataset.x_val, spec.resolution, dataset.channels)
     trained = train_candidate(spec, x, dataset.y_train, x_val, dataset.y_val, dataset.num_classes, settings,
                               dataset.class_weights(), augmentation=dataset.augmentation)
+    _store(folder, trained.model, {"key": key, "trial": best["trial"], "spec": spec.to_json(),
+                                   "float_val_accuracy": trained.float_accuracy, "name": name})
+    return trained.model, name
+
+
+def _baseline_teacher(baseline: str, dataset, config: StudyConfig, folder: Path):
+    """A study baseline trained with the final settings (no QAT, no teacher), cached like `auto`'s."""
+    import math
+
+    from ..backend import keras
+    from ..candidate import compile_for, fit_epochs, global_random_state_kept, initialize, sample_weights, targets
+    from ..data import prepare
+    from ..spec import build_baseline, study_input_size
+
+    settings = replace(config.final, teacher="none", qat="off")
+    size = study_input_size(dataset.name, baseline)
+    key = {"baseline": baseline, "size": size, "settings": settings.to_dict(), "dataset_fingerprint": dataset.fingerprint}
+    name = f"baseline {baseline} ({size} px, float)"
+    cached = _cached(folder, key)
+    if cached is not None:
+        return cached, name
+    x = prepare(dataset.x_train, size, dataset.channels)
+    x_val = prepare(dataset.x_val, size, dataset.channels)
+    with global_random_state_kept():  # Keras applications draw from the global state
+        model, weights = build_baseline(baseline, dataset.name, size, dataset.channels, dataset.num_classes)
+    if weights == "none":
+        initialize(model, settings.seed)  # seeded kernels, as every candidate gets
+    k = dataset.num_classes
+    compile_for(model, settings, k, max(1, math.ceil(len(x) / settings.batch_size)))
+    stop = keras.callbacks.EarlyStopping("val_accuracy", patience=settings.patience, restore_best_weights=True)
+    fit_epochs(model, x, targets(dataset.y_train, k), x_val, targets(dataset.y_val, k), settings.epochs, settings, None, [stop],
+               sample_weight=sample_weights(dataset.y_train, dataset.class_weights()), augmentation=dataset.augmentation
+               if settings.augment else None)
+    accuracy = float(np.mean(model.predict(x_val, batch_size=256, verbose=0).argmax(1) == dataset.y_val))
+    _store(folder, model, {"key": key, "float_val_accuracy": accuracy, "name": name})
+    return model, name
+
+
+def _cached(folder: Path, key: dict):
+    from ..backend import keras
+
+    record, path = folder / "teacher.json", folder / "teacher.keras"
+    if record.is_file() and path.is_file() and json.loads(record.read_text()).get("key") == key:
+        return keras.models.load_model(path, compile=False)
+    return None
+
+
+def _store(folder: Path, model, record: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "teacher.tmp.keras"
-    trained.model.save(tmp)
-    tmp.replace(path)
-    atomic_write_text(record, json.dumps({"key": key, "trial": best["trial"], "spec": spec.to_json(),
-                                          "float_val_accuracy": trained.float_accuracy, "name": name}, indent=2))
-    return trained.model, name
+    model.save(tmp)
+    tmp.replace(folder / "teacher.keras")
+    atomic_write_text(folder / "teacher.json", json.dumps(record, indent=2))
