@@ -250,3 +250,18 @@ def test_a_baseline_teacher_is_trained_once_at_the_studys_input_size(tmp_path, d
     assert taught.teacher_name == "baseline custom (28 px, float)"
     assert np.mean(taught.teacher_probs.argmax(1) == digits.y_train) > 0.5
     assert (tmp_path / "out" / "teacher" / "teacher.json").is_file()
+
+
+@pytest.mark.integration
+def test_a_qat_failure_keeps_the_ptq_model_and_says_why(digits, monkeypatch):
+    import nas.candidate._qat as qat_module
+    from nas.candidate import evaluate_candidate
+    from nas.errors import CandidateFailed
+
+    def refuse(*args, **kwargs):  # fault injection: tfmot refuses the model
+        raise CandidateFailed("qat", "tfmot cannot quantize this model: simulated")
+
+    monkeypatch.setattr(qat_module, "qat_finetune", refuse)
+    r = evaluate_candidate(TINY_SPEC.replace(quantization="int8"), digits, TrainConfig(epochs=2, qat="on"))
+    assert r.status == "ok" and r.qat == "failed" and "simulated" in r.qat_note
+    assert r.val_accuracy == r.ptq_val_accuracy and r.tflite is not None

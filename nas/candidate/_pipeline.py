@@ -62,7 +62,7 @@ class CandidateResult:
     ptq_accuracy: float | None = None  # the post-training-quantized model on `split` (quantized modes)
     ptq_val_accuracy: float | None = None
     qat_val_accuracy: float | None = None  # the QAT model converted, on validation, where QAT ran
-    qat: str = ""  # "used" | "ptq_kept" | "not_needed" | "off" | "unsupported" | "skipped" | "" (float modes)
+    qat: str = ""  # "used" | "ptq_kept" | "not_needed" | "off" | "unsupported" | "skipped" | "failed" | "" (float modes)
     qat_note: str = ""  # why, in words
     qat_unannotated: tuple[str, ...] = ()  # layers tfmot left without fake quantization
     distilled_from: str = ""  # the teacher, where the model was distilled
@@ -234,8 +234,13 @@ def _maybe_qat(spec, trained, ptq_model, ptq_scores, known, cfg, k, x_val, y_val
         known.update(qat="not_needed", qat_note=f"PTQ loses {loss_points:.2f} points on validation "
                                                 f"(threshold {cfg.qat_threshold:g}): QAT not run")
         return ptq_model, ptq_scores
-    qat = qat_finetune(trained.model, trained.data, x_val, cfg, k)
-    qat_model = convert(qat.model, "int8", representative)
+    try:
+        qat = qat_finetune(trained.model, trained.data, x_val, cfg, k)
+        qat_model = convert(qat.model, "int8", representative)
+    except CandidateFailed as failure:  # QAT is an improvement stage: its failure leaves the PTQ model standing
+        lap(timings, "qat")
+        known.update(qat="failed", qat_note=f"QAT failed at {failure.stage}: {failure.reason}; post-training quantization kept")
+        return ptq_model, ptq_scores
     qat_val = accuracy_of(litert_predict(qat_model, x_val), y_val)
     lap(timings, "qat")
     known.update(qat_val_accuracy=qat_val, qat_unannotated=qat.unannotated)
