@@ -94,6 +94,11 @@ def test_export_best_writes_all_files_and_passes_tflite_micro(run):
     assert f"#define G_MODEL_ARENA_SIZE {card['metrics']['tflm_arena_bytes']}" in header
     assert "alignas(16) const unsigned char g_model[]" in (dest / "model_data.cc").read_text()
     assert card["libraries"]["tensorflow"].startswith("2.")
+    training = card["training"]  # issue 13: how the deployed model was trained
+    assert training["schedule"].startswith("cosine") and training["augmentation"].startswith("shift")
+    assert training["qat"] in ("used", "ptq_kept", "not_needed") and training["distilled_from"] is None
+    assert training["epochs_run"] >= 1
+    assert pareto["ptq_val_accuracy"].notna().all() and pareto["float_val_accuracy"].notna().all()
 
 
 def test_export_c_array_compiles_and_names_are_sanitised(run, tmp_path):

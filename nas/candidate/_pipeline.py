@@ -58,6 +58,16 @@ class CandidateResult:
     tflm_reason: str = ""
     weight_sparsity: float | None = None
     epochs_run: int | None = None
+    # the final-training record (issue 13): post-training-quantized accuracy next to the deployed one
+    ptq_accuracy: float | None = None  # the post-training-quantized model on `split` (quantized modes)
+    ptq_val_accuracy: float | None = None
+    qat_val_accuracy: float | None = None  # the QAT model converted, on validation, where QAT ran
+    qat: str = ""  # "used" | "ptq_kept" | "not_needed" | "off" | "unsupported" | "skipped" | "failed" | "" (float modes)
+    qat_note: str = ""  # why, in words
+    qat_unannotated: tuple[str, ...] = ()  # layers tfmot left without fake quantization
+    distilled_from: str = ""  # the teacher, where the model was distilled
+    augmentation: str = ""  # what augmented its training batches ("none" when off)
+    schedule: str = ""  # the learning-rate schedule it trained with
     timings_s: dict[str, float] = field(default_factory=dict)  # seconds per stage: prepare, train, convert, ...
     tflite: bytes | None = field(default=None, repr=False)
 
@@ -156,7 +166,12 @@ def evaluate_modes(
         x_val = prepare(dataset.x_val, spec.resolution, c)
         x_eval, y_eval = (x_val, dataset.y_val) if split == "val" else (prepare(dataset.x_test, spec.resolution, c), dataset.y_test)
         lap(shared, "prepare")
-        trained = train_candidate(spec, x_train, dataset.y_train, x_val, dataset.y_val, k, cfg, dataset.class_weights())
+        if cfg.distilled and dataset.teacher_probs is None:
+            raise ConfigError(f"training.teacher is {cfg.teacher!r} but the dataset carries no teacher outputs; "
+                              "the search attaches them (nas.search.attach_teacher)")
+        augmentation = dataset.augmentation if cfg.augment else None
+        trained = train_candidate(spec, x_train, dataset.y_train, x_val, dataset.y_val, k, cfg, dataset.class_weights(),
+                                  augmentation=augmentation, teacher_probs=dataset.teacher_probs if cfg.distilled else None)
         float_accuracy = (
             trained.float_accuracy if split == "val"
             else accuracy_of(trained.model.predict(x_eval, batch_size=256, verbose=0), y_eval)
@@ -166,18 +181,25 @@ def evaluate_modes(
         return [failed(s, failure, dict(shared)) for s in specs]
     representative = x_train[np.random.default_rng(cfg.seed).permutation(len(x_train))[:REPRESENTATIVE_SAMPLES]]
     training = {"epochs_run": trained.epochs_run, "weight_sparsity": round(trained.weight_sparsity, 4),
-                "float_accuracy": float_accuracy, "float_val_accuracy": trained.float_accuracy}
+                "float_accuracy": float_accuracy, "float_val_accuracy": trained.float_accuracy,
+                "augmentation": augmentation.describe() if augmentation is not None else "none",
+                "schedule": cfg.schedule if cfg.schedule == "constant" else f"cosine, {cfg.warmup_epochs:g} warm-up epoch(s)",
+                "distilled_from": (dataset.teacher_name or cfg.teacher) if cfg.distilled else ""}
     results = []
     for mode_spec in specs:
         timings = dict(shared)
         known: dict[str, Any] = dict(training)
         try:
             model = convert(trained.model, mode_spec.quantization, representative, sparse=sparse_encoded(mode_spec))
-            known["tflite"] = model
             lap(timings, "convert")
-            known["accuracy"] = accuracy_of(litert_predict(model, x_eval), y_eval)
-            known["val_accuracy"] = known["accuracy"] if split == "val" else accuracy_of(litert_predict(model, x_val), dataset.y_val)
+            scores = {"accuracy": accuracy_of(litert_predict(model, x_eval), y_eval)}
+            scores["val_accuracy"] = scores["accuracy"] if split == "val" else accuracy_of(litert_predict(model, x_val), dataset.y_val)
             lap(timings, "evaluate")
+            if mode_spec.quantization != "float32":
+                known.update(ptq_accuracy=scores["accuracy"], ptq_val_accuracy=scores["val_accuracy"])
+            model, scores = _maybe_qat(mode_spec, trained, model, scores, known, cfg, k, x_val, dataset.y_val, x_eval, y_eval,
+                                       representative, split, timings, lap)
+            known.update(scores, tflite=model)
             known.update(measure_tflite(model, mode_spec, c, k, latency_repeats))
             lap(timings, "measure")
         except CandidateFailed as failure:
@@ -185,3 +207,48 @@ def evaluate_modes(
             continue
         results.append(CandidateResult(mode_spec, timings_s=timings, **base, **known))
     return results
+
+
+def _maybe_qat(spec, trained, ptq_model, ptq_scores, known, cfg, k, x_val, y_val, x_eval, y_eval, representative, split,
+               timings, lap):
+    """QAT per `cfg.qat` for an int8 spec; records in `known` what was decided and why. Returns
+    the converted model to keep and its scores: the QAT one only when it is better on validation."""
+    from ..measure import litert_predict
+    from ._convert import convert
+    from ._qat import QAT_UNSUPPORTED, qat_finetune
+
+    mode = spec.quantization
+    if mode == "float32":
+        return ptq_model, ptq_scores
+    if cfg.qat == "off":
+        known.update(qat="off", qat_note="QAT off: post-training quantization")
+        return ptq_model, ptq_scores
+    if mode != "int8":
+        known.update(qat="unsupported", qat_note=QAT_UNSUPPORTED.get(mode, "post-training quantization"))
+        return ptq_model, ptq_scores
+    if spec.sparsity > 0:
+        known.update(qat="skipped", qat_note="pruned model: QAT fine-tuning would undo the sparsity; post-training quantization")
+        return ptq_model, ptq_scores
+    loss_points = 100 * (trained.float_accuracy - ptq_scores["val_accuracy"])
+    if cfg.qat == "auto" and loss_points <= cfg.qat_threshold:
+        known.update(qat="not_needed", qat_note=f"PTQ loses {loss_points:.2f} points on validation "
+                                                f"(threshold {cfg.qat_threshold:g}): QAT not run")
+        return ptq_model, ptq_scores
+    try:
+        qat = qat_finetune(trained.model, trained.data, x_val, cfg, k)
+        qat_model = convert(qat.model, "int8", representative)
+    except CandidateFailed as failure:  # QAT is an improvement stage: its failure leaves the PTQ model standing
+        lap(timings, "qat")
+        known.update(qat="failed", qat_note=f"QAT failed at {failure.stage}: {failure.reason}; post-training quantization kept")
+        return ptq_model, ptq_scores
+    qat_val = accuracy_of(litert_predict(qat_model, x_val), y_val)
+    lap(timings, "qat")
+    known.update(qat_val_accuracy=qat_val, qat_unannotated=qat.unannotated)
+    if qat_val > ptq_scores["val_accuracy"]:
+        known.update(epochs_run=known["epochs_run"] + qat.epochs_run, qat="used", qat_note=f"QAT ({qat.epochs_run} epochs) beat PTQ on validation: "
+                                          f"{100 * qat_val:.2f}% against {100 * ptq_scores['val_accuracy']:.2f}%")
+        test = qat_val if split == "val" else accuracy_of(litert_predict(qat_model, x_eval), y_eval)
+        return qat_model, {"accuracy": test, "val_accuracy": qat_val}
+    known.update(qat="ptq_kept", qat_note=f"QAT ({qat.epochs_run} epochs) did not beat PTQ on validation "
+                                          f"({100 * qat_val:.2f}% against {100 * ptq_scores['val_accuracy']:.2f}%): PTQ kept")
+    return ptq_model, ptq_scores

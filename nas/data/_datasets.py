@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError, UnknownNameError
+from ._augment import Augmentation, augmentation_for
 from ._formats import read_idx, read_image_folder, read_npz_splits
 
 __all__ = ["Dataset", "DATASETS", "load_dataset", "prepare", "dataset_names"]
@@ -37,6 +38,14 @@ class Dataset:
     y_test: np.ndarray
     source: str = ""
     notes: tuple[str, ...] = field(default=())
+    #: a teacher's class probabilities for each training image (knowledge distillation), or None
+    teacher_probs: np.ndarray | None = field(default=None, repr=False, compare=False)
+    teacher_name: str = ""  # which teacher gave `teacher_probs`
+
+    @property
+    def augmentation(self) -> Augmentation:
+        """The augmentation the registry declares for this dataset (used when training asks for it)."""
+        return augmentation_for(self.name)
 
     @property
     def num_classes(self) -> int:

@@ -151,7 +151,12 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
             "tflm_test_accuracy": micro_accuracy,
             "tflm_reason": "" if arena.compatible else arena.reason,
             "test_samples": int(len(dataset.y_test)),
+            # the post-training-quantized model's test accuracy, where QAT ran (the deployed one may be either)
+            "ptq_accuracy": row.get("ptq_accuracy") if row.get("qat") in ("used", "ptq_kept") else None,
+            "ptq_val_accuracy": row.get("ptq_val_accuracy") if row.get("qat") in ("used", "ptq_kept") else None,
+            "qat_val_accuracy": row.get("qat_val_accuracy"),
         },
+        "training": _training_record(row, config),
         "latency_by_device": latency_by_device,
         "runs_on": [{k: r[k] for k in ("device", "fits", "latency_ms", "latency_error_pct", "energy_uj", "why")}
                     for r in board_rows],
@@ -171,6 +176,18 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
         "model_card.md": _card_markdown(card).encode(),
     })
     return card
+
+
+def _training_record(row: dict, config: StudyConfig) -> dict | None:
+    """How the exported model was trained: `{qat, distilled_from, augmentation, schedule, epochs_run}`
+    (None for a proxy-trained model, whose record predates this)."""
+    if row["source"] != "final":
+        return None
+    return {"qat": row.get("qat") or "not applicable (float model)", "qat_note": row.get("qat_note", ""),
+            "qat_unannotated_layers": list(row.get("qat_unannotated") or []),
+            "distilled_from": row.get("distilled_from") or None, "augmentation": row.get("augmentation"),
+            "schedule": row.get("schedule"), "label_smoothing": config.final.label_smoothing,
+            "epochs_run": row.get("epochs_run")}
 
 
 def _write_all(dest: Path, files: dict[str, bytes]) -> None:
@@ -193,6 +210,20 @@ def _pct(value) -> str:
     return f"{value:.2%}" if value is not None else "not applicable"
 
 
+def _training_markdown(card: dict) -> list[str]:
+    t, m = card.get("training"), card["metrics"]
+    if not t:
+        return []
+    lines = [f"- training: {t['epochs_run']} epochs, schedule {t['schedule']}, augmentation {t['augmentation']}, "
+             f"label smoothing {t['label_smoothing']}, teacher {t['distilled_from'] or 'none'}",
+             f"- quantization-aware training: {t['qat']}" + (f" ({t['qat_note']})" if t["qat_note"] else "")]
+    if m.get("ptq_accuracy") is not None:
+        lines.append(f"- post-training-quantized model, test accuracy: {_pct(m['ptq_accuracy'])}")
+    if t["qat_unannotated_layers"]:
+        lines.append(f"- layers tfmot did not annotate for QAT: {', '.join(t['qat_unannotated_layers'])}")
+    return lines
+
+
 def _card_markdown(card: dict) -> str:
     m = card["metrics"]
     agreement = f"{m['tflm_agreement']:.2%}" if m["tflm_agreement"] is not None else "not applicable"
@@ -210,6 +241,7 @@ def _card_markdown(card: dict) -> str:
         f"- TFLite Micro agrees with LiteRT on {agreement} of the test split (LiteRT's reference kernels; "
         f"{_pct(m['tflm_agreement_xnnpack'])} against its default XNNPACK kernels, which round int8 differently)",
         f"- test accuracy in TFLite Micro: {_pct(m['tflm_test_accuracy'])}",
+        *_training_markdown(card),
         f"- host latency: {m['host_latency_ms']} ms (LiteRT, 1 thread)",
         f"- budgets: {card['budgets']} on `{card['device']}`",
         f"- seed {card['seed']}; exported {card['exported_at']}",

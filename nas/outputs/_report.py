@@ -17,7 +17,9 @@ __all__ = ["write_outputs", "PARETO_COLUMNS", "TRIAL_COLUMNS"]
 TRIAL_COLUMNS = ["trial", "state", "screened", "screen_stage", "failed_stage", "reason", "accuracy", "float_accuracy",
                  "size_bytes", "peak_ram_bytes", "peak_ram_source", "latency_ms", "energy_uj", "host_latency_ms",
                  "tflm_compatible", "params", "macs", "quantization", "sparsity", "weight_sparsity", "feasible", "spec_hash", "spec"]
-PARETO_COLUMNS = ["trial", "val_accuracy", "accuracy", "float_val_accuracy", "float_accuracy", "proxy_accuracy",
+PARETO_COLUMNS = ["trial", "val_accuracy", "accuracy", "float_val_accuracy", "float_accuracy", "ptq_val_accuracy",
+                  "ptq_accuracy", "qat_val_accuracy", "qat", "distilled_from", "augmentation", "schedule", "epochs_run",
+                  "proxy_accuracy",
                   "val_samples", "eval_samples", "size_bytes", "peak_ram_bytes",
                   "peak_ram_source", "latency_ms", "energy_uj", "host_latency_ms", "tflm_compatible", "quantization", "sparsity",
                   "params", "macs", "split", "model", "spec_hash", "spec"]
@@ -95,6 +97,27 @@ def _fmt(value, kind: str = "") -> str:
     return str(value)
 
 
+def _training_lines(config: StudyConfig, pareto) -> list[str]:
+    """How the final models were trained, and what QAT did per model, in words."""
+    f = config.final
+    lines = [f"Final training: {f.epochs} epochs at most (early stopping, patience {f.patience}), schedule {f.schedule}"
+             + (f" with {f.warmup_epochs:g} warm-up epoch(s)" if f.warmup_epochs else "")
+             + f", label smoothing {f.label_smoothing:g}, augmentation {'on' if f.augment else 'off'}, QAT {f.qat}"
+             + (f" (threshold {f.qat_threshold:g} points, {f.qat_epochs} epochs)" if f.qat != "off" else "")
+             + (f", distilled from {f.teacher} (T={f.kd_temperature:g}, label weight {f.kd_weight:g})" if f.distilled else ", no teacher")
+             + ".", ""]
+    for r in pareto:
+        notes = [r.get("qat_note") or ""]
+        if r.get("qat_unannotated"):
+            notes.append(f"layers tfmot did not annotate: {', '.join(r['qat_unannotated'])}")
+        if r.get("distilled_from"):
+            notes.append(f"distilled from {r['distilled_from']}")
+        notes = [n for n in notes if n]
+        if notes:
+            lines.append(f"- trial {r['trial']}: " + "; ".join(notes))
+    return lines + [""]
+
+
 def _markdown(config: StudyConfig, summary: SearchSummary, plot: Path | None) -> str:
     from collections import Counter
 
@@ -142,12 +165,18 @@ def _markdown(config: StudyConfig, summary: SearchSummary, plot: Path | None) ->
         lines += [f"Validation has {val_n} samples, so one sample is {100 / val_n:.2f} points of validation accuracy"
                   + (": differences of a few samples between models are noise." if val_n < 1000 else ".") , ""]
     if pareto:
-        lines += ["| trial | validation % | test % | float test % | size KB | peak RAM KB | RAM source | latency ms | mode | sparsity |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["Accuracy in % as validation / test: the deployed (converted) model, the float Keras model, the "
+                  "post-training-quantized model; QAT says whether quantization-aware training was used (see pareto.csv).", "",
+                  "| trial | deployed val / test % | float val / test % | PTQ val / test % | QAT | size KB | peak RAM KB | RAM source | "
+                  "latency ms | mode | sparsity |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in pareto:
-            lines.append(f"| {r['trial']} | {_fmt(r.get('val_accuracy'), 'pct')} | {_fmt(r['accuracy'], 'pct')} | "
-                         f"{_fmt(r['float_accuracy'], 'pct')} | {_fmt(r['size_bytes'], 'kb')} | {_fmt(r['peak_ram_bytes'], 'kb')} | "
+            lines.append(f"| {r['trial']} | {_fmt(r.get('val_accuracy'), 'pct')} / {_fmt(r['accuracy'], 'pct')} | "
+                         f"{_fmt(r.get('float_val_accuracy'), 'pct')} / {_fmt(r['float_accuracy'], 'pct')} | "
+                         f"{_fmt(r.get('ptq_val_accuracy'), 'pct')} / {_fmt(r.get('ptq_accuracy'), 'pct')} | {r.get('qat') or '—'} | "
+                         f"{_fmt(r['size_bytes'], 'kb')} | {_fmt(r['peak_ram_bytes'], 'kb')} | "
                          f"{r['peak_ram_source']} | {_fmt(r['latency_ms'], 'ms')} | {r['quantization']} | {r['sparsity']} |")
+        lines += [""] + _training_lines(config, pareto)
     else:
         lines.append("No retrained candidate meets every budget yet.")
     lines.append("")

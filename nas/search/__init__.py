@@ -7,6 +7,7 @@
     make_sampler                                    the strategy's Optuna sampler (`_samplers`, `_kerastuner`)
     run_study, open_study, SearchSummary            the ask/tell driver (`_driver`)
     proxy_pareto, retrain_pareto, final_pareto      multi-fidelity and the final answer (`_final`)
+    attach_teacher                                  the distillation teacher, cached per run (`_teacher`)
     metrics_of, trial_rows, trained_rows, ...       the trial record in the study storage (`_record`)
     LocalExecutor, make_executor, TrialOutcome      where trials run: here or on Ray (`_executors`, `_ray`)
     storage_for, redact                             study storage (`_storage`)
@@ -18,14 +19,15 @@ on first access.
 from ._budgets import UNKNOWN, Budgets
 from ._driver import FAILURES_BEFORE_GIVING_UP, MAX_SCREENED_IN_A_ROW, SearchSummary, open_study, run_study
 from ._executors import LocalExecutor, make_executor
+from ._teacher import TEACHER_DIR, attach_teacher
 from ._final import FINAL_RECORD, SELECTION_RULE, final_pareto, load_finals, proxy_pareto, retrain_pareto
 from ._pareto import OBJECTIVES, dominates, non_dominated
 from ._record import PENALTY, count_trials, metrics_of, trained_rows, trial_rows
 from ._samplers import make_sampler
 from ._screen import Screen, analytic_screen, check_budgets_reachable, footprint_screen, smallest_specs, space_floor
 from ._storage import redact, storage_for
-from ._study import (DEFAULT_DEVICE, SAMPLERS, StudyConfig, device_space, with_board_memory, load_run_config, load_study, load_study_dataset, study_from_dict,
-                     study_names, write_run_config)
+from ._study import (DEFAULT_DEVICE, SAMPLERS, StudyConfig, check_teacher, device_space, load_run_config, load_study,
+                     load_study_dataset, study_from_dict, study_names, with_board_memory, write_run_config)
 from ._trial import TrialOutcome, run_final, run_trial
 
 __all__ = ["DEFAULT_DEVICE", "with_board_memory", "UNKNOWN", "Budgets", "FAILURES_BEFORE_GIVING_UP", "MAX_SCREENED_IN_A_ROW", "SearchSummary", "open_study", "run_study",
@@ -33,7 +35,7 @@ __all__ = ["DEFAULT_DEVICE", "with_board_memory", "UNKNOWN", "Budgets", "FAILURE
            "OBJECTIVES", "dominates", "non_dominated", "PENALTY", "count_trials", "metrics_of", "trained_rows",
            "trial_rows", "make_sampler", "Screen", "analytic_screen", "check_budgets_reachable", "footprint_screen", "smallest_specs",
            "space_floor", "redact", "storage_for", "SAMPLERS", "StudyConfig", "device_space", "load_run_config", "load_study", "load_study_dataset",
-           "study_from_dict", "study_names", "write_run_config", "TrialOutcome", "run_final", "run_trial",
+           "study_from_dict", "study_names", "write_run_config", "check_teacher", "TEACHER_DIR", "attach_teacher", "TrialOutcome", "run_final", "run_trial",
            "KerasTunerSampler", "scalarize"]
 
 

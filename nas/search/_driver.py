@@ -155,7 +155,7 @@ def run_study(
                 _print_plan(config, space, device, dataset, out_dir)
             counts = _Driver(study, storage, config, space, device, dataset, executor, out_dir, progress).run()
             proxy_s = time.perf_counter() - started
-            finals = retrain_pareto(study, config, out_dir, executor=executor, progress=progress)
+            finals = retrain_pareto(study, config, out_dir, executor=executor, progress=progress, dataset=dataset)
         finally:
             executor.close()
         write_run_config(config, out_dir)

@@ -31,8 +31,9 @@ class LocalExecutor:
         key, spec, proxy = self._queue.pop(0)
         yield key, run_trial(spec, self._dataset, self._config, self._evaluate, proxy)
 
-    def evaluate_final(self, specs: list, train_config) -> list:
-        return [run_final(spec, self._dataset, train_config, self._evaluate) for spec in specs]
+    def evaluate_final(self, specs: list, train_config, dataset=None) -> list:
+        """Final results in the order of `specs`, on `dataset` (the executor's, with a teacher's outputs) or its own."""
+        return [run_final(spec, dataset or self._dataset, train_config, self._evaluate) for spec in specs]
 
     def close(self, cancel: bool = False) -> None:
         self._queue.clear()

@@ -13,17 +13,19 @@ import json
 import sys
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..files import atomic_write_bytes, atomic_write_text
 from ..latency import load_device
 from ..spec import ArchSpec
 from ._pareto import non_dominated
 from ._record import metrics_of, trained_rows
 from ._study import StudyConfig
+from ._teacher import attach_teacher
 
 __all__ = ["proxy_pareto", "retrain_pareto", "load_finals", "final_pareto", "SELECTION_RULE", "FINAL_RECORD"]
 
 #: The format of a cached final result; results of another format are retrained.
-FINAL_RECORD = 2
+FINAL_RECORD = 3  # 3: float / PTQ / QAT accuracies and the training record (issue 13)
 SELECTION_RULE = ("chosen on the validation split: the final models within budget that no other dominates on "
                   "validation accuracy and the cheap objectives, ranked by validation accuracy (ties: smaller size); "
                   "test accuracy is measured once per final model and reported, never used to choose")
@@ -36,8 +38,9 @@ def proxy_pareto(study, config: StudyConfig) -> list[dict]:
     return front[: config.final_top_k]
 
 
-def retrain_pareto(study, config: StudyConfig, out_dir: Path, *, executor, progress: bool = True) -> list[dict]:
-    """Retrain the proxy Pareto members that have no cached final result; all finals back."""
+def retrain_pareto(study, config: StudyConfig, out_dir: Path, *, executor, progress: bool = True, dataset=None) -> list[dict]:
+    """Retrain the proxy Pareto members that have no cached final result; all finals back. With a
+    teacher (`final.teacher`), `dataset` is the study's data, to which the teacher's outputs are attached."""
     device = load_device(config.device)
     final_dir = Path(out_dir) / "final"
     final_dir.mkdir(exist_ok=True)
@@ -51,7 +54,13 @@ def retrain_pareto(study, config: StudyConfig, out_dir: Path, *, executor, progr
     if todo and progress:
         print(f"final training of {len(todo)} Pareto candidate(s): {config.final.epochs} epochs, "
               "chosen on validation, test measured once", file=sys.stderr, flush=True)
-    results = executor.evaluate_final([ArchSpec.from_json(p["spec"]) for p in todo], config.final)
+    taught = None
+    if todo and config.final.distilled:
+        if dataset is None:
+            raise ConfigError("final.teacher is set but retrain_pareto was given no dataset to distil on")
+        taught = attach_teacher(dataset, config, study, out_dir)
+    specs = [ArchSpec.from_json(p["spec"]) for p in todo]
+    results = executor.evaluate_final(specs, config.final, taught) if taught is not None else executor.evaluate_final(specs, config.final)
     for proxy, result in zip(todo, results):
         spec = result.spec
         row = {"trial": proxy["trial"], "final_settings": settings, "record": FINAL_RECORD, "status": result.status,

@@ -108,13 +108,14 @@ class RayExecutor:
                 cause = exc.cause if getattr(exc, "cause", None) is not None else exc
                 yield key, TrialOutcome("failed", failed_stage="worker", reason=" ".join(str(cause).split())[:300])
 
-    def evaluate_final(self, specs: list, train_config) -> list:
+    def evaluate_final(self, specs: list, train_config, dataset=None) -> list:
         """Final results in the order of `specs`. A worker that dies is retried once by Ray; one that
         dies again gives a failed result with the reason, so the search still writes its outputs."""
         from ..candidate import CandidateResult
 
         ray = self._ray
-        refs = [self._final.remote(spec, self._dataset, train_config, self._evaluate) for spec in specs]
+        data = self._dataset if dataset is None else ray.put(dataset)  # with a teacher's outputs: put once
+        refs = [self._final.remote(spec, data, train_config, self._evaluate) for spec in specs]
         results = []
         for spec, ref in zip(specs, refs):
             try:

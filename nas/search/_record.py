@@ -36,6 +36,15 @@ def metrics_of(result, device) -> dict[str, Any]:
         "macs": result.macs,
         "weight_sparsity": result.weight_sparsity,
         "epochs_run": result.epochs_run,
+        "ptq_accuracy": result.ptq_accuracy,
+        "ptq_val_accuracy": result.ptq_val_accuracy,
+        "qat_val_accuracy": result.qat_val_accuracy,
+        "qat": result.qat,
+        "qat_note": result.qat_note,
+        "qat_unannotated": list(result.qat_unannotated),
+        "distilled_from": result.distilled_from,
+        "augmentation": result.augmentation,
+        "schedule": result.schedule,
         "timings_s": json.dumps(result.timings_s),
     }
 

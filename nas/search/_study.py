@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..candidate import TrainConfig
+from ..candidate import FINAL_DEFAULTS, TrainConfig
 from ..catalog import catalog_file, catalog_names, load_yaml
 from ..errors import ConfigError, UnknownNameError
 from ..files import atomic_write_text
@@ -23,7 +23,7 @@ from ._pareto import OBJECTIVES
 DEFAULT_DEVICE = "cortex-m4-stm32l4r5-tflm-2.3.1"
 
 __all__ = ["StudyConfig", "SAMPLERS", "load_study", "study_from_dict", "study_names", "write_run_config",
-           "load_run_config", "device_space", "load_study_dataset",
+           "load_run_config", "device_space", "load_study_dataset", "check_teacher",
            "DEFAULT_DEVICE", "with_board_memory"]
 
 SAMPLERS = ("nsga2", "tpe", "random", "kerastuner-bayes", "kerastuner-hyperband")
@@ -41,7 +41,7 @@ class StudyConfig:
     sampler: str = "tpe"  # chosen by hypervolume: see benchmarks/README.md (samplers.py)
     seed: int = 0
     proxy: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3))
-    final: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20))
+    final: TrainConfig = field(default_factory=lambda: FINAL_DEFAULTS)  # the YAML's `final:` keys merge onto these
     final_top_k: int = 5  # how many proxy-Pareto candidates are retrained with `final`
     space_overrides: Mapping[str, list] = field(default_factory=dict)  # narrower choices per top-level field
     data_dir: str | None = None
@@ -53,6 +53,10 @@ class StudyConfig:
             _check_type(key, getattr(self, key), int)
         if self.trials < 1 or self.final_top_k < 1 or self.seed < 0:
             raise ConfigError("trials and final_top_k must be >= 1 and seed >= 0")
+        check_teacher(self.final.teacher)
+        if self.proxy.distilled:
+            raise ConfigError(f"proxy.teacher: {self.proxy.teacher!r}; distillation is for the final training only "
+                              "(final.teacher), the proxy has no teacher yet: set proxy.teacher to none")
         if self.image_size is not None:
             _check_type("image_size", self.image_size, int)
             if not 8 <= self.image_size <= 1024:
@@ -152,6 +156,22 @@ def device_space(space, device) -> tuple[Any, tuple[str, ...]]:
     return replace(space, choices=choices), tuple(notes)
 
 
+def check_teacher(value: str) -> None:
+    """A clear error for a `final.teacher` that is neither none, auto nor an existing Keras file."""
+    from ..spec import BASELINE_MODELS
+
+    if value in ("none", "auto") or value in BASELINE_MODELS:
+        return
+    try:
+        exists = Path(value).expanduser().is_file()
+    except (OSError, ValueError):  # a name the file system cannot hold (a NUL byte, too long)
+        exists = False
+    if Path(value).suffix not in (".keras", ".h5") or not exists:
+        raise ConfigError(f"final.teacher: {value!r} is not 'none', 'auto', a baseline "
+                          f"({', '.join(BASELINE_MODELS)}) or an existing .keras/.h5 model file; name a trained Keras model "
+                          "or use auto (the search's most accurate float model)")
+
+
 def _check_type(key: str, value: Any, kind: type) -> None:
     if isinstance(value, bool) or not isinstance(value, kind):
         raise ConfigError(f"{key}: expected {kind.__name__}, got {value!r}")
@@ -168,15 +188,17 @@ def study_from_dict(data: Mapping[str, Any], source: str = "<study>") -> StudyCo
         raise ConfigError(f"{source}: missing key(s) {missing}")
     values = dict(data)
     try:
-        for key, build in (("budgets", Budgets), ("proxy", TrainConfig), ("final", TrainConfig)):
-            if key in values:
-                if not isinstance(values[key], Mapping):
-                    raise ConfigError(f"{key}: expected a mapping, got {values[key]!r}")
-                allowed = set(build.__dataclass_fields__)
-                extra = sorted(set(values[key]) - allowed)
-                if extra:
-                    raise ConfigError(f"{key}: unknown key(s) {extra}; allowed: {sorted(allowed)}")
-                values[key] = build(**values[key])
+        if "budgets" in values:
+            if not isinstance(values["budgets"], Mapping):
+                raise ConfigError(f"budgets: expected a mapping, got {values['budgets']!r}")
+            extra = sorted(set(values["budgets"]) - set(Budgets.__dataclass_fields__))
+            if extra:
+                raise ConfigError(f"budgets: unknown key(s) {extra}; allowed: {sorted(Budgets.__dataclass_fields__)}")
+            values["budgets"] = Budgets(**values["budgets"])
+        # proxy: and final: merge onto their own defaults (the cheap proxy, the full final recipe)
+        for key, base in (("proxy", StudyConfig.__dataclass_fields__["proxy"].default_factory()), ("final", FINAL_DEFAULTS)):
+            if key in values and not isinstance(values[key], TrainConfig):
+                values[key] = TrainConfig.from_dict(values[key], where=key, base=base)
         if "objectives" in values:
             if not isinstance(values["objectives"], list):
                 raise ConfigError(f"objectives: expected a list, got {values['objectives']!r}")
