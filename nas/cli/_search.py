@@ -58,9 +58,25 @@ def _print_pareto(out: Path) -> None:
         "size KB": (table["size_bytes"] / 1024).round(1),
         "RAM KB": (table["peak_ram_bytes"] / 1024).round(1),
         "latency ms": table["latency_ms"].round(3),
-    })[["trial", "val %", "test %", "size KB", "RAM KB", "latency ms", "quantization", "sparsity", "peak_ram_source"]]
-    print(view.to_string(index=False))
+    })
+    columns = ["trial", "val %", "test %", "size KB", "RAM KB", "latency ms", "quantization", "sparsity", "peak_ram_source"]
+    if "energy_uj" in table and table["energy_uj"].notna().any():
+        view["energy uJ"] = table["energy_uj"].round(1)
+        columns.insert(6, "energy uJ")
+    print(view[columns].to_string(index=False))
     print("(chosen and ranked on validation; test measured once and reported)")
+    print(_latency_words(out))
+
+
+def _latency_words(out: Path) -> str:
+    """Where the table's latency comes from, with the error of the model that gives it."""
+    from ..latency import calibration_score, load_device
+    from ..search import load_run_config
+
+    device = load_device(load_run_config(out).device)
+    if device.latency_source == "host_measurement":
+        return f"(latency: measured on this host, {device.name})"
+    return f"(latency: milliseconds on {device.name}, predicted; {calibration_score(device)})"
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
