@@ -42,7 +42,7 @@ def test_profiles_merge_spellings_and_leave_out_what_they_cannot_price():
     assert "cortex-m7-stm32h7a3-xcubeai-9.0" in profiles and "cortex-m4-stm32l4r5-xcubeai-9.0" in profiles
     assert not any("float" in name for name in profiles)
     # Plumerai's H7A3 system file names the U575 part by a slip: the Cortex-M7 at 280 MHz is an H7A3
-    assert profiles["cortex-m7-stm32h7a3-plumerai-2023.05"].sram_kb == 1376
+    assert profiles["cortex-m7-stm32h7a3-plumerai-2023.05"].sram_kb == 1312
     assert profiles["cortex-m33-stm32u575-xcubeai-10.2"].sram_kb == 786  # datasheet, not the submitters' 768KB
     assert profiles["cortex-m33-stm32u385-xcubeai-10.2"].sram_kb is None  # not checked: left empty
     assert all(len(p.latency_ms) >= 3 for p in profiles.values())
@@ -114,8 +114,10 @@ def test_a_board_prices_a_model_with_its_error_and_energy(tiny_int8):
     m33 = board.predict(tiny_int8)
     m0 = load_device("cortex-m0p-stm32g0b1-hale-1.0.175").predict(tiny_int8)
     assert m33.runs and m33.unit == "ms" and m33.error_pct is not None and m33.error_max_pct >= m33.error_pct
-    assert m33.energy_uj == pytest.approx(m33.latency_ms * board.artifact["profiles"][board.name]["power_mw"])
-    assert m0.energy_uj is None  # Bosch published no energy for this board
+    entry = board.artifact["profiles"][board.name]
+    assert m33.error_pct == entry["unseen_mean_pct"] > entry["loo_mean_pct"]  # a new model is priced with the larger error
+    assert m33.energy_uj > 0 and m33.energy_error_pct == entry["energy_loo_mean_pct"]
+    assert m0.energy_uj is None and m0.energy_error_pct is None  # Bosch published no energy for this board
     assert m0.latency_ms > 3 * m33.latency_ms  # a 64 MHz Cortex-M0+ against a 160 MHz Cortex-M33
 
 
@@ -128,7 +130,11 @@ def test_runs_on_says_where_a_model_fits(tiny_int8):
     assert rows["cortex-m4-stm32l4r5-tflm-2.3.1"]["fits"] is True  # 640 KB
     assert rows["cortex-m33-stm32u385-xcubeai-10.2"]["fits"] is None  # memory not known
     assert all(r["latency_ms"] > 0 for r in rows.values())
-    assert APP_RESERVE == 0.25
+    # the reserve is what separates fitting from not: an arena just under a board's SRAM does not fit
+    g0 = 144 * 1024
+    assert {r["device"]: r["fits"] for r in runs_on(tiny_int8, arena_bytes=int(0.9 * g0))}["cortex-m0p-stm32g0b1-hale-1.0.175"] is False
+    assert {r["device"]: r["fits"] for r in runs_on(tiny_int8, arena_bytes=int((1 - APP_RESERVE) * g0) - 64)}[
+        "cortex-m0p-stm32g0b1-hale-1.0.175"] is True
 
 
 def test_a_board_without_memory_budgets_gives_its_own(tmp_path):
@@ -151,3 +157,51 @@ def test_devices_fits_lists_the_boards(tmp_path, tiny_int8):
     assert data["arena_source"].startswith("measured") and data["arena_bytes"] > 0
     assert sum(r["fits"] is True for r in data["boards"]) >= 10
     assert run("devices", "--fits", str(tmp_path / "none.tflite")).returncode == 2
+
+
+def test_every_class_is_priced_and_the_profiles_match_the_catalog():
+    """No kernel class is priced at nothing (the reference models mix depthwise and pointwise alike, so
+    an unconstrained fit can move one into the other), and the device files say what the catalog does."""
+    import yaml
+
+    from nas.catalog import catalog_dirs
+    from nas.latency import CATALOG_ARTIFACT, load_artifact
+
+    artifact = load_artifact(CATALOG_ARTIFACT)
+    for name, entry in artifact["profiles"].items():
+        factors = entry["ms_per_instruction"].values()
+        assert max(factors) / min(factors) < 30, (name, entry["ms_per_instruction"])
+    files = {p.stem: yaml.safe_load(p.read_text()) for p in catalog_dirs("devices")[0].glob("*.yaml")}
+    boards = {n: d for n, d in files.items() if d.get("latency_model") == CATALOG_ARTIFACT}
+    assert set(boards) == set(artifact["profiles"])
+    for name, data in boards.items():
+        assert ("MISSES" in data["calibration"]) == (artifact["profiles"][name]["loo_max_pct"] > 30), name
+
+
+def test_a_changed_host_model_invalidates_the_catalog(tiny_int8, tmp_path, monkeypatch):
+    """A user's catalog folder (NAS_CATALOG_DIR) whose board catalog was fitted on other host coefficients."""
+    from nas.latency import CATALOG_ARTIFACT, load_artifact, load_device
+
+    stale = {**load_artifact(CATALOG_ARTIFACT), "base_coef_digest": "0" * 16}
+    (tmp_path / "latency_models").mkdir()
+    (tmp_path / "latency_models" / f"{CATALOG_ARTIFACT}.json").write_text(json.dumps(stale))
+    monkeypatch.setenv("NAS_CATALOG_DIR", str(tmp_path))
+    prediction = load_device("cortex-m33-stm32u575-xcubeai-10.2").predict(tiny_int8)
+    assert not prediction.runs and "nas calibrate --boards" in prediction.reason
+    monkeypatch.delenv("NAS_CATALOG_DIR")
+    assert load_device("cortex-m33-stm32u575-xcubeai-10.2").predict(tiny_int8).runs
+
+
+def test_energy_needs_a_board_that_published_it(tmp_path):
+    from nas.errors import ConfigError
+    from nas.search import Budgets, load_study
+
+    study = tmp_path / "s.yaml"
+    study.write_text("name: s\ndataset: digits\nspace: mobilenet_tiny\ndevice: cortex-m0p-stm32g0b1-hale-1.0.175\n")
+    with pytest.raises(ConfigError, match="no energy model"):
+        load_study(study, max_energy_uj=100)
+    config = load_study(study, device="cortex-m33-stm32u575-xcubeai-10.2", max_energy_uj=100)
+    assert config.budgets.max_energy_uj == 100
+    budgets = Budgets(max_energy_uj=100)
+    assert budgets.violations(1, 1, 5.0, None)["energy"] == 1.0  # energy not priced: a violation, not a pass
+    assert budgets.violations(1, 1, 5.0, 150.0)["energy"] == pytest.approx(0.5)

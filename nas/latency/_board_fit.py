@@ -23,17 +23,27 @@ import math
 
 import numpy as np
 
-__all__ = ["KERNEL_CLASSES", "MAIN_CLASSES", "PRIOR_SD", "class_instructions", "JointFit", "fit_joint"]
+__all__ = ["coef_digest", "KERNEL_CLASSES", "MAIN_CLASSES", "PRIOR_SD", "class_instructions", "JointFit", "fit_joint"]
 
 MAIN_CLASSES = ("conv", "pointwise", "dwconv", "fc")
 KERNEL_CLASSES = (*MAIN_CLASSES, "other")
 #: Prior spreads (log units) of the shrunk terms, against a residual spread of RESIDUAL_SD.
 PRIOR_SD = {"u": 0.4, "v": 0.3, "w": 0.3, "e": 0.15, "beta": 0.3}
 RESIDUAL_SD = 0.15
+#: Prior spread (log units) of a class's common factor against conv's: host proportions kept within ~e^2.
+SHAPE_SD = 0.7
 #: Runtimes that run the kernels `host-tflm-icount` counts (TFLite Micro's reference kernels): their
 #: classes keep the host's proportions, one scale for all (cycles per host instruction).
 EXACT_SHAPE = ("tflm",)
 _TINY = 1e-3  # keeps the free terms' common shift (theta0 against alpha) determined
+
+
+def coef_digest(coef: dict[str, float]) -> str:
+    """A digest of the host instruction model's coefficients: the catalog is only valid with those it was fitted on."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(coef, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def kernel_class(kernel) -> str:
@@ -135,6 +145,12 @@ class JointFit:
         """Fit on `rows` of (profile, reference model, published ms); returns the parameter vector."""
         A, S, counts, clock, published = self._design(rows)
         weights = np.full(len(self.index), _TINY)
+        # theta0's classes stay near the host's proportions (prior SHAPE_SD): the reference models mix
+        # depthwise and pointwise alike, so without it the fit may move all of one into the other
+        shape = np.zeros((len(MAIN_CLASSES) - 1, len(self.index)))
+        for k, c in enumerate(MAIN_CLASSES[1:]):
+            shape[k, self.index[("theta0", c)]], shape[k, self.index[("theta0", MAIN_CLASSES[0])]] = 1.0, -1.0
+        shape *= RESIDUAL_SD / SHAPE_SD
         for key, i in self.index.items():
             if key[0] in PRIOR_SD:
                 weights[i] = RESIDUAL_SD / PRIOR_SD[key[0]]
@@ -148,13 +164,13 @@ class JointFit:
 
         def fun(x):
             _, _, total = parts(x)
-            return np.concatenate([np.log(total) + S @ x - clock - published, weights * x])
+            return np.concatenate([np.log(total) + S @ x - clock - published, weights * x, shape @ x])
 
         def jac(x):
             main, other, total = parts(x)
             share = (main + other[:, None] / n_main) / total[:, None]
             rows_jac = np.einsum("nc,cnm->nm", share, A) + S
-            return np.vstack([rows_jac, np.diag(weights)])
+            return np.vstack([rows_jac, np.diag(weights), shape])
 
         from scipy.optimize import least_squares
 
@@ -164,8 +180,10 @@ class JointFit:
 
 
 def fit_joint(profiles, refs: dict[str, dict[str, float]]) -> dict:
-    """Fit every row; then leave each row out (leave-one-model-out), each board out (all its profiles
-    under one runtime: predicted from clock and core class), and price energy by profile power."""
+    """Fit every row; then leave each row out (leave-one-model-out), each reference model out of every
+    profile at once (`unseen_*`: the error of a model no board has run, as a search candidate is),
+    each board out (all its profiles under one runtime: predicted from clock and core class), and
+    price energy by profile power."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1, "blas"):  # ~250 solves of 200 x 200: threads only contend (100x slower)
@@ -187,6 +205,15 @@ def _fit_joint(profiles, refs: dict[str, dict[str, float]]) -> dict:
             x = model.fit(held, model.x)
             out[p.name]["refs"][ref] = {"published_ms": ms, "fitted_ms": model.predict(p, refs[ref]),
                                         "loo_ms": model.predict(p, refs[ref], x)}
+    # A model no board has run (what every search candidate is): each reference model left out of
+    # every profile at once, then predicted on each.
+    unseen: dict[str, list[float]] = {p.name: [] for p in model.profiles}
+    for ref in refs:
+        held = [r for r in rows if r[1] != ref]
+        x = model.fit(held, model.x)
+        for p in model.profiles:
+            if ref in p.latency_ms:
+                unseen[p.name].append(abs(model.predict(p, refs[ref], x) / p.latency_ms[ref] - 1))
     boards: dict[tuple, list] = {}
     for p in model.profiles:
         boards.setdefault((p.part, p.runtime), []).append(p)
@@ -209,7 +236,8 @@ def _fit_joint(profiles, refs: dict[str, dict[str, float]]) -> dict:
         entry = out[p.name]
         errors = [abs(r["loo_ms"] / r["published_ms"] - 1) for r in entry["refs"].values()]
         entry.update(ms_per_instruction=model.class_factors(p), loo_mean_pct=100 * float(np.mean(errors)),
-                     loo_max_pct=100 * float(np.max(errors)), lobo=lobo[p.name], **_energy(p, entry["refs"]))
+                     loo_max_pct=100 * float(np.max(errors)), unseen_mean_pct=100 * float(np.mean(unseen[p.name])),
+                     unseen_max_pct=100 * float(np.max(unseen[p.name])), lobo=lobo[p.name], **_energy(p, entry["refs"]))
     return {"profiles": out, "terms": {"/".join(map(str, k)): float(model.x[i]) for k, i in model.index.items()},
             "rows": len(rows)}
 

@@ -44,8 +44,9 @@ class Prediction:
     reason: str = ""
     arena_bytes: int | None = None
     energy_uj: float | None = None  # boards whose published results include energy: predicted uJ per inference
-    error_pct: float | None = None  # the latency model's leave-one-model-out mean error on this device
-    error_max_pct: float | None = None  # ... and its largest
+    error_pct: float | None = None  # the latency model's mean error on this board for a model no board has run
+    error_max_pct: float | None = None  # ... and its largest (each reference model left out of the whole catalog)
+    energy_error_pct: float | None = None  # the energy figure's leave-one-model-out mean error
 
     @property
     def latency_ms(self) -> float | None:
@@ -62,7 +63,7 @@ class Prediction:
             out["latency_ms" if self.unit == "ms" else "instructions"] = self.value
         else:
             out["reason"] = self.reason
-        for key in ("arena_bytes", "energy_uj", "error_pct", "error_max_pct"):
+        for key in ("arena_bytes", "energy_uj", "error_pct", "error_max_pct", "energy_error_pct"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
@@ -203,6 +204,11 @@ class Device:
             return Prediction(mode, False, self.unit, reason=f"{self.name} is not in the board catalog "
                               f"({artifact_path(self.latency_model)}): run `nas calibrate --boards`")
         base = load_device(artifact["base_device"])
+        from ._board_fit import coef_digest
+
+        if coef_digest(base.artifact["modes"][mode]["coef"]) != artifact.get("base_coef_digest"):
+            return Prediction(mode, False, self.unit, reason=f"{artifact['base_device']}'s latency model changed since the board "
+                              "catalog was fitted on it: refit the catalog with `nas calibrate --boards`")
         priced = base.predict(source, in_channels, num_classes)  # refuses what the host model cannot price
         if not priced.runs:
             return Prediction(mode, False, self.unit, reason=priced.reason)
@@ -211,8 +217,8 @@ class Device:
         ms = sum(entry["ms_per_instruction"][c] * counts[c] for c in counts)
         power = entry.get("power_mw")
         return Prediction(mode, True, self.unit, ms, arena_bytes=priced.arena_bytes if self.runtime == "tflm" else None,
-                          energy_uj=power * ms if power else None, error_pct=entry["loo_mean_pct"],
-                          error_max_pct=entry["loo_max_pct"])
+                          energy_uj=power * ms if power else None, error_pct=entry["unseen_mean_pct"],
+                          error_max_pct=entry["unseen_max_pct"], energy_error_pct=entry.get("energy_loo_mean_pct"))
 
 
 def calibration_score(device: Device) -> str:
@@ -229,7 +235,8 @@ def calibration_score(device: Device) -> str:
             return "not in the board catalog"
         lobo = entry["lobo"].get("mean_abs_error_pct")
         return (f"leave-one-model-out mean {entry['loo_mean_pct']:.0f}%, max {entry['loo_max_pct']:.0f}% "
-                f"({len(entry['refs'])} refs)" + (f"; leave-one-board-out {lobo:.0f}%" if lobo is not None else ""))
+                f"({len(entry['refs'])} refs); a model no board has run: mean {entry['unseen_mean_pct']:.0f}%, "
+                f"max {entry['unseen_max_pct']:.0f}%" + (f"; leave-one-board-out {lobo:.0f}%" if lobo is not None else ""))
     if artifact.get("kind") == "scaled-instructions":
         loo = validation.get("leave_one_out", {})
         if not loo.get("n"):

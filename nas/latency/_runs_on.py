@@ -24,8 +24,8 @@ def board_budget_kb(capacity_kb: float | None) -> float | None:
 def runs_on(tflite: bytes, arena_bytes: int | None) -> list[dict]:
     """One row per catalog board: `fits` (flash holds the model and SRAM its TFLite Micro arena, after the
     application's reserve; None where the part's memory is not known), `latency_ms` with the board's
-    leave-one-model-out error (`latency_error_pct`), `energy_uj` where the board published energy, and
-    `why` when it does not fit or run."""
+    mean and largest error for a model no board has run (`latency_error_pct`, `latency_error_max_pct`),
+    `energy_uj` where the board published energy (`energy_error_pct`), and `why` when it does not fit or run."""
     size_kb = len(tflite) / KB
     arena_kb = arena_bytes / KB if arena_bytes is not None else None
     rows = []
@@ -45,7 +45,9 @@ def runs_on(tflite: bytes, arena_bytes: int | None) -> list[dict]:
             "fits": (not why) if (known or why) else None,
             "latency_ms": round(prediction.latency_ms, 4) if prediction.runs else None,
             "latency_error_pct": round(prediction.error_pct, 1) if prediction.error_pct is not None else None,
+            "latency_error_max_pct": round(prediction.error_max_pct, 1) if prediction.error_max_pct is not None else None,
             "energy_uj": round(prediction.energy_uj, 2) if prediction.energy_uj is not None else None,
+            "energy_error_pct": round(prediction.energy_error_pct, 1) if prediction.energy_error_pct is not None else None,
             "why": "; ".join(why) if why else ("" if known else "memory of this part not known"),
         })
     return sorted(rows, key=lambda r: (r["fits"] is not True, r["latency_ms"] if r["latency_ms"] is not None else 1e18))

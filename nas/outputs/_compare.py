@@ -59,7 +59,10 @@ def _dominates(found: dict, point: dict) -> bool:
 
 
 def _on_board(points: list[dict], device, baselines_dir: Path, dataset: str) -> None:
-    """Price each baseline on the study's board; mark those it cannot run or hold."""
+    """Price each baseline on the study's board; mark those it cannot run or hold (after the
+    application's reserve, as budgets and `runs_on` count memory)."""
+    from ..latency import board_budget_kb
+
     for point in points:
         point["host_latency_ms"], point["latency_ms"], point["on_board"] = point["latency_ms"], None, ""
         path = baseline_model_path(baselines_dir, dataset, point["model"], point["column"])
@@ -74,11 +77,15 @@ def _on_board(points: list[dict], device, baselines_dir: Path, dataset: str) -> 
             point["on_board"] = f"does not run: {prediction.reason}"
             continue
         point["latency_ms"] = prediction.latency_ms
+        flash, sram = board_budget_kb(device.flash_kb), board_budget_kb(device.sram_kb)
+        if flash is None or sram is None:
+            point["on_board"] = "runs; memory of this part not known"
+            continue
         over = []
-        if device.flash_kb and point["size_bytes"] > device.flash_kb * KB:
-            over.append(f"{point['size_bytes'] / KB:,.0f} KB > {device.flash_kb:g} KB flash")
-        if device.sram_kb and point["peak_ram_bytes"] and point["peak_ram_bytes"] > device.sram_kb * KB:
-            over.append(f"arena {point['peak_ram_bytes'] / KB:,.0f} KB > {device.sram_kb:g} KB SRAM")
+        if point["size_bytes"] > flash * KB:
+            over.append(f"{point['size_bytes'] / KB:,.0f} KB > {flash:g} KB of flash left to it")
+        if point["peak_ram_bytes"] and point["peak_ram_bytes"] > sram * KB:
+            over.append(f"arena {point['peak_ram_bytes'] / KB:,.0f} KB > {sram:g} KB of SRAM left to it")
         point["on_board"] = "does not fit: " + ", ".join(over) if over else "fits"
 
 
@@ -109,8 +116,10 @@ def compare(run_dir: Path, baselines_dir: Path, out: Path | None = None) -> dict
         winners = [f for f in found if _dominates(f, point)] if deployable else []
         point["dominated_by"] = max(winners, key=lambda f: f["accuracy_pct"])["trial"] if winners else None
     out = Path(out) if out else run_dir / "compare"
-    where = (f"latency in milliseconds on `{device.name}` ({device.description}), from its latency model"
-             if board else "latency per sample on this host (LiteRT, 1 thread)")
+    from ..latency import calibration_score
+
+    where = (f"latency in milliseconds on `{device.name}` ({device.description}), from its latency model "
+             f"({calibration_score(device)})" if board else "latency per sample on this host (LiteRT, 1 thread)")
     lines = [f"# {config.dataset}: the search's Pareto front against the study's baselines", "",
              f"Accuracy on the test split; size of the .tflite (the Keras file for `tensorflow`); {where}; peak RAM is the "
              "TFLite Micro arena. A baseline is dominated by a found model at least as accurate, no larger, no "
