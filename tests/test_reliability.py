@@ -78,7 +78,7 @@ def _bad_inputs(tmp):
         (["search", str(good), "--device", "esp32"], "unknown device 'esp32'; 56 valid devices, `nas devices` lists them"),
         (["search", str(good), "--device", "cortex-m4-stm32l4r5-tflm"],
          "unknown device 'cortex-m4-stm32l4r5-tflm'; closest: cortex-m4-stm32l4r5-tflm-2.3.1"),
-        (["search", str(good), "--strategy", "cma"], "unknown strategy 'cma'; valid strategies: kerastuner-bayes, kerastuner-hyperband, nsga2, random, tpe"),
+        (["search", str(good), "--strategy", "cma"], "unknown strategy 'cma'; valid strategies: guided, kerastuner-bayes, kerastuner-hyperband, nsga2, random, tpe"),
         (["search", str(write_study(tmp / "d.yaml", dataset="cifar"))], "unknown dataset 'cifar'; valid datasets"),
         (["search", str(write_study(tmp / "s.yaml", space="resnet"))], "unknown search space 'resnet'"),
         (["search", str(write_study(tmp / "q.yaml", space_overrides={"quantization": ["int4"]}))], "quantization ['int4'] not in"),

@@ -26,7 +26,7 @@ def test_flags_override_the_file(tmp_path):
         ({"colour": "red"}, "unknown key(s) ['colour']"),
         ({"trials": "many"}, "trials: expected int"),
         ({"dataset": "cifar"}, "unknown dataset 'cifar'"),
-        ({"sampler": "cma"}, "unknown strategy 'cma'; valid strategies: kerastuner-bayes, kerastuner-hyperband, nsga2, random, tpe"),
+        ({"sampler": "cma"}, "unknown strategy 'cma'; valid strategies: guided, kerastuner-bayes, kerastuner-hyperband, nsga2, random, tpe"),
         ({"device": "esp32"}, "unknown device 'esp32'"),
         ({"space": "resnet"}, "unknown search space 'resnet'"),
         ({"budgets": {"max_size_kb": -1}}, "budgets.max_size_kb: expected a positive number"),

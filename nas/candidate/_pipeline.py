@@ -58,6 +58,8 @@ class CandidateResult:
     tflm_reason: str = ""
     weight_sparsity: float | None = None
     epochs_run: int | None = None
+    learning_curve: tuple[float, ...] = ()  # validation accuracy of the float model after each epoch
+    halved_at: int | None = None  # the epoch successive halving stopped the training at, where it did
     # the final-training record (issue 13): post-training-quantized accuracy next to the deployed one
     ptq_accuracy: float | None = None  # the post-training-quantized model on `split` (quantized modes)
     ptq_val_accuracy: float | None = None
@@ -120,9 +122,12 @@ def evaluate_candidate(
     *,
     split: str = "val",
     latency_repeats: int = 30,
+    stop_rule=None,
 ) -> CandidateResult:
-    """Train, prune, convert and measure `spec` on `dataset`; never raises CandidateFailed."""
-    return evaluate_modes(spec, dataset, cfg, (spec.quantization,), split=split, latency_repeats=latency_repeats)[0]
+    """Train, prune, convert and measure `spec` on `dataset`; never raises CandidateFailed.
+    `stop_rule(epoch, val_accuracy)` may end the training early (successive halving)."""
+    return evaluate_modes(spec, dataset, cfg, (spec.quantization,), split=split, latency_repeats=latency_repeats,
+                          stop_rule=stop_rule)[0]
 
 
 def evaluate_modes(
@@ -133,6 +138,7 @@ def evaluate_modes(
     *,
     split: str = "val",
     latency_repeats: int = 30,
+    stop_rule=None,
 ) -> list[CandidateResult]:
     """Train `spec` once, then convert and measure it in each quantization mode of `modes`.
 
@@ -171,7 +177,8 @@ def evaluate_modes(
                               "the search attaches them (nas.search.attach_teacher)")
         augmentation = dataset.augmentation if cfg.augment else None
         trained = train_candidate(spec, x_train, dataset.y_train, x_val, dataset.y_val, k, cfg, dataset.class_weights(),
-                                  augmentation=augmentation, teacher_probs=dataset.teacher_probs if cfg.distilled else None)
+                                  augmentation=augmentation, teacher_probs=dataset.teacher_probs if cfg.distilled else None,
+                                  stop_rule=stop_rule)
         float_accuracy = (
             trained.float_accuracy if split == "val"
             else accuracy_of(trained.model.predict(x_eval, batch_size=256, verbose=0), y_eval)
@@ -180,7 +187,8 @@ def evaluate_modes(
     except CandidateFailed as failure:
         return [failed(s, failure, dict(shared)) for s in specs]
     representative = x_train[np.random.default_rng(cfg.seed).permutation(len(x_train))[:REPRESENTATIVE_SAMPLES]]
-    training = {"epochs_run": trained.epochs_run, "weight_sparsity": round(trained.weight_sparsity, 4),
+    training = {"epochs_run": trained.epochs_run, "learning_curve": trained.learning_curve, "halved_at": trained.halved_at,
+                "weight_sparsity": round(trained.weight_sparsity, 4),
                 "float_accuracy": float_accuracy, "float_val_accuracy": trained.float_accuracy,
                 "augmentation": augmentation.describe() if augmentation is not None else "none",
                 "schedule": cfg.schedule if cfg.schedule == "constant" else f"cosine, {cfg.warmup_epochs:g} warm-up epoch(s)",

@@ -109,6 +109,8 @@ class TrainResult:
     float_accuracy: float  # validation accuracy of the Keras model after pruning
     weight_sparsity: float  # measured share of zero weights in conv/dense kernels
     data: "TrainingData | None" = None  # what it trained on, for a fine-tuning stage (QAT) to go on with
+    learning_curve: tuple[float, ...] = ()  # validation accuracy of the float model after each epoch
+    halved_at: int | None = None  # the epoch at which `stop_rule` stopped the training
 
 
 @dataclass(frozen=True)
@@ -287,12 +289,13 @@ def sample_weights(y: np.ndarray, class_weight: Mapping[int, float] | None) -> n
 
 
 def train_candidate(spec, x_train, y_train, x_val, y_val, num_classes: int, cfg: TrainConfig, class_weight=None, *,
-                    augmentation=None, teacher_probs: np.ndarray | None = None) -> TrainResult:
+                    augmentation=None, teacher_probs: np.ndarray | None = None, stop_rule=None) -> TrainResult:
     """Train `spec` on prepared float inputs, prune it to `spec.sparsity`, strip the wrappers.
 
     `augmentation` applies to training batches when `cfg.augment`; `teacher_probs` (a teacher's
     probabilities for each training image) make the target the labels blended with the teacher's
-    softened outputs (knowledge distillation)."""
+    softened outputs (knowledge distillation). `stop_rule(epoch, val_accuracy)`, called after each
+    epoch (1-based), ends the training when it returns True (successive halving)."""
     from ..spec import build_model
 
     # No keras.backend.clear_session() and no global seeds: a library call must not wipe its
@@ -311,14 +314,25 @@ def train_candidate(spec, x_train, y_train, x_val, y_val, num_classes: int, cfg:
     from ..backend import keras
 
     stop = keras.callbacks.EarlyStopping("val_accuracy", patience=cfg.patience, restore_best_weights=True)
-    epochs_run = fit_epochs(model, x, t_train, x_val, t_val, cfg.epochs, cfg, None, [stop], sample_weight=weights,
+    curve: list[float] = []
+    halved: list[int] = []
+
+    def after_epoch(epoch: int, logs) -> None:
+        curve.append(float((logs or {}).get("val_accuracy", float("nan"))))
+        if stop_rule is not None and stop_rule(epoch + 1, curve[-1]):
+            halved.append(epoch + 1)
+            model.stop_training = True
+
+    watch = keras.callbacks.LambdaCallback(on_epoch_end=after_epoch)
+    epochs_run = fit_epochs(model, x, t_train, x_val, t_val, cfg.epochs, cfg, None, [watch, stop], sample_weight=weights,
                             augmentation=augment)
     if spec.sparsity > 0:
         model = prune_to(model, spec.sparsity, x, t_train, x_val, t_val, cfg, None, sample_weight=weights,
                          augmentation=augment, num_classes=num_classes)
         epochs_run += cfg.prune_epochs
     accuracy = float(np.mean(model.predict(x_val, batch_size=256, verbose=0).argmax(1) == y_val))
-    return TrainResult(model, epochs_run, accuracy, weight_sparsity(model), TrainingData(x, t_train, weights, augment, t_val))
+    return TrainResult(model, epochs_run, accuracy, weight_sparsity(model), TrainingData(x, t_train, weights, augment, t_val),
+                       tuple(round(a, 6) for a in curve), halved[0] if halved else None)
 
 
 def subset_indices(n: int, limit: int | None, seed: int) -> np.ndarray:

@@ -14,19 +14,21 @@ from ._common import add_parser, check_writable, print_json
 
 def cmd_search(args: argparse.Namespace) -> int:
     from ..logs import quiet_optuna
-    from ..search import load_study
+    from ..search import DEFAULT_SAMPLER, load_study
     from ..workflow import run_search
 
     quiet_optuna()
     strategy = args.strategy or args.sampler
     if strategy == "optuna":
-        strategy = "tpe"  # the default Optuna sampler
+        strategy = DEFAULT_SAMPLER  # whatever the engine's default is
     config = load_study(args.study, trials=args.trials, seed=args.seed, sampler=strategy, device=args.device,
+                        warm_start=args.warm_start,
                         data_dir=args.data_dir, max_size_kb=args.max_size_kb, max_ram_kb=args.max_ram_kb,
                         max_latency_ms=args.max_latency_ms, max_energy_uj=args.max_energy_uj)
     out = Path(args.out) if args.out else Path("runs") / config.name
     summary = run_search(config, out, storage=args.storage, progress=not args.no_progress, ray_address=args.ray_address,
-                         workers=args.workers, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
+                         workers=args.workers, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                         time_budget_s=args.time_budget_s)
     if args.json:
         print_json({"out": str(summary.out_dir), "trained": summary.trained, "failed": summary.failed,
                     "screened": summary.screened, "final": summary.final, "elapsed_s": round(summary.elapsed_s, 1)})
@@ -166,8 +168,13 @@ def register(sub) -> None:
     p.add_argument("--max-latency-ms", type=float, help="milliseconds on the study's device (a board: that board's ms)")
     p.add_argument("--max-energy-uj", type=float, help="microjoules per inference on a board that published energy")
     p.add_argument("--device")
-    p.add_argument("--strategy", help="optuna (the default: multivariate TPE), tpe, nsga2, random, kerastuner-bayes, "
-                                      "kerastuner-hyperband")
+    p.add_argument("--strategy", help="optuna or guided (the default: a feasible space-filling start, then a surrogate "
+                                      "and expected hypervolume improvement, with successive halving), tpe, nsga2, random, "
+                                      "kerastuner-bayes, kerastuner-hyperband")
+    p.add_argument("--warm-start", metavar="RUN", help="an earlier search's output folder (same space and device): its "
+                                                       "best specs are trained first")
+    p.add_argument("--time-budget-s", type=float, help="stop asking for trials after this many seconds (trials in flight "
+                                                       "finish; --trials still caps the count)")
     p.add_argument("--sampler", help=argparse.SUPPRESS)  # the earlier name of --strategy
     p.add_argument("--seed", type=int)
     p.add_argument("--storage", help="an Optuna RDB URL or a journal file (default: SQLite in --out)")

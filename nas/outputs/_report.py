@@ -118,6 +118,27 @@ def _training_lines(config: StudyConfig, pareto) -> list[str]:
     return lines + [""]
 
 
+def _strategy_lines(config: StudyConfig, trials) -> list[str]:
+    """Who proposed the trials (warm start, start-up design, surrogate) and what successive halving stopped."""
+    from collections import Counter
+
+    warm = [t for t in trials if str(t.get("proposed_by", "")).startswith("warm start")]
+    kinds = Counter(str(t.get("proposed_by", "")).split(" (")[0] for t in trials if t.get("proposed_by")
+                    and not str(t.get("proposed_by")).startswith("warm start"))
+    halved = [t for t in trials if t.get("halved_at")]
+    lines = []
+    if warm:
+        lines += ["Warm start: these trials came first, from an earlier study of the same space and device:", ""]
+        lines += [f"- trial {t['trial']}: {t['proposed_by']}" for t in warm] + [""]
+    if kinds:
+        lines += ["Proposed by: " + ", ".join(f"{kind} {n}" for kind, n in kinds.most_common()) + "."]
+    if config.halving_on:
+        lines += [f"Successive halving across proxy epochs stopped {len(halved)} trial(s) early"
+                  + (": " + ", ".join(f"trial {t['trial']} after epoch {t['halved_at']}" for t in halved) if halved else "")
+                  + " (a trial stops at a rung when it is costlier and clearly less accurate than enough earlier trials there)."]
+    return lines + ([""] if lines else [])
+
+
 def _markdown(config: StudyConfig, summary: SearchSummary, plot: Path | None) -> str:
     from collections import Counter
 
@@ -149,6 +170,7 @@ def _markdown(config: StudyConfig, summary: SearchSummary, plot: Path | None) ->
         f"- retrained with final settings ({config.final.epochs} epochs), measured on validation and test: {len(finals)}",
         "",
     ]
+    lines += _strategy_lines(config, trials)
     if failed:
         lines += ["Failures by reason:", ""]
         for reason, n in Counter(f"{t['failed_stage']}: {t['reason']}" for t in failed).most_common():

@@ -22,7 +22,10 @@ from .. import interrupt
 from ..errors import ConfigError, InfeasibleBudgetError, NasError
 from ..files import atomic_write_bytes
 from ..logs import RunLog
+from ._estimate import Estimator, fill_unknown
 from ._final import final_pareto, retrain_pareto
+from ._guided import GuidedProposer
+from ._halving import Halving, rungs_for
 from ._pareto import OBJECTIVES
 from ._progress import Progress
 from ._record import constrain, count_trials, metrics_of, objective_values, record, trained_rows, trial_rows
@@ -32,6 +35,7 @@ from ._stale import Heartbeat, fail_interrupted, worker_id
 from ._storage import redact, storage_for
 from ._study import StudyConfig, write_run_config
 from ._trial import TrialOutcome
+from ._warm import warm_start_specs
 
 __all__ = ["run_study", "open_study", "SearchSummary", "MAX_SCREENED_IN_A_ROW", "FAILURES_BEFORE_GIVING_UP"]
 
@@ -122,6 +126,7 @@ def run_study(
     workers: int | None = None,
     cpus_per_trial: float = 1.0,
     gpus_per_trial: float = 0.0,
+    time_budget_s: float | None = None,
 ) -> SearchSummary:
     """Run (or resume) the study until it holds `config.trials` finished trained trials, retrain
     the proxy Pareto set with the final settings, and record the run (study storage, models,
@@ -141,6 +146,9 @@ def run_study(
         space, device = config.search_space(), load_device(config.device)
         dataset = load_study_dataset(config)
         check_budgets_reachable(space, dataset.channels, dataset.num_classes, config.budgets, device)
+        warm = warm_start_specs(config, space, device, dataset.channels, dataset.num_classes) if config.warm_start else []
+        if time_budget_s is not None and not time_budget_s > 0:
+            raise ConfigError(f"time budget: expected a positive number of seconds, got {time_budget_s!r}")
         if storage is not None:
             storage = storage_for(out_dir, storage)  # an unreachable database fails here, before any output
         executor = make_executor(dataset, config, evaluate=evaluate, ray_address=ray_address, workers=workers,
@@ -153,7 +161,11 @@ def run_study(
             fail_interrupted(study, storage)
             if progress:
                 _print_plan(config, space, device, dataset, out_dir)
-            counts = _Driver(study, storage, config, space, device, dataset, executor, out_dir, progress).run()
+            if warm and not study.get_trials(deepcopy=False):
+                for spec, source in warm:
+                    study.enqueue_trial(space.to_params(spec), user_attrs={"proposed_by": source})
+            deadline = started + time_budget_s if time_budget_s else None
+            counts = _Driver(study, storage, config, space, device, dataset, executor, out_dir, progress, deadline).run()
             proxy_s = time.perf_counter() - started
             finals = retrain_pareto(study, config, out_dir, executor=executor, progress=progress, dataset=dataset)
         finally:
@@ -193,8 +205,15 @@ def _print_plan(config: StudyConfig, space, device, dataset, out_dir: Path) -> N
 class _Driver:
     """The ask/tell loop: keeps `executor.capacity` trials in flight until the study is full."""
 
-    def __init__(self, study, storage, config: StudyConfig, space, device, dataset, executor, out_dir: Path, progress: bool):
+    def __init__(self, study, storage, config: StudyConfig, space, device, dataset, executor, out_dir: Path, progress: bool,
+                 deadline: float | None = None):
         self.study, self.storage, self.config, self.space, self.device = study, storage, config, space, device
+        self.deadline = deadline
+        c, k = dataset.channels, dataset.num_classes
+        self.proposer = GuidedProposer(config, space, device, c, k) if config.sampler == "guided" else None
+        self.rungs = rungs_for(config.proxy.epochs) if config.halving_on else ()
+        self.estimator = Estimator(config, space, device, c, k)
+        self.inflight_specs: dict[int, Any] = {}
         self.dataset, self.executor = dataset, executor
         self.models_dir = out_dir / "models"
         self.models_dir.mkdir(exist_ok=True)
@@ -215,6 +234,7 @@ class _Driver:
                     break
                 for number, outcome in self.executor.wait():
                     self.heartbeat.remove(number)
+                    self.inflight_specs.pop(number, None)
                     self._tell(self.inflight.pop(number), outcome)
         except BaseException:
             self._abandon_inflight()
@@ -225,7 +245,39 @@ class _Driver:
         return self.trained, self.failed, self.screened
 
     def _needed(self) -> int:
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
+            return 0
         return self.config.trials - self.trained - self.failed
+
+    def _propose(self) -> None:
+        """The guided strategy's next spec, enqueued for the ask that follows (unless a warm start's
+        specs are still waiting)."""
+        import optuna
+
+        trials = self.study.get_trials(deepcopy=False)
+        if any(t.state == optuna.trial.TrialState.WAITING for t in trials):
+            return
+        taken = {t.user_attrs.get("spec_hash") for t in trials}
+        trained = trained_rows(self.study)
+        # footprint rejections carry the exact size and arena of their converted model: calibration too
+        footprints = [{"trial": t.number, **t.user_attrs} for t in trials if t.user_attrs.get("screen_stage") == "footprint"
+                      and t.user_attrs.get("size_bytes") and t.user_attrs.get("peak_ram_bytes")]
+        proposal = self.proposer.propose(trained, taken, list(self.inflight_specs.values()), trained + footprints)
+        if proposal is not None:
+            self.study.enqueue_trial(proposal.params, user_attrs={"proposed_by": proposal.source})
+
+    def _halving(self, spec) -> Halving:
+        """The successive-halving rule of `spec`: its cheap objectives and every earlier trial's rung points."""
+        trained = trained_rows(self.study)
+        est = self.estimator.estimate(spec)
+        corrections = self.estimator.corrections(trained)
+        scales = self.estimator.scales([est], corrections)
+        measured = self.estimator.measured_box(trained, scales)
+        filled = fill_unknown(measured, measured)
+        peers = tuple((r, float(row["learning_curve"][r - 1]), tuple(float(v) for v in cheap))
+                      for row, cheap in zip(trained, filled) for r in self.rungs if len(row.get("learning_curve") or ()) >= r)
+        mine = fill_unknown(self.estimator.box([est], corrections, scales), measured)[0]
+        return Halving(self.rungs, tuple(float(v) for v in mine), peers, len(self.dataset.y_val))
 
     def _ask(self) -> None:
         import optuna
@@ -233,6 +285,8 @@ class _Driver:
         with warnings.catch_warnings():  # Optuna warns that heartbeats are meant for optimize(); we beat ourselves
             warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if self.proposer is not None:
+                self._propose()
             trial = self.study.ask()
         spec = self.space.build(lambda name, options: trial.suggest_categorical(name, options))
         source = getattr(self.study.sampler, "proposal_source", None)
@@ -241,12 +295,16 @@ class _Driver:
         verdict = analytic_screen(spec, self.dataset.channels, self.dataset.num_classes, self.config.budgets, self.device)
         if verdict.feasible:
             self.inflight[trial.number] = trial
+            self.inflight_specs[trial.number] = spec
             self.heartbeat.add(trial.number)
             epochs = getattr(self.study.sampler, "epochs_for", lambda n: None)(trial.number)
             proxy = dataclasses.replace(self.config.proxy, epochs=int(epochs)) if epochs else None
             if proxy is not None:
                 record(trial, {"proxy_epochs": epochs})
-            self.executor.submit(trial.number, spec, proxy)
+            rule = self._halving(spec) if self.rungs and not epochs else None
+            if rule is not None:
+                record(trial, {"halving_rungs": list(rule.rungs)})
+            self.executor.submit(trial.number, spec, proxy, rule)
         else:
             self._tell_screened(trial, verdict)
 

@@ -24,12 +24,12 @@ class LocalExecutor:
         self._dataset, self._config, self._evaluate = dataset, config, evaluate
         self._queue: list[tuple[int, Any, Any]] = []
 
-    def submit(self, key: int, spec, proxy=None) -> None:
-        self._queue.append((key, spec, proxy))
+    def submit(self, key: int, spec, proxy=None, stop_rule=None) -> None:
+        self._queue.append((key, spec, proxy, stop_rule))
 
     def wait(self) -> Iterator[tuple[int, TrialOutcome]]:
-        key, spec, proxy = self._queue.pop(0)
-        yield key, run_trial(spec, self._dataset, self._config, self._evaluate, proxy)
+        key, spec, proxy, stop_rule = self._queue.pop(0)
+        yield key, run_trial(spec, self._dataset, self._config, self._evaluate, proxy, stop_rule)
 
     def evaluate_final(self, specs: list, train_config, dataset=None) -> list:
         """Final results in the order of `specs`, on `dataset` (the executor's, with a teacher's outputs) or its own."""

@@ -48,8 +48,8 @@ def _thread_env(cpus: float) -> dict[str, str]:
             "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1"}
 
 
-def _trial_task(spec, dataset, config, evaluate, proxy=None):
-    return run_trial(spec, dataset, config, evaluate, proxy)
+def _trial_task(spec, dataset, config, evaluate, proxy=None, stop_rule=None):
+    return run_trial(spec, dataset, config, evaluate, proxy, stop_rule)
 
 
 def _final_task(spec, dataset, train_config, evaluate):
@@ -89,8 +89,8 @@ class RayExecutor:
         self._config, self._evaluate = config, evaluate
         self._pending: dict[Any, int] = {}
 
-    def submit(self, key: int, spec, proxy=None) -> None:
-        ref = self._trial.remote(spec, self._dataset, self._config, self._evaluate, proxy)
+    def submit(self, key: int, spec, proxy=None, stop_rule=None) -> None:
+        ref = self._trial.remote(spec, self._dataset, self._config, self._evaluate, proxy, stop_rule)
         self._pending[ref] = key
 
     def wait(self) -> Iterator[tuple[int, TrialOutcome]]:

@@ -36,6 +36,8 @@ def metrics_of(result, device) -> dict[str, Any]:
         "macs": result.macs,
         "weight_sparsity": result.weight_sparsity,
         "epochs_run": result.epochs_run,
+        "learning_curve": list(result.learning_curve),
+        "halved_at": result.halved_at,
         "ptq_accuracy": result.ptq_accuracy,
         "ptq_val_accuracy": result.ptq_val_accuracy,
         "qat_val_accuracy": result.qat_val_accuracy,

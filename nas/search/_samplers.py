@@ -23,4 +23,6 @@ def make_sampler(config: StudyConfig):
         return optuna.samplers.NSGAIISampler(population_size=population, seed=config.seed)
     if config.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=config.seed, multivariate=True, n_startup_trials=min(10, max(3, config.trials // 3)))
+    # "random", and "guided": its specs come through study.enqueue_trial (`_guided`); the random sampler
+    # draws only once its feasible pool is used up
     return optuna.samplers.RandomSampler(seed=config.seed)

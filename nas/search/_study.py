@@ -22,11 +22,14 @@ from ._pareto import OBJECTIVES
 #: Cortex-M4 under TFLite Micro, fitted on its published MLPerf Tiny results).
 DEFAULT_DEVICE = "cortex-m4-stm32l4r5-tflm-2.3.1"
 
-__all__ = ["StudyConfig", "SAMPLERS", "load_study", "study_from_dict", "study_names", "write_run_config",
+__all__ = ["StudyConfig", "SAMPLERS", "DEFAULT_SAMPLER", "load_study", "study_from_dict", "study_names", "write_run_config",
            "load_run_config", "device_space", "load_study_dataset", "check_teacher",
            "DEFAULT_DEVICE", "with_board_memory"]
 
-SAMPLERS = ("nsga2", "tpe", "random", "kerastuner-bayes", "kerastuner-hyperband")
+#: `guided` is the default (`--strategy optuna` names it): a feasible space-filling start, then a surrogate and
+#: expected hypervolume improvement over the free objectives, with successive halving (`_guided`, `_halving`).
+SAMPLERS = ("guided", "nsga2", "tpe", "random", "kerastuner-bayes", "kerastuner-hyperband")
+DEFAULT_SAMPLER = "guided"
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class StudyConfig:
     budgets: Budgets = field(default_factory=Budgets)
     objectives: tuple[str, ...] = ("accuracy", "latency_ms", "size_bytes", "peak_ram_bytes")  # energy_uj: opt in
     trials: int = 20
-    sampler: str = "tpe"  # chosen by hypervolume: see benchmarks/README.md (samplers.py)
+    sampler: str = DEFAULT_SAMPLER  # chosen by hypervolume: see benchmarks/README.md (strategies)
     seed: int = 0
     proxy: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3))
     final: TrainConfig = field(default_factory=lambda: FINAL_DEFAULTS)  # the YAML's `final:` keys merge onto these
@@ -46,6 +49,8 @@ class StudyConfig:
     space_overrides: Mapping[str, list] = field(default_factory=dict)  # narrower choices per top-level field
     data_dir: str | None = None
     image_size: int | None = None  # stored image size to read (MedMNIST 28/64/128/224); default: the largest resolution searched
+    halving: bool | None = None  # successive halving across proxy epochs; None: on for the guided strategy
+    warm_start: str | None = None  # an earlier run folder of the same space and device: its best specs are tried first
 
     def __post_init__(self) -> None:
         _check_type("name", self.name, str)
@@ -54,6 +59,10 @@ class StudyConfig:
         if self.trials < 1 or self.final_top_k < 1 or self.seed < 0:
             raise ConfigError("trials and final_top_k must be >= 1 and seed >= 0")
         check_teacher(self.final.teacher)
+        if self.halving is not None and not isinstance(self.halving, bool):
+            raise ConfigError(f"halving: expected true, false or null, got {self.halving!r}")
+        if self.warm_start is not None:
+            _check_type("warm_start", self.warm_start, str)
         if self.proxy.distilled:
             raise ConfigError(f"proxy.teacher: {self.proxy.teacher!r}; distillation is for the final training only "
                               "(final.teacher), the proxy has no teacher yet: set proxy.teacher to none")
@@ -72,6 +81,11 @@ class StudyConfig:
             raise ConfigError(f"objectives: {list(self.objectives)} must be distinct names from {list(OBJECTIVES)} including 'accuracy'")
 
     # --- derived -------------------------------------------------------------------------------
+    @property
+    def halving_on(self) -> bool:
+        """Whether proxy trials stop at successive-halving rungs (default: with the guided strategy)."""
+        return self.sampler == "guided" if self.halving is None else self.halving
+
     def catalog_space(self):
         """The catalog space with `space_overrides` applied (validated like a space file)."""
         from ..spec import SearchSpace
@@ -107,7 +121,7 @@ class StudyConfig:
                 "space": self.space, "space_overrides": {k: list(v) for k, v in self.space_overrides.items()},
                 "device": self.device, "budgets": asdict(self.budgets), "objectives": list(self.objectives),
                 "seed": self.seed, "proxy": self.proxy.to_dict(), "final": self.final.to_dict(),
-                "final_top_k": self.final_top_k}
+                "final_top_k": self.final_top_k, **({"halving": True} if self.halving_on else {})}
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -22,8 +22,9 @@ class TrialOutcome:
     reason: str = ""
 
 
-def run_trial(spec, dataset, config, evaluate: Callable | None = None, proxy=None) -> TrialOutcome:
-    """Footprint screen, then proxy training (`proxy`, else the study's) and measurement of one spec."""
+def run_trial(spec, dataset, config, evaluate: Callable | None = None, proxy=None, stop_rule=None) -> TrialOutcome:
+    """Footprint screen, then proxy training (`proxy`, else the study's) and measurement of one spec.
+    `stop_rule` (successive halving) reaches the real pipeline; a caller's own `evaluate` trains as it likes."""
     from ..candidate import evaluate_candidate
     from ..latency import load_device
     from ._screen import footprint_screen
@@ -32,7 +33,10 @@ def run_trial(spec, dataset, config, evaluate: Callable | None = None, proxy=Non
     verdict = footprint_screen(spec, dataset.channels, dataset.num_classes, config.budgets, device)
     if not verdict.feasible:
         return TrialOutcome("screened", verdict=verdict)
-    result = (evaluate or evaluate_candidate)(spec, dataset, proxy or config.proxy)
+    if evaluate is None:
+        result = evaluate_candidate(spec, dataset, proxy or config.proxy, stop_rule=stop_rule)
+    else:
+        result = evaluate(spec, dataset, proxy or config.proxy)
     if result.status != "ok":
         return TrialOutcome("failed", result=result, failed_stage=result.failed_stage, reason=result.reason)
     return TrialOutcome("ok", result=result)

@@ -1,0 +1,135 @@
+"""What a spec will cost, before it trains: its size, arena, latency and energy on the study's
+device, as points in the budget box, and a descriptor of its scale for space-filling designs and
+surrogates. Both cost about a millisecond a spec, so thousands of specs can be weighed per trial.
+
+Size and arena are the analytic lower bounds (weight bytes, activation peak) plus what a converted
+model adds beyond them, linear in its convolution channels and layers: per-channel quantization
+parameters and biases, tensor and operator records. The coefficients start from what 16 int8
+digits models measured (size within 3%, arena within 9% of the exact figures) and are refitted per
+quantization mode, by ridge regression towards that start, on the study's own trained trials."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..spec import ArchSpec, activation_peak_bytes, count_macs, count_params, plan, weight_bytes
+from ..units import KB
+from ._study import StudyConfig
+
+__all__ = ["Estimate", "Estimator", "OVERHEAD_PRIOR", "fill_unknown"]
+
+#: bytes beyond the lower bounds per (convolution output channel, layer, model), int8 digits models:
+#: .tflite size over weight bytes, TFLite Micro arena over the activation peak
+OVERHEAD_PRIOR = {"size_bytes": (25.0, 560.0, 1320.0), "peak_ram_bytes": (6.6, 280.0, 1370.0)}
+_PRIOR_WEIGHT = np.array([300.0, 15.0, 1.0])  # one pseudo-observation of a typical model per coefficient
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One spec before training: analytic costs (lower bounds for size and RAM, the device's
+    predicted latency) and its descriptor."""
+
+    spec: ArchSpec
+    weight_bytes: float
+    activation_bytes: float
+    latency_ms: float | None
+    descriptor: tuple[float, ...]
+    structure: tuple[float, float, float] = (0.0, 0.0, 1.0)  # (convolution output channels, layers, 1)
+
+
+class Estimator:
+    """Cheap objectives of specs for one study: `estimate(spec)`, then `box(estimates, trained)` puts
+    them in the budget box (each minimised objective over its budget, or over the largest value seen
+    where it has none), calibrated on trained rows: size = weight bytes + the median flatbuffer
+    overhead the study measured, RAM = activation peak x the median arena ratio."""
+
+    def __init__(self, config: StudyConfig, space, device, in_channels: int, num_classes: int):
+        self.config, self.device = config, device
+        self.in_channels, self.num_classes = in_channels, num_classes
+        self.modes = tuple(space.choices["quantization"])
+        self.cheap = tuple(o for o in config.objectives if o != "accuracy")
+
+    def estimate(self, spec: ArchSpec) -> Estimate:
+        c, k = self.in_channels, self.num_classes
+        params, macs = count_params(spec, c, k), count_macs(spec, c, k)
+        weights, activations = weight_bytes(spec, c, k), activation_peak_bytes(spec, c, k)
+        latency = self.device.predict_latency_ms(spec, c, k)
+        blocks = sum(s.depth for s in spec.stages)
+        layers = plan(spec, c, k)
+        structure = (float(sum(layer.out_shape[2] for layer in layers if layer.kind in ("conv", "dwconv"))), float(len(layers)), 1.0)
+        descriptor = (math.log(max(params, 1)), math.log(max(macs, 1)), math.log(max(activations, 1)),
+                      math.log(latency) if latency else math.log(max(macs, 1)), math.log(spec.resolution), float(blocks),
+                      float(spec.sparsity), *(float(spec.quantization == m) for m in self.modes if len(self.modes) > 1))
+        return Estimate(spec, weights, activations, latency, descriptor, structure)
+
+    # --- calibration on what trained trials measured ---------------------------------------------
+    def corrections(self, trained: Sequence[Mapping]) -> dict[tuple[str, str], np.ndarray]:
+        """Overhead coefficients per (quantization mode, size_bytes | peak_ram_bytes), refitted on
+        `trained` rows (records with `spec`, `size_bytes`, `peak_ram_bytes`)."""
+        data: dict[tuple[str, str], list[tuple[tuple[float, ...], float]]] = {}
+        for row in trained:
+            est = self.estimate(ArchSpec.from_json(row["spec"]))
+            for name, bound in (("size_bytes", est.weight_bytes), ("peak_ram_bytes", est.activation_bytes)):
+                if row.get(name):
+                    data.setdefault((est.spec.quantization, name), []).append((est.structure, row[name] - bound))
+        out = {}
+        for key, points in data.items():
+            prior = np.array(OVERHEAD_PRIOR[key[1]])
+            x = np.vstack([np.array([p for p, _ in points]), np.diag(_PRIOR_WEIGHT)])
+            y = np.concatenate([[v for _, v in points], _PRIOR_WEIGHT * prior])
+            out[key] = np.linalg.lstsq(x, y, rcond=None)[0]
+        return out
+
+    def costs(self, est: Estimate, corrections: Mapping[tuple[str, str], np.ndarray]) -> dict[str, float | None]:
+        mode = est.spec.quantization
+
+        def overhead(name: str) -> float:
+            coef = corrections.get((mode, name), np.array(OVERHEAD_PRIOR[name]))
+            return float(np.dot(coef, est.structure))
+
+        latency, power = est.latency_ms, self.device.power_mw
+        return {"size_bytes": est.weight_bytes + overhead("size_bytes"),
+                "peak_ram_bytes": est.activation_bytes + overhead("peak_ram_bytes"),
+                "latency_ms": latency, "energy_uj": latency * power if latency is not None and power is not None else None}
+
+    def scales(self, estimates: Sequence[Estimate], corrections: Mapping[tuple[str, str], np.ndarray]) -> dict[str, float]:
+        """What each cheap objective is divided by: its budget, else the largest value in `estimates`."""
+        b = self.config.budgets
+        budget = {"size_bytes": b.max_size_kb * KB if b.max_size_kb else None,
+                  "peak_ram_bytes": b.max_ram_kb * KB if b.max_ram_kb else None,
+                  "latency_ms": b.max_latency_ms, "energy_uj": b.max_energy_uj}
+        out = {}
+        for name in self.cheap:
+            if budget[name]:
+                out[name] = float(budget[name])
+            else:
+                seen = [v for e in estimates if (v := self.costs(e, corrections)[name]) is not None]
+                out[name] = max(seen) if seen else 1.0
+        return out
+
+    def box(self, estimates: Sequence[Estimate], corrections: Mapping[tuple[str, str], np.ndarray], scales: Mapping[str, float]) -> np.ndarray:
+        """Cheap objectives of `estimates` in the budget box, one row each (NaN where the device predicts
+        none: a host device measures its latency after training)."""
+        rows = []
+        for est in estimates:
+            costs = self.costs(est, corrections)
+            rows.append([costs[n] / scales[n] if costs[n] is not None else np.nan for n in self.cheap])
+        return np.asarray(rows, dtype=float).reshape(len(rows), len(self.cheap))
+
+    def measured_box(self, rows: Sequence[Mapping], scales: Mapping[str, float]) -> np.ndarray:
+        """Measured cheap objectives of trained rows in the same box (NaN where not measured)."""
+        out = [[(r.get(n) / scales[n]) if r.get(n) is not None else np.nan for n in self.cheap] for r in rows]
+        return np.asarray(out, dtype=float).reshape(len(out), len(self.cheap))
+
+
+def fill_unknown(values: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    """`values` (rows in the budget box) with each NaN, an objective the device predicts nothing for
+    (a host device's latency), replaced by the median the trained trials `measured` there (0.5 before any)."""
+    values = np.asarray(values, dtype=float)
+    typical = np.array([np.nanmedian(col) if np.isfinite(col).any() else 0.5 for col in np.asarray(measured, float).T]) \
+        if np.size(measured) else np.full(values.shape[-1], 0.5)
+    return np.where(np.isnan(values), typical, values)

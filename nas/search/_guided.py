@@ -1,0 +1,215 @@
+"""The default strategy, "guided" (`--strategy optuna` means it): what a spec costs is known
+before it trains (size, arena and latency on the device, about a millisecond a spec) and only its
+accuracy costs a training, so training goes to the specs those free figures make promising.
+
+1. A pool of `POOL_SIZE` specs is drawn from the space (seeded) and screened analytically once;
+   only specs within every budget are ever proposed, so no training is spent on rejections.
+2. Start-up: the first trained trials are a space-filling design over that feasible pool (greedy
+   maximin distance in a standardised descriptor: parameters, MACs, activation peak, latency,
+   resolution, depth), not random draws.
+3. Then a surrogate, a Gaussian process on the same descriptors fitted on the study's trained trials
+   (proxy accuracy; a trial stopped by successive halving counts at its rung plus the median gain
+   of the trials that went on), predicts every pool spec's accuracy with its uncertainty, and the
+   spec with the largest expected hypervolume improvement over the study's feasible front is trained
+   next: accuracy as error, each cheap objective over its budget, calibrated by what trained trials
+   measured. Every second pick maximises the expected improvement of the best feasible accuracy
+   instead, so the accurate end of the front is pushed as well as its cheap end.
+
+Optuna has no sampler that can be told objective values known before a trial runs, and its
+samplers draw one trial at a time; so this proposes through `study.enqueue_trial`, and the study,
+its storage, constraints and every report stay Optuna's. A trial in flight counts as a point at its
+predicted accuracy (kriging believer), so parallel workers are not given the same region twice.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..spec import ArchSpec
+from ._estimate import Estimate, Estimator, fill_unknown
+from ._screen import analytic_screen
+from ._study import StudyConfig
+
+__all__ = ["GuidedProposer", "Proposal", "POOL_SIZE", "startup_trials", "expected_hv_improvement", "fit_surrogate"]
+
+POOL_SIZE = 3000  # specs drawn and screened once per search (about 3 s)
+QMC_POINTS = 2 ** 14  # quasi-random points in the budget box for the hypervolume integrals
+ACCURACY_EVERY = 2  # every second surrogate pick maximises expected improvement of the best accuracy
+
+
+def startup_trials(trials: int) -> int:
+    """Trained trials before the surrogate proposes: a quarter of the study, 3 to 8."""
+    return max(3, min(8, trials // 4))
+
+
+@dataclass(frozen=True)
+class Proposal:
+    params: dict
+    spec: ArchSpec
+    source: str  # "guided start-up (space-filling)" | "guided surrogate (EHVI ...)" ...
+    predicted_accuracy: float | None = None
+
+
+class GuidedProposer:
+    def __init__(self, config: StudyConfig, space, device, in_channels: int, num_classes: int,
+                 pool_size: int = POOL_SIZE):
+        self.config, self.space = config, space
+        self.estimator = Estimator(config, space, device, in_channels, num_classes)
+        self.n_startup = startup_trials(config.trials)
+        rng = np.random.default_rng(config.seed)
+        pool: dict[str, tuple[dict, Estimate]] = {}
+        for _ in range(pool_size):
+            params: dict = {}
+            spec = space.build(lambda name, opts: params.setdefault(name, opts[int(rng.integers(len(opts)))]))
+            if spec.hash in pool:
+                continue
+            if analytic_screen(spec, in_channels, num_classes, config.budgets, device).feasible:
+                pool[spec.hash] = (params, self.estimator.estimate(spec))
+        self.pool = pool
+        descriptors = np.array([e.descriptor for _, e in pool.values()]) if pool else np.zeros((0, 1))
+        self._mean = descriptors.mean(0) if len(descriptors) else 0.0
+        self._std = np.where(descriptors.std(0) > 1e-9, descriptors.std(0), 1.0) if len(descriptors) else 1.0
+
+    def standardized(self, estimates: Sequence[Estimate]) -> np.ndarray:
+        width = len(self._mean) if np.ndim(self._mean) else 0
+        rows = np.array([e.descriptor for e in estimates], dtype=float).reshape(len(estimates), width)
+        return (rows - self._mean) / self._std
+
+    def propose(self, trained: Sequence[dict], taken: set[str], pending: Sequence[ArchSpec] = (),
+                measured: Sequence[dict] | None = None) -> Proposal | None:
+        """The next spec to train, given the study's trained rows (records with `spec`, `accuracy`,
+        measured costs), the spec hashes already asked (`taken`) and the specs in flight; None when
+        the feasible pool is used up (the study's sampler then draws). `measured`: every row with an
+        exact size and arena (trained, and rejected by the footprint screen) to calibrate the cheap
+        objectives on; default `trained`."""
+        free = [(h, p, e) for h, (p, e) in self.pool.items() if h not in taken]
+        if not free:
+            return None
+        known = [self.estimator.estimate(ArchSpec.from_json(r["spec"])) for r in trained]
+        flying = [self.estimator.estimate(s) for s in pending]
+        corrections = self.estimator.corrections(trained if measured is None else measured)
+        estimates = [e for _, _, e in free]
+        scales = self.estimator.scales(estimates + known, corrections)
+        cheap_all = self.estimator.box(estimates, corrections, scales)
+        # what the calibrated estimates put inside every budget (the analytic bounds alone are loose);
+        # an objective the device predicts nothing for (host latency) does not exclude
+        inside = np.all(np.isnan(cheap_all) | (cheap_all <= 1.0), axis=1)
+        if inside.any():
+            free, cheap = [f for f, ok in zip(free, inside) if ok], cheap_all[inside]
+        else:
+            cheap = cheap_all
+        candidates = [e for _, _, e in free]
+        if len(trained) < self.n_startup:
+            index = _farthest(self.standardized(candidates), self.standardized(known + flying))
+            _, params, est = free[index]
+            return Proposal(params, est.spec, f"guided start-up (space-filling over {len(free)} specs estimated within budget)")
+        accuracy = np.array([surrogate_target(r, trained) for r in trained])
+        model = fit_surrogate(self.standardized(known), accuracy, self.config.seed)
+        mu, sigma = model(self.standardized(candidates))
+        feasible = [i for i, r in enumerate(trained) if self.config.budgets.admits(r)]
+        measured = self.estimator.measured_box(trained, scales)
+        cheap = fill_unknown(cheap, measured)
+        front = np.column_stack([1.0 - accuracy[feasible], fill_unknown(measured[feasible], measured)])
+        if flying:
+            fly_mu, _ = model(self.standardized(flying))
+            fly_cheap = fill_unknown(self.estimator.box(flying, corrections, scales), measured)
+            front = np.vstack([front, np.column_stack([1.0 - fly_mu, fly_cheap])])
+        inside = np.all(cheap <= 1.0, axis=1)
+        pick = len(trained) + len(flying) - self.n_startup  # from the study, so a resumed search goes on alike
+        if pick % ACCURACY_EVERY == ACCURACY_EVERY - 1 and inside.any():
+            best = float(accuracy[feasible].max()) if feasible else 0.0
+            score = np.where(inside, _expected_improvement(mu, sigma, best), -np.inf)
+            how = f"guided surrogate (expected improvement of the best accuracy {best:.3f})"
+        else:
+            score = expected_hv_improvement(1.0 - mu, sigma, cheap, front, self.config.seed)
+            how = "guided surrogate (expected hypervolume improvement)"
+        index = int(np.argmax(score))
+        _, params, est = free[index]
+        return Proposal(params, est.spec, f"{how}, predicted accuracy {mu[index]:.3f} +- {sigma[index]:.3f}",
+                        float(mu[index]))
+
+
+def surrogate_target(row: dict, trained: Sequence[dict]) -> float:
+    """The proxy accuracy a trial would have reached: its accuracy, or, if successive halving stopped
+    it at rung r, its validation accuracy there plus the median gain from r to the end of the trials
+    that were not stopped."""
+    rung = row.get("halved_at")
+    if not rung:
+        return float(row["accuracy"])
+    gains = [r["accuracy"] - r["learning_curve"][rung - 1] for r in trained
+             if not r.get("halved_at") and len(r.get("learning_curve") or ()) >= rung]
+    curve = row.get("learning_curve") or ()
+    at_rung = curve[rung - 1] if len(curve) >= rung else row["accuracy"]
+    return float(min(1.0, at_rung + (np.median(gains) if gains else 0.0)))
+
+
+def fit_surrogate(x: np.ndarray, y: np.ndarray, seed: int):
+    """A Gaussian process (Matern 5/2, one length scale, a noise term) on standardised descriptors:
+    a function from descriptors to (mean, standard deviation) of accuracy."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    if len(y) < 2 or float(np.std(y)) < 1e-9:
+        level = float(np.mean(y)) if len(y) else 0.5
+        return lambda q: (np.full(len(q), level), np.full(len(q), 0.2))
+    kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(length_scale=2.0, length_scale_bounds=(0.3, 50.0), nu=2.5) \
+        + WhiteKernel(1e-2, (1e-5, 0.5))
+    gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=2, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence notes on a handful of points
+        gp.fit(x, y)
+
+    def predict(q: np.ndarray):
+        mu, sd = gp.predict(q, return_std=True)
+        return np.clip(mu, 0.0, 1.0), np.maximum(sd, 1e-3)
+
+    return predict
+
+
+def _farthest(candidates: np.ndarray, chosen: np.ndarray) -> int:
+    """Greedy maximin: the candidate farthest from every chosen point (the most central one first)."""
+    if len(chosen) == 0:
+        return int(np.argmin(np.linalg.norm(candidates - np.median(candidates, axis=0), axis=1)))
+    distance = np.linalg.norm(candidates[:, None, :] - chosen[None, :, :], axis=2).min(axis=1)
+    return int(np.argmax(distance))
+
+
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    from scipy.special import ndtr
+
+    return ndtr(z)
+
+
+def _expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float) -> np.ndarray:
+    z = (mu - best) / sigma
+    return sigma * (z * _normal_cdf(z) + np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
+
+
+def expected_hv_improvement(error_mu: np.ndarray, error_sigma: np.ndarray, cheap: np.ndarray, front: np.ndarray,
+                            seed: int = 0, points: int = QMC_POINTS) -> np.ndarray:
+    """Expected hypervolume improvement of each candidate over `front`, in the unit box (reference
+    point 1 in every objective; all minimised, the first the error): for candidate j with cheap
+    objectives c_j (known) and error ~ N(m_j, s_j), E[HVI_j] = integral over the box of
+    [c_j <= x_cheap] [x not dominated by the front] P(error_j <= x_error) dx, on a scrambled Sobol set."""
+    from scipy.stats import qmc
+
+    d = 1 + cheap.shape[1]
+    x = qmc.Sobol(d, scramble=True, seed=seed).random(points)
+    open_ = np.ones(len(x), bool)
+    for f in front:
+        open_ &= ~np.all(x >= f, axis=1)
+    x = x[open_]
+    out = np.zeros(len(cheap))
+    if not len(x):
+        return out
+    for start in range(0, len(cheap), 256):
+        c = cheap[start:start + 256]
+        under = np.all(c[:, None, :] <= x[None, :, 1:], axis=2)
+        p = _normal_cdf((x[None, :, 0] - error_mu[start:start + 256, None]) / error_sigma[start:start + 256, None])
+        out[start:start + 256] = (under * p).sum(axis=1) / points
+    return out

@@ -1,0 +1,202 @@
+"""The default strategy (issue 17): a feasible space-filling start, a surrogate whose ranking picks
+what trains, successive halving that stops weak specs, a warm start from an earlier study, and a
+time budget. Most tests use the engine's parts directly or `fake_evaluate` (no training); the
+halving test trains a small model for real."""
+
+import dataclasses
+import json
+import time
+
+import numpy as np
+import optuna
+import pytest
+
+from nas import run_search
+from nas.data import load_dataset
+from nas.errors import ConfigError
+from nas.latency import load_device
+from nas.search import (DEFAULT_SAMPLER, Estimator, GuidedProposer, Halving, analytic_screen, load_study, open_study,
+                        rungs_for, trained_rows)
+from nas.search._guided import expected_hv_improvement, startup_trials
+from nas.search._halving import nondominated_ranks
+
+from helpers import TINY_SPEC, fake_evaluate, write_study
+
+DIGITS = load_dataset("digits")
+
+
+def _config(**changes):
+    config = load_study("digits_demo", trials=12)
+    return dataclasses.replace(config, **changes)
+
+
+def _row(estimator, spec, accuracy, corrections=None):
+    """A trained row as the driver stores it, with costs the estimator would predict."""
+    est = estimator.estimate(spec)
+    costs = estimator.costs(est, corrections or {})
+    return {"spec": spec.to_json(), "accuracy": accuracy, "size_bytes": costs["size_bytes"],
+            "peak_ram_bytes": costs["peak_ram_bytes"], "latency_ms": costs["latency_ms"], "energy_uj": costs["energy_uj"]}
+
+
+def test_the_default_strategy_is_guided_and_optuna_names_it():
+    assert DEFAULT_SAMPLER == "guided"
+    assert load_study("digits_demo").sampler == "guided"
+    assert load_study("digits_demo").halving_on and not load_study("digits_demo", sampler="tpe").halving_on
+
+
+def test_start_up_design_stays_feasible_and_spreads_out():
+    config = _config(budgets=dataclasses.replace(load_study("digits_demo").budgets, max_size_kb=24, max_latency_ms=30))
+    space, device = config.search_space(), load_device(config.device)
+    proposer = GuidedProposer(config, space, device, DIGITS.channels, DIGITS.num_classes, pool_size=1500)
+    picks, taken = [], set()
+    for _ in range(startup_trials(config.trials)):
+        p = proposer.propose([], taken, [s for s in picks])
+        assert p.source.startswith("guided start-up")
+        picks.append(p.spec)
+        taken.add(p.spec.hash)
+    for spec in picks:
+        assert analytic_screen(spec, DIGITS.channels, DIGITS.num_classes, config.budgets, device).feasible
+    # random draws of the same space mostly break these budgets: the design is not feasible by luck
+    rng = np.random.default_rng(0)
+    draws = [space.sample(rng) for _ in range(200)]
+    feasible = sum(analytic_screen(s, DIGITS.channels, DIGITS.num_classes, config.budgets, device).feasible for s in draws)
+    assert feasible < 0.8 * len(draws)
+    # and it spreads: the picks are further apart than random feasible specs in the descriptor space
+    chosen = proposer.standardized([proposer.estimator.estimate(s) for s in picks])
+    pool = proposer.standardized([e for _, e in list(proposer.pool.values())[:len(picks)]])
+    gap = lambda x: min(np.linalg.norm(a - b) for i, a in enumerate(x) for b in x[i + 1:])  # noqa: E731
+    assert gap(chosen) > gap(pool)
+
+
+@pytest.mark.parametrize("larger_is_better", [True, False])
+def test_the_surrogate_ranking_chooses_the_next_spec(larger_is_better):
+    """Trained rows where accuracy rises (or falls) with model size: the surrogate's pick for the
+    best accuracy follows that trend, so its ranking, not chance, chooses."""
+    config = _config()
+    space, device = config.search_space(), load_device(config.device)
+    proposer = GuidedProposer(config, space, device, DIGITS.channels, DIGITS.num_classes, pool_size=1500)
+    estimator = proposer.estimator
+    estimates = sorted((e for _, e in proposer.pool.values()), key=lambda e: e.descriptor[0])
+    spread = [estimates[int(i)] for i in np.linspace(0, len(estimates) - 1, 8)]
+    lo, hi = spread[0].descriptor[0], spread[-1].descriptor[0]
+    trained = []
+    for e in spread:
+        share = (e.descriptor[0] - lo) / (hi - lo)
+        trained.append(_row(estimator, e.spec, 0.6 + 0.35 * (share if larger_is_better else 1 - share)))
+    taken = {e.spec.hash for e in spread}
+    # 8 trained trials, 3 of them start-up: the sixth surrogate pick is an accuracy pick (every second)
+    p = proposer.propose(trained, taken)
+    assert "expected improvement of the best accuracy" in p.source
+    params = estimator.estimate(p.spec).descriptor[0]
+    median = float(np.median([e.descriptor[0] for e in estimates]))
+    assert (params > median) if larger_is_better else (params < median)
+    assert p.predicted_accuracy > 0.8
+
+
+def test_expected_hypervolume_improvement_prefers_what_extends_the_front():
+    front = np.array([[0.2, 0.5, 0.5, 0.5]])
+    cheap = np.array([[0.6, 0.6, 0.6],  # costlier than the front point
+                      [0.3, 0.3, 0.3],  # cheaper
+                      [1.5, 0.1, 0.1]])  # over a budget: outside the box
+    mu, sd = np.array([0.3, 0.3, 0.0]), np.array([0.02, 0.02, 0.02])
+    ehvi = expected_hv_improvement(mu, sd, cheap, front)
+    assert ehvi[1] > 10 * ehvi[0] and ehvi[2] == 0.0
+    # a more accurate prediction is worth more at the same costs
+    better = expected_hv_improvement(np.array([0.1]), np.array([0.02]), cheap[1:2], front)
+    assert better[0] > ehvi[1]
+
+
+def test_halving_rungs_and_noise_aware_ranks():
+    assert rungs_for(4) == (1, 3) and rungs_for(9) == (1, 3) and rungs_for(10) == (1, 3, 9) and rungs_for(1) == ()
+    # within two standard errors of 143 validation samples nothing dominates on accuracy
+    assert nondominated_ranks([(0.90, 0.5), (0.89, 0.1)], samples=143) == [0, 0]
+    assert nondominated_ranks([(0.90, 0.5), (0.10, 0.1)], samples=143) == [1, 0]
+    peers = ((1, 0.10, (0.2, 0.2)), (1, 0.11, (0.3, 0.3)), (3, 0.95, (0.2, 0.2)), (3, 0.9, (0.3, 0.3)))
+    rule = Halving((1, 3), (0.5, 0.5), peers, val_samples=143)
+    assert not rule(1, 0.098)  # every model still at chance after one epoch: nothing is stopped for its size
+    assert rule(3, 0.40)  # costlier and far less accurate than both peers at epoch 3
+    assert not rule(3, 0.93)  # as accurate as the best: goes on
+    assert not rule(2, 0.10)  # not a rung
+    assert not Halving((1, 3), (0.5, 0.5), peers[:1], val_samples=143)(1, 0.0)  # too few peers to judge
+
+
+@pytest.mark.integration
+def test_successive_halving_stops_a_weak_candidate_after_one_epoch():
+    from nas.candidate import TrainConfig, evaluate_candidate
+
+    data = load_dataset("digits")
+    cfg = TrainConfig(epochs=4, patience=4)
+    peers = tuple((1, 0.99, (0.1, 0.1, 0.1)) for _ in range(4))  # four cheaper peers, near perfect after an epoch
+    stopped = evaluate_candidate(TINY_SPEC, data, cfg, stop_rule=Halving((1, 3), (0.9, 0.9, 0.9), peers, 143))
+    assert stopped.status == "ok", stopped.reason
+    assert stopped.halved_at == 1 and stopped.epochs_run == 1 and len(stopped.learning_curve) == 1
+    full = evaluate_candidate(TINY_SPEC, data, cfg, stop_rule=Halving((1, 3), (0.9, 0.9, 0.9), (), 143))
+    assert full.halved_at is None and full.epochs_run == 4 and len(full.learning_curve) == 4
+
+
+def test_a_guided_search_records_its_proposals_and_halving(tmp_path):
+    study = write_study(tmp_path / "s.yaml", sampler="guided", trials=6)
+    summary = run_search(load_study(study), tmp_path / "out", progress=False, evaluate=fake_evaluate)
+    assert summary.trained == 6
+    sources = [r["proposed_by"] for r in summary.trials]
+    assert all(s.startswith("guided") for s in sources)
+    assert any("surrogate" in s for s in sources) and sources[0].startswith("guided start-up")
+    trained = [r for r in summary.trials if not r["screened"]]
+    assert all(r["halving_rungs"] == [1] for r in trained)  # the study's proxy has 2 epochs
+    assert len({r["spec_hash"] for r in summary.trials}) == len(summary.trials)  # no spec proposed twice
+
+
+def test_warm_start_trains_the_earlier_studys_best_specs_first(tmp_path):
+    first = write_study(tmp_path / "a.yaml", sampler="random", trials=6)
+    run_search(load_study(first), tmp_path / "a", progress=False, evaluate=fake_evaluate)
+    earlier = trained_rows(open_study(load_study(first), tmp_path / "a"))
+    best = max(earlier, key=lambda r: r["accuracy"])
+    second = write_study(tmp_path / "b.yaml", name="tiny_b", sampler="guided", trials=4, warm_start=str(tmp_path / "a"))
+    summary = run_search(load_study(second), tmp_path / "b", progress=False, evaluate=fake_evaluate)
+    first_trial = min(summary.trials, key=lambda r: r["trial"])
+    assert first_trial["proposed_by"].startswith("warm start: a trial")
+    assert first_trial["spec_hash"] == best["spec_hash"]
+    assert "warm start" in (tmp_path / "b" / "report.md").read_text()
+
+
+def test_warm_start_from_another_device_is_refused(tmp_path):
+    first = write_study(tmp_path / "a.yaml", sampler="random", trials=2)
+    run_search(load_study(first), tmp_path / "a", progress=False, evaluate=fake_evaluate)
+    other = write_study(tmp_path / "b.yaml", name="tiny_b", device="cortex-m4-stm32l4r5-tflm-2.3.1",
+                        space_overrides={"resolution": [28], "stem_stride": [2], "num_stages": [2, 3],
+                                         "quantization": ["int8"], "sparsity": [0.0]}, warm_start=str(tmp_path / "a"))
+    with pytest.raises(ConfigError, match="same space and device"):
+        run_search(load_study(other), tmp_path / "b", progress=False, evaluate=fake_evaluate)
+    assert not (tmp_path / "b").exists()  # refused before anything was written
+
+
+def test_a_time_budget_stops_asking(tmp_path):
+    def slow(spec, dataset, cfg, split="val"):
+        if split == "val":
+            time.sleep(1.0)
+        return fake_evaluate(spec, dataset, cfg, split)
+
+    study = write_study(tmp_path / "s.yaml", sampler="random", trials=50)
+    started = time.perf_counter()
+    summary = run_search(load_study(study), tmp_path / "out", progress=False, evaluate=slow, time_budget_s=5.0)
+    assert 1 <= summary.trained < 10 and time.perf_counter() - started < 60
+
+
+def test_estimator_calibrates_size_and_arena_on_trained_rows():
+    config = _config()
+    estimator = Estimator(config, config.search_space(), load_device(config.device), DIGITS.channels, DIGITS.num_classes)
+    rng = np.random.default_rng(1)
+    specs = [config.search_space().sample(rng) for _ in range(6)]
+    # rows whose true overhead is twice the prior's: the refit moves the prediction most of the way
+    rows = []
+    for spec in specs:
+        est = estimator.estimate(spec)
+        prior = estimator.costs(est, {})
+        rows.append({"spec": spec.to_json(), "accuracy": 0.5,
+                     "size_bytes": est.weight_bytes + 2 * (prior["size_bytes"] - est.weight_bytes),
+                     "peak_ram_bytes": prior["peak_ram_bytes"]})
+    fitted = estimator.corrections(rows)
+    est = estimator.estimate(specs[0])
+    truth = rows[0]["size_bytes"]
+    assert abs(estimator.costs(est, fitted)["size_bytes"] - truth) < 0.5 * abs(estimator.costs(est, {})["size_bytes"] - truth)
+    assert json.dumps(sorted(str(k) for k in fitted))  # keyed by (mode, objective)
