@@ -4,11 +4,11 @@ time budget. Most tests use the engine's parts directly or `fake_evaluate` (no t
 halving test trains a small model for real."""
 
 import dataclasses
-import json
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
-import optuna
 import pytest
 
 from nas import run_search
@@ -17,7 +17,7 @@ from nas.errors import ConfigError
 from nas.latency import load_device
 from nas.search import (DEFAULT_SAMPLER, Estimator, GuidedProposer, Halving, analytic_screen, load_study, open_study,
                         rungs_for, trained_rows)
-from nas.search._guided import expected_hv_improvement, startup_trials
+from nas.search._guided import expected_hv_improvement, startup_trials  # noqa: F401 - tests read the module's parts
 from nas.search._halving import nondominated_ranks
 
 from helpers import TINY_SPEC, fake_evaluate, write_study
@@ -38,9 +38,11 @@ def _row(estimator, spec, accuracy, corrections=None):
             "peak_ram_bytes": costs["peak_ram_bytes"], "latency_ms": costs["latency_ms"], "energy_uj": costs["energy_uj"]}
 
 
-def test_the_default_strategy_is_guided_and_optuna_names_it():
+def test_the_default_strategy_is_guided_and_optuna_names_it(tmp_path):
     assert DEFAULT_SAMPLER == "guided"
     assert load_study("digits_demo").sampler == "guided"
+    assert load_study("digits_demo", sampler="optuna").sampler == "guided"  # --strategy optuna
+    assert load_study(write_study(tmp_path / "s.yaml", sampler="optuna")).sampler == "guided"  # sampler: optuna
     assert load_study("digits_demo").halving_on and not load_study("digits_demo", sampler="tpe").halving_on
 
 
@@ -199,4 +201,26 @@ def test_estimator_calibrates_size_and_arena_on_trained_rows():
     est = estimator.estimate(specs[0])
     truth = rows[0]["size_bytes"]
     assert abs(estimator.costs(est, fitted)["size_bytes"] - truth) < 0.5 * abs(estimator.costs(est, {})["size_bytes"] - truth)
-    assert json.dumps(sorted(str(k) for k in fitted))  # keyed by (mode, objective)
+    assert set(fitted) == {("int8", "size_bytes"), ("int8", "peak_ram_bytes")}  # keyed by (mode, objective)
+
+
+def test_a_host_device_without_a_latency_budget_still_ranks_by_hypervolume():
+    """A host device predicts no latency before training and the study sets no latency budget: the
+    latency axis is scaled by what the trials measured, so the front stays inside the box and the
+    expected improvements are not all zero."""
+    config = load_study(write_study(Path(tempfile.mkdtemp()) / "s.yaml", budgets={"max_size_kb": 64, "max_ram_kb": 64},
+                                    trials=12))
+    space, device = config.search_space(), load_device(config.device)
+    assert device.predict_latency_ms(TINY_SPEC, 1, 10) is None
+    proposer = GuidedProposer(config, space, device, DIGITS.channels, DIGITS.num_classes, pool_size=800)
+    estimates = sorted((e for _, e in proposer.pool.values()), key=lambda e: e.descriptor[0])
+    picked = [estimates[int(i)] for i in np.linspace(0, len(estimates) - 1, 6)]
+    trained = [{**_row(proposer.estimator, e.spec, 0.7 + 0.04 * i), "latency_ms": 2.0 + 3 * i} for i, e in enumerate(picked)]
+    scales = proposer.estimator.scales([], {}, trained)
+    assert scales["latency_ms"] == max(r["latency_ms"] for r in trained)
+    latency = config.objectives.index("latency_ms") - 1  # its column among the cheap objectives
+    assert np.nanmax(proposer.estimator.measured_box(trained, scales)[:, latency]) == 1.0
+    p = proposer.propose(trained, {e.spec.hash for e in picked})
+    assert "hypervolume" in p.source or "best accuracy" in p.source
+    cheap = proposer.estimator.box([e for _, e in proposer.pool.values()], {}, scales)
+    assert np.isnan(cheap[:, latency]).all()  # never predicted, never invented

@@ -317,14 +317,16 @@ def train_candidate(spec, x_train, y_train, x_val, y_val, num_classes: int, cfg:
     curve: list[float] = []
     halved: list[int] = []
 
-    def after_epoch(epoch: int, logs) -> None:
+    def after_epoch(epoch: int, logs) -> None:  # runs after `stop` has seen the epoch
         curve.append(float((logs or {}).get("val_accuracy", float("nan"))))
-        if stop_rule is not None and stop_rule(epoch + 1, curve[-1]):
+        if stop_rule is not None and not model.stop_training and stop_rule(epoch + 1, curve[-1]):
             halved.append(epoch + 1)
             model.stop_training = True
+            if stop.best_weights is not None:  # as early stopping would: keep the best epoch's weights
+                model.set_weights(stop.best_weights)
 
     watch = keras.callbacks.LambdaCallback(on_epoch_end=after_epoch)
-    epochs_run = fit_epochs(model, x, t_train, x_val, t_val, cfg.epochs, cfg, None, [watch, stop], sample_weight=weights,
+    epochs_run = fit_epochs(model, x, t_train, x_val, t_val, cfg.epochs, cfg, None, [stop, watch], sample_weight=weights,
                             augmentation=augment)
     if spec.sparsity > 0:
         model = prune_to(model, spec.sparsity, x, t_train, x_val, t_val, cfg, None, sample_weight=weights,

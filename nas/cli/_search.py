@@ -14,13 +14,11 @@ from ._common import add_parser, check_writable, print_json
 
 def cmd_search(args: argparse.Namespace) -> int:
     from ..logs import quiet_optuna
-    from ..search import DEFAULT_SAMPLER, load_study
+    from ..search import load_study
     from ..workflow import run_search
 
     quiet_optuna()
-    strategy = args.strategy or args.sampler
-    if strategy == "optuna":
-        strategy = DEFAULT_SAMPLER  # whatever the engine's default is
+    strategy = args.strategy or args.sampler  # "optuna" names the engine's default (load_study maps it)
     config = load_study(args.study, trials=args.trials, seed=args.seed, sampler=strategy, device=args.device,
                         warm_start=args.warm_start,
                         data_dir=args.data_dir, max_size_kb=args.max_size_kb, max_ram_kb=args.max_ram_kb,

@@ -24,7 +24,7 @@ from ._driver import FAILURES_BEFORE_GIVING_UP, MAX_SCREENED_IN_A_ROW, SearchSum
 from ._executors import LocalExecutor, make_executor
 from ._teacher import TEACHER_DIR, attach_teacher
 from ._estimate import Estimator
-from ._guided import GuidedProposer
+from ._guided import GuidedProposer, expected_hv_improvement, fit_surrogate
 from ._halving import Halving, rungs_for
 from ._warm import warm_start_specs
 from ._final import FINAL_RECORD, SELECTION_RULE, final_pareto, load_finals, proxy_pareto, retrain_pareto
@@ -37,7 +37,7 @@ from ._study import (DEFAULT_DEVICE, DEFAULT_SAMPLER, SAMPLERS, StudyConfig, che
                      load_study_dataset, study_from_dict, study_names, with_board_memory, write_run_config)
 from ._trial import TrialOutcome, run_final, run_trial
 
-__all__ = ["DEFAULT_DEVICE", "DEFAULT_SAMPLER", "GuidedProposer", "Halving", "rungs_for", "Estimator", "warm_start_specs", "with_board_memory", "UNKNOWN", "Budgets", "FAILURES_BEFORE_GIVING_UP", "MAX_SCREENED_IN_A_ROW", "SearchSummary", "open_study", "run_study",
+__all__ = ["DEFAULT_DEVICE", "DEFAULT_SAMPLER", "GuidedProposer", "expected_hv_improvement", "fit_surrogate", "Halving", "rungs_for", "Estimator", "warm_start_specs", "with_board_memory", "UNKNOWN", "Budgets", "FAILURES_BEFORE_GIVING_UP", "MAX_SCREENED_IN_A_ROW", "SearchSummary", "open_study", "run_study",
            "LocalExecutor", "make_executor", "FINAL_RECORD", "SELECTION_RULE", "final_pareto", "load_finals", "proxy_pareto", "retrain_pareto",
            "OBJECTIVES", "dominates", "non_dominated", "PENALTY", "count_trials", "metrics_of", "trained_rows",
            "trial_rows", "make_sampler", "Screen", "analytic_screen", "check_budgets_reachable", "footprint_screen", "smallest_specs",

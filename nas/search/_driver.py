@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -22,13 +23,13 @@ from .. import interrupt
 from ..errors import ConfigError, InfeasibleBudgetError, NasError
 from ..files import atomic_write_bytes
 from ..logs import RunLog
-from ._estimate import Estimator, fill_unknown
+from ._estimate import Estimator
 from ._final import final_pareto, retrain_pareto
 from ._guided import GuidedProposer
 from ._halving import Halving, rungs_for
 from ._pareto import OBJECTIVES
 from ._progress import Progress
-from ._record import constrain, count_trials, metrics_of, objective_values, record, trained_rows, trial_rows
+from ._record import constrain, count_trials, interrupted, metrics_of, objective_values, record, trained_rows, trial_rows
 from ._samplers import make_sampler
 from ._screen import analytic_screen, check_budgets_reachable
 from ._stale import Heartbeat, fail_interrupted, worker_id
@@ -146,7 +147,10 @@ def run_study(
         space, device = config.search_space(), load_device(config.device)
         dataset = load_study_dataset(config)
         check_budgets_reachable(space, dataset.channels, dataset.num_classes, config.budgets, device)
-        warm = warm_start_specs(config, space, device, dataset.channels, dataset.num_classes) if config.warm_start else []
+        # a warm start is for a new study: on a resume its folder is not read again
+        fresh = storage is not None or not (Path(out_dir).expanduser() / "study.db").exists()
+        warm = warm_start_specs(config, space, device, dataset.channels, dataset.num_classes) \
+            if config.warm_start and fresh else []
         if time_budget_s is not None and not time_budget_s > 0:
             raise ConfigError(f"time budget: expected a positive number of seconds, got {time_budget_s!r}")
         if storage is not None:
@@ -161,7 +165,10 @@ def run_study(
             fail_interrupted(study, storage)
             if progress:
                 _print_plan(config, space, device, dataset, out_dir)
-            if warm and not study.get_trials(deepcopy=False):
+            if config.warm_start and study.get_trials(deepcopy=False):
+                if progress:
+                    print(f"warm start from {config.warm_start}: not used, the study already holds trials", file=sys.stderr)
+            else:
                 for spec, source in warm:
                     study.enqueue_trial(space.to_params(spec), user_attrs={"proposed_by": source})
             deadline = started + time_budget_s if time_budget_s else None
@@ -257,27 +264,27 @@ class _Driver:
         trials = self.study.get_trials(deepcopy=False)
         if any(t.state == optuna.trial.TrialState.WAITING for t in trials):
             return
-        taken = {t.user_attrs.get("spec_hash") for t in trials}
+        # an interrupted trial's work is redone, so its spec may be proposed again
+        taken = {t.user_attrs.get("spec_hash") for t in trials
+                 if not (t.state == optuna.trial.TrialState.FAIL and interrupted(t.user_attrs))}
         trained = trained_rows(self.study)
-        # footprint rejections carry the exact size and arena of their converted model: calibration too
-        footprints = [{"trial": t.number, **t.user_attrs} for t in trials if t.user_attrs.get("screen_stage") == "footprint"
-                      and t.user_attrs.get("size_bytes") and t.user_attrs.get("peak_ram_bytes")]
-        proposal = self.proposer.propose(trained, taken, list(self.inflight_specs.values()), trained + footprints)
+        proposal = self.proposer.propose(trained, taken, list(self.inflight_specs.values()), trained + _footprints(trials))
         if proposal is not None:
             self.study.enqueue_trial(proposal.params, user_attrs={"proposed_by": proposal.source})
 
     def _halving(self, spec) -> Halving:
-        """The successive-halving rule of `spec`: its cheap objectives and every earlier trial's rung points."""
+        """The successive-halving rule of `spec`: its cheap objectives and every earlier trial's rung
+        points, over the objectives known before training (a host device's latency is not)."""
         trained = trained_rows(self.study)
         est = self.estimator.estimate(spec)
-        corrections = self.estimator.corrections(trained)
-        scales = self.estimator.scales([est], corrections)
-        measured = self.estimator.measured_box(trained, scales)
-        filled = fill_unknown(measured, measured)
-        peers = tuple((r, float(row["learning_curve"][r - 1]), tuple(float(v) for v in cheap))
-                      for row, cheap in zip(trained, filled) for r in self.rungs if len(row.get("learning_curve") or ()) >= r)
-        mine = fill_unknown(self.estimator.box([est], corrections, scales), measured)[0]
-        return Halving(self.rungs, tuple(float(v) for v in mine), peers, len(self.dataset.y_val))
+        corrections = self.estimator.corrections(trained + _footprints(self.study.get_trials(deepcopy=False)))
+        scales = self.estimator.scales([est], corrections, trained)
+        mine = self.estimator.box([est], corrections, scales)[0]
+        known = [i for i, v in enumerate(mine) if v == v]  # NaN: predicted for no spec before training
+        peers = tuple((r, float(row["learning_curve"][r - 1]), tuple(float(cheap[i]) for i in known))
+                      for row, cheap in zip(trained, self.estimator.measured_box(trained, scales)) for r in self.rungs
+                      if len(row.get("learning_curve") or ()) >= r and all(cheap[i] == cheap[i] for i in known))
+        return Halving(self.rungs, tuple(float(mine[i]) for i in known), peers, len(self.dataset.y_val))
 
     def _ask(self) -> None:
         import optuna
@@ -290,6 +297,8 @@ class _Driver:
             trial = self.study.ask()
         spec = self.space.build(lambda name, options: trial.suggest_categorical(name, options))
         source = getattr(self.study.sampler, "proposal_source", None)
+        if "proposed_by" in trial.user_attrs:  # enqueued with its source (warm start, guided): the sampler did not propose it
+            source = None
         record(trial, {"spec": spec.to_json(), "spec_hash": spec.hash, "quantization": spec.quantization,
                        "worker": worker_id(), **({"proposed_by": source(trial.number)} if source else {})})
         verdict = analytic_screen(spec, self.dataset.channels, self.dataset.num_classes, self.config.budgets, self.device)
@@ -371,6 +380,12 @@ class _Driver:
             except Exception:  # the storage itself may be what failed; a resume cleans up then
                 pass
         self.inflight.clear()
+
+
+def _footprints(trials) -> list[dict]:
+    """Rows of trials rejected by the footprint screen: the exact size and arena of their converted model."""
+    return [{"trial": t.number, **t.user_attrs} for t in trials if t.user_attrs.get("screen_stage") == "footprint"
+            and t.user_attrs.get("size_bytes") and t.user_attrs.get("peak_ram_bytes")]
 
 
 def _prepare_out_dir(out_dir: Path) -> Path:

@@ -96,8 +96,10 @@ class Estimator:
                 "peak_ram_bytes": est.activation_bytes + overhead("peak_ram_bytes"),
                 "latency_ms": latency, "energy_uj": latency * power if latency is not None and power is not None else None}
 
-    def scales(self, estimates: Sequence[Estimate], corrections: Mapping[tuple[str, str], np.ndarray]) -> dict[str, float]:
-        """What each cheap objective is divided by: its budget, else the largest value in `estimates`."""
+    def scales(self, estimates: Sequence[Estimate], corrections: Mapping[tuple[str, str], np.ndarray],
+               measured: Sequence[Mapping] = ()) -> dict[str, float]:
+        """What each cheap objective is divided by: its budget, else the largest value estimated for
+        `estimates` or measured in `measured` rows (so every point of a study lies in the unit box)."""
         b = self.config.budgets
         budget = {"size_bytes": b.max_size_kb * KB if b.max_size_kb else None,
                   "peak_ram_bytes": b.max_ram_kb * KB if b.max_ram_kb else None,
@@ -108,7 +110,8 @@ class Estimator:
                 out[name] = float(budget[name])
             else:
                 seen = [v for e in estimates if (v := self.costs(e, corrections)[name]) is not None]
-                out[name] = max(seen) if seen else 1.0
+                seen += [float(r[name]) for r in measured if r.get(name) is not None]
+                out[name] = max(seen) if seen and max(seen) > 0 else 1.0
         return out
 
     def box(self, estimates: Sequence[Estimate], corrections: Mapping[tuple[str, str], np.ndarray], scales: Mapping[str, float]) -> np.ndarray:

@@ -94,7 +94,7 @@ class GuidedProposer:
         flying = [self.estimator.estimate(s) for s in pending]
         corrections = self.estimator.corrections(trained if measured is None else measured)
         estimates = [e for _, _, e in free]
-        scales = self.estimator.scales(estimates + known, corrections)
+        scales = self.estimator.scales(estimates + known, corrections, trained)
         cheap_all = self.estimator.box(estimates, corrections, scales)
         # what the calibrated estimates put inside every budget (the analytic bounds alone are loose);
         # an objective the device predicts nothing for (host latency) does not exclude
@@ -112,17 +112,18 @@ class GuidedProposer:
         model = fit_surrogate(self.standardized(known), accuracy, self.config.seed)
         mu, sigma = model(self.standardized(candidates))
         feasible = [i for i, r in enumerate(trained) if self.config.budgets.admits(r)]
-        measured = self.estimator.measured_box(trained, scales)
-        cheap = fill_unknown(cheap, measured)
-        front = np.column_stack([1.0 - accuracy[feasible], fill_unknown(measured[feasible], measured)])
+        told = np.array([float(r["accuracy"]) for r in trained])  # what the study holds, not the projection
+        costs = self.estimator.measured_box(trained, scales)
+        cheap = fill_unknown(cheap, costs)
+        front = np.column_stack([1.0 - told[feasible], fill_unknown(costs[feasible], costs)])
         if flying:
             fly_mu, _ = model(self.standardized(flying))
-            fly_cheap = fill_unknown(self.estimator.box(flying, corrections, scales), measured)
+            fly_cheap = fill_unknown(self.estimator.box(flying, corrections, scales), costs)
             front = np.vstack([front, np.column_stack([1.0 - fly_mu, fly_cheap])])
         inside = np.all(cheap <= 1.0, axis=1)
         pick = len(trained) + len(flying) - self.n_startup  # from the study, so a resumed search goes on alike
         if pick % ACCURACY_EVERY == ACCURACY_EVERY - 1 and inside.any():
-            best = float(accuracy[feasible].max()) if feasible else 0.0
+            best = float(told[feasible].max()) if feasible else 0.0
             score = np.where(inside, _expected_improvement(mu, sigma, best), -np.inf)
             how = f"guided surrogate (expected improvement of the best accuracy {best:.3f})"
         else:

@@ -10,7 +10,7 @@ from typing import Any
 from ._study import StudyConfig
 
 __all__ = ["PENALTY", "metrics_of", "record", "objective_values", "constrain", "count_trials", "trained_rows",
-           "trial_rows"]
+           "trial_rows", "interrupted"]
 
 PENALTY = 1e12  # objective value of a minimised metric that was never measured
 
@@ -90,12 +90,12 @@ def count_trials(study) -> tuple[int, int, int]:
                 screened += 1
             else:
                 trained += 1
-        elif t.state == optuna.trial.TrialState.FAIL and not _interrupted(t.user_attrs):
+        elif t.state == optuna.trial.TrialState.FAIL and not interrupted(t.user_attrs):
             failed += 1  # an interrupted trial is not the candidate's failure: its work is redone
     return trained, failed, screened
 
 
-def _interrupted(attrs: dict) -> bool:
+def interrupted(attrs: dict) -> bool:
     """Interrupted, not failed: marked so by a search, or failed by Optuna's stale-heartbeat check
     (which records no stage; every failure of a candidate records one)."""
     return attrs.get("failed_stage") in (None, "interrupted")

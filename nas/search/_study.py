@@ -133,6 +133,8 @@ class StudyConfig:
         budgets = {k: changes.pop(k) for k in ("max_size_kb", "max_ram_kb", "max_latency_ms", "max_energy_uj")
                    if changes.get(k) is not None}
         changes = {k: v for k, v in changes.items() if v is not None}
+        if changes.get("sampler") == "optuna":
+            changes["sampler"] = DEFAULT_SAMPLER
         if budgets:
             changes["budgets"] = replace(self.budgets, **budgets)
         return replace(self, **changes)
@@ -222,6 +224,8 @@ def study_from_dict(data: Mapping[str, Any], source: str = "<study>") -> StudyCo
         for key in ("dataset", "space", "device", "sampler"):
             if key in values:
                 _check_type(key, values[key], str)
+        if values.get("sampler") == "optuna":
+            values["sampler"] = DEFAULT_SAMPLER  # "optuna" names the engine's default, whatever it is
         config = StudyConfig(**values)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None

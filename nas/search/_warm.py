@@ -53,6 +53,10 @@ def warm_start_specs(config: StudyConfig, space, device, in_channels: int, num_c
             usable.append({**row, "_spec": spec})
     objectives = [o for o in config.objectives if all(r.get(o) is not None for r in usable)]
     front = sorted(non_dominated(usable, objectives), key=lambda r: (-r["accuracy"], r["trial"]))
-    picked = front[:warm_start_count(config.trials)]
+    picked, seen = [], set()
+    for row in front:  # a spec the earlier study trained twice goes once
+        if row["_spec"].hash not in seen and len(picked) < warm_start_count(config.trials):
+            seen.add(row["_spec"].hash)
+            picked.append(row)
     return [(r["_spec"], f"warm start: {run.name} trial {r['trial']} (proxy accuracy {r['accuracy']:.3f} on "
              f"{earlier.dataset})") for r in picked]
