@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from .. import interrupt
 from ..errors import ConfigError, DependencyError
 from ..search import load_run_config, redact
 
@@ -49,7 +50,12 @@ def serve_dashboard(run_dir: Path, *, port: int = 8080, storage: str | None = No
     url = f"http://127.0.0.1:{server.server_port}/dashboard/"
     if ready is not None:
         ready(f"study {config.name!r} ({redact(storage)}) at {url}")
+    # not serve_forever(): a Ctrl-C whose KeyboardInterrupt a finaliser swallowed (SQLAlchemy and
+    # the dashboard leave many) would leave the server running; interrupt.check() stops it
+    server.timeout = 0.5
     try:
-        server.serve_forever()
+        while True:
+            interrupt.check()
+            server.handle_request()
     finally:
         server.server_close()
