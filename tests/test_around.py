@@ -197,8 +197,10 @@ def test_the_dashboard_serves_a_runs_trials_with_their_records_on_loopback(tmp_p
 
     study = write_study(tmp_path / "s.yaml", trials=3, budgets={"max_size_kb": 20, "max_ram_kb": 48})
     run_search(load_study(study), tmp_path / "out", progress=False, evaluate=fake_evaluate)
+    # a shell that starts jobs in the background has SIGINT ignored and children inherit it: restore it
     proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "dashboard", str(tmp_path / "out"), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = proc.stdout.readline()
         url = re.search(r"(http://127\.0\.0\.1:\d+)/dashboard/", line).group(1)
@@ -210,7 +212,7 @@ def test_the_dashboard_serves_a_runs_trials_with_their_records_on_loopback(tmp_p
         assert any("reason" in a for a in attrs if a.get("screened") == "True")
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=120)  # within half a second when idle; a loaded 2-core machine can take far longer
+        proc.wait(timeout=60)
     assert proc.returncode == 0, proc.stderr.read()[-2000:]
 
 
