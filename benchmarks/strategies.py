@@ -51,10 +51,9 @@ def best_accuracy(rows: list[dict], config) -> float:
 
 def _run(study: str, strategy: str, seed: int, trials: int, out: Path, budget_s: float | None = None):
     from nas import load_study, run_search
-    from nas.search import DEFAULT_SAMPLER, open_study, trained_rows
+    from nas.search import open_study, trained_rows
 
-    sampler = DEFAULT_SAMPLER if strategy == "optuna" else strategy
-    config = load_study(study, trials=trials, seed=seed, sampler=sampler)
+    config = load_study(study, trials=trials, seed=seed, sampler=strategy)  # "optuna": the engine's default
     final = dataclasses.replace(config.final, epochs=2, patience=1, qat="off", teacher="none")
     config = dataclasses.replace(config, final_top_k=1, final=final)
     summary = run_search(config, out, progress=False, time_budget_s=budget_s)

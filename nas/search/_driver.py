@@ -219,7 +219,7 @@ class _Driver:
         c, k = dataset.channels, dataset.num_classes
         self.proposer = GuidedProposer(config, space, device, c, k) if config.sampler == "guided" else None
         self.rungs = rungs_for(config.proxy.epochs) if config.halving_on else ()
-        self.estimator = Estimator(config, space, device, c, k)
+        self.estimator = self.proposer.estimator if self.proposer is not None else Estimator(config, space, device, c, k)
         self.inflight_specs: dict[int, Any] = {}
         self.dataset, self.executor = dataset, executor
         self.models_dir = out_dir / "models"
@@ -256,28 +256,31 @@ class _Driver:
             return 0
         return self.config.trials - self.trained - self.failed
 
-    def _propose(self) -> None:
+    def _calibration(self):
+        """The study's trials, its trained rows, and the cheap objectives' calibration on every exact
+        size and arena it holds (trained trials, and footprint rejections): read once per ask."""
+        trials = self.study.get_trials(deepcopy=False)
+        trained = trained_rows(self.study)
+        return trials, trained, self.estimator.corrections(trained + _footprints(trials))
+
+    def _propose(self, trials, trained, corrections) -> None:
         """The guided strategy's next spec, enqueued for the ask that follows (unless a warm start's
         specs are still waiting)."""
         import optuna
 
-        trials = self.study.get_trials(deepcopy=False)
         if any(t.state == optuna.trial.TrialState.WAITING for t in trials):
             return
         # an interrupted trial's work is redone, so its spec may be proposed again
         taken = {t.user_attrs.get("spec_hash") for t in trials
                  if not (t.state == optuna.trial.TrialState.FAIL and interrupted(t.user_attrs))}
-        trained = trained_rows(self.study)
-        proposal = self.proposer.propose(trained, taken, list(self.inflight_specs.values()), trained + _footprints(trials))
+        proposal = self.proposer.propose(trained, taken, list(self.inflight_specs.values()), corrections)
         if proposal is not None:
             self.study.enqueue_trial(proposal.params, user_attrs={"proposed_by": proposal.source})
 
-    def _halving(self, spec) -> Halving:
+    def _halving(self, spec, trained, corrections) -> Halving:
         """The successive-halving rule of `spec`: its cheap objectives and every earlier trial's rung
         points, over the objectives known before training (a host device's latency is not)."""
-        trained = trained_rows(self.study)
         est = self.estimator.estimate(spec)
-        corrections = self.estimator.corrections(trained + _footprints(self.study.get_trials(deepcopy=False)))
         scales = self.estimator.scales([est], corrections, trained)
         mine = self.estimator.box([est], corrections, scales)[0]
         known = [i for i, v in enumerate(mine) if v == v]  # NaN: predicted for no spec before training
@@ -292,8 +295,9 @@ class _Driver:
         with warnings.catch_warnings():  # Optuna warns that heartbeats are meant for optimize(); we beat ourselves
             warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            calibration = self._calibration() if self.proposer is not None or self.rungs else None
             if self.proposer is not None:
-                self._propose()
+                self._propose(*calibration)
             trial = self.study.ask()
         spec = self.space.build(lambda name, options: trial.suggest_categorical(name, options))
         source = getattr(self.study.sampler, "proposal_source", None)
@@ -310,7 +314,7 @@ class _Driver:
             proxy = dataclasses.replace(self.config.proxy, epochs=int(epochs)) if epochs else None
             if proxy is not None:
                 record(trial, {"proxy_epochs": epochs})
-            rule = self._halving(spec) if self.rungs and not epochs else None
+            rule = self._halving(spec, *calibration[1:]) if self.rungs and not epochs else None
             if rule is not None:
                 record(trial, {"halving_rungs": list(rule.rungs)})
             self.executor.submit(trial.number, spec, proxy, rule)

@@ -42,10 +42,10 @@ class Estimate:
 
 
 class Estimator:
-    """Cheap objectives of specs for one study: `estimate(spec)`, then `box(estimates, trained)` puts
-    them in the budget box (each minimised objective over its budget, or over the largest value seen
-    where it has none), calibrated on trained rows: size = weight bytes + the median flatbuffer
-    overhead the study measured, RAM = activation peak x the median arena ratio."""
+    """Cheap objectives of specs for one study: `estimate(spec)`, then `box(estimates, corrections,
+    scales)` puts them in the budget box (each minimised objective over `scales`: its budget, or the
+    largest value seen where it has none), with size and arena calibrated by `corrections` (the
+    overhead coefficients refitted on measured rows)."""
 
     def __init__(self, config: StudyConfig, space, device, in_channels: int, num_classes: int):
         self.config, self.device = config, device

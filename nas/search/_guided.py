@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -81,18 +81,19 @@ class GuidedProposer:
         return (rows - self._mean) / self._std
 
     def propose(self, trained: Sequence[dict], taken: set[str], pending: Sequence[ArchSpec] = (),
-                measured: Sequence[dict] | None = None) -> Proposal | None:
+                corrections: Mapping[tuple[str, str], np.ndarray] | None = None) -> Proposal | None:
         """The next spec to train, given the study's trained rows (records with `spec`, `accuracy`,
         measured costs), the spec hashes already asked (`taken`) and the specs in flight; None when
-        the feasible pool is used up (the study's sampler then draws). `measured`: every row with an
-        exact size and arena (trained, and rejected by the footprint screen) to calibrate the cheap
-        objectives on; default `trained`."""
+        the feasible pool is used up (the study's sampler then draws). `corrections`: the cheap
+        objectives' calibration (`Estimator.corrections`, which the driver fits on every exact size and
+        arena, footprint rejections included); default: fitted on `trained`."""
         free = [(h, p, e) for h, (p, e) in self.pool.items() if h not in taken]
         if not free:
             return None
         known = [self.estimator.estimate(ArchSpec.from_json(r["spec"])) for r in trained]
         flying = [self.estimator.estimate(s) for s in pending]
-        corrections = self.estimator.corrections(trained if measured is None else measured)
+        if corrections is None:
+            corrections = self.estimator.corrections(trained)
         estimates = [e for _, _, e in free]
         scales = self.estimator.scales(estimates + known, corrections, trained)
         cheap_all = self.estimator.box(estimates, corrections, scales)
