@@ -5,7 +5,7 @@ surrogates. Both cost about a millisecond a spec, so thousands of specs can be w
 Size and arena are the analytic lower bounds (weight bytes, activation peak) plus what a converted
 model adds beyond them, linear in its convolution channels and layers: per-channel quantization
 parameters and biases, tensor and operator records. The coefficients start from what 16 int8
-digits models measured (size within 3%, arena within 9% of the exact figures) and are refitted per
+digits models measured (size within 2.8%, arena within 9.2% of the exact figures) and are refitted per
 quantization mode, by ridge regression towards that start, on the study's own trained trials."""
 
 from __future__ import annotations
