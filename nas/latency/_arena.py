@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._flatbuffer import DTYPE_BYTES, constant_tensors, elements, enum_names, op_name, open_model
+from ._flatbuffer import Graph, parse_tflite
 from ._regress import nnls
 
 __all__ = ["Buffer", "tflm_buffers", "planned_head_bytes", "liveness_bytes", "arena_features", "fit_arena_model", "predict_arena"]
@@ -39,32 +39,38 @@ class Buffer:
     last: int  # index of the last operator that reads it (the last operator, for graph outputs)
 
 
-def tflm_buffers(source: str | Path | bytes) -> list[Buffer]:
-    """Activation tensors of the main subgraph in tensor order, with TFLite Micro's lifetimes."""
-    return _buffers(*open_model(source))
+def tflm_buffers(source: str | Path | bytes | Graph) -> list[Buffer]:
+    """Activation tensors of the main subgraph in tensor order, with TFLite Micro's lifetimes, then
+    the scratch buffers kernels request for the one step they run (planned with them)."""
+    return _buffers(source if isinstance(source, Graph) else parse_tflite(source))
 
 
-def _buffers(schema, model, graph) -> list[Buffer]:
-    type_names = {k: v.lower() for k, v in enum_names(schema.TensorType).items()}
-    constant = constant_tensors(model, graph, enum_names(schema.BuiltinOperator))
-    n_ops = graph.OperatorsLength()
-    first: dict[int, int] = {int(i): 0 for i in (graph.InputsAsNumpy() if graph.InputsLength() else [])}
+#: Scratch a kernel requests from the planner, in bytes per output element, by (operator, activation type):
+#: TRANSPOSE_CONV accumulates in int32 (int64 for int16), MEAN sums in int32 before it requantises.
+_SCRATCH = {("TRANSPOSE_CONV", "int8"): 4, ("TRANSPOSE_CONV", "int16"): 8, ("MEAN", "int8"): 4, ("MEAN", "int16"): 4}
+
+
+def _buffers(graph: Graph) -> list[Buffer]:
+    n_ops = len(graph.operators)
+    tensors = graph.tensors
+    first: dict[int, int] = {int(i): 0 for i in graph.inputs}
     last: dict[int, int] = {}
-    for step in range(n_ops):
-        op = graph.Operators(step)
-        for j in (op.InputsAsNumpy() if op.InputsLength() else []):
-            if j >= 0 and int(j) not in constant:
-                last[int(j)] = step
-        for j in (op.OutputsAsNumpy() if op.OutputsLength() else []):
-            if int(j) not in constant:
-                first.setdefault(int(j), step)
-    for j in (graph.OutputsAsNumpy() if graph.OutputsLength() else []):
+    for step, op in enumerate(graph.operators):
+        for j in op.inputs:
+            if not tensors[j].constant:
+                last[j] = step
+        for j in op.outputs:
+            if not tensors[j].constant:
+                first.setdefault(j, step)
+    for j in graph.outputs:
         last[int(j)] = max(n_ops - 1, 0)
-    buffers = []
-    for index in sorted(first):
-        tensor = graph.Tensors(index)
-        size = DTYPE_BYTES.get(type_names.get(tensor.Type(), "float32"), 4) * elements(tensor)
-        buffers.append(Buffer(size, first[index], last.get(index, first[index])))
+    buffers = [Buffer(tensors[i].nbytes, first[i], last.get(i, first[i])) for i in sorted(first) if not tensors[i].variable]
+    for step, op in enumerate(graph.operators):
+        if op.outputs and op.inputs:
+            source = next((tensors[j] for j in op.inputs if not tensors[j].constant), None)
+            per = _SCRATCH.get((op.name, source.dtype if source else ""))
+            if per:
+                buffers.append(Buffer(per * sum(tensors[j].elements for j in op.outputs), step, step))
     return buffers
 
 
@@ -100,21 +106,24 @@ def planned_head_bytes(buffers: list[Buffer]) -> int:
     return max((offset + sizes[i] for offset, i in placed), default=0)
 
 
-def arena_features(source: str | Path | bytes) -> dict[str, float]:
+def arena_features(source: str | Path | bytes | Graph) -> dict[str, float]:
     """What the arena of a .tflite depends on: its planned head, the counts its tail is linear in
-    (`tensors`, `ops`, `op:NAME`, `channels:NAME`), and those that size the scratch space the
+    (`tensors`, `ops`, `op:NAME`, `channels:NAME`), the variable tensors TFLite Micro keeps in the
+    tail (`variable_bytes`, counted as they are), and those that size the scratch space the
     interpreter needs while it allocates (`tensors` again, and `init:prepare`)."""
-    schema, model, graph = open_model(source)
-    op_names = enum_names(schema.BuiltinOperator)
-    row: dict[str, float] = {"head": float(planned_head_bytes(_buffers(schema, model, graph))),
-                             "tensors": float(graph.TensorsLength()), "ops": float(graph.OperatorsLength())}
+    graph = source if isinstance(source, Graph) else parse_tflite(source)
+    row: dict[str, float] = {"head": float(planned_head_bytes(_buffers(graph))),
+                             "tensors": float(len(graph.tensors)), "ops": float(len(graph.operators))}
+    variable = sum((t.nbytes + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT for t in graph.tensors if t.variable)
+    if variable:
+        row["variable_bytes"] = float(variable)
     per_channel = []  # output channels of the per-channel layers, in execution order
-    for i in range(graph.OperatorsLength()):
-        op = graph.Operators(i)
-        name = op_name(model, op, op_names)
+    for op in graph.operators:
+        name = op.name
         row[f"op:{name}"] = row.get(f"op:{name}", 0.0) + 1.0
-        if name in _PER_CHANNEL_OPS and op.OutputsLength():
-            channels = float(graph.Tensors(int(op.OutputsAsNumpy()[0])).ShapeAsNumpy()[-1])
+        if name in _PER_CHANNEL_OPS and op.outputs:
+            shape = graph.tensors[op.outputs[0]].shape
+            channels = float(shape[-1]) if shape else 1.0
             row[f"channels:{name}"] = row.get(f"channels:{name}", 0.0) + channels
             per_channel.append(channels)
     # A layer prepares with per-channel scratch at the head end while the tail holds only what the
@@ -125,7 +134,7 @@ def arena_features(source: str | Path | bytes) -> dict[str, float]:
 
 
 def _tail_terms(row: dict[str, float]) -> dict[str, float]:
-    return {k: v for k, v in row.items() if k != "head" and not k.startswith("init:")}
+    return {k: v for k, v in row.items() if k not in ("head", "variable_bytes") and not k.startswith("init:")}
 
 
 def fit_arena_model(rows: list[dict[str, float]], arenas: list[int], tails: list[int | None]) -> dict:
@@ -139,7 +148,8 @@ def fit_arena_model(rows: list[dict[str, float]], arenas: list[int], tails: list
     count and one in the per-channel scratch of the layer that needs most (`init:prepare`)."""
     names = sorted({k for r in rows for k in _tail_terms(r)}) + ["const"]
     x = np.array([[r.get(k, 1.0 if k == "const" else 0.0) for k in names] for r in rows])
-    y = np.array([t if t is not None else a - r["head"] for r, a, t in zip(rows, arenas, tails)], float)
+    y = np.array([(t if t is not None else a - r["head"]) - r.get("variable_bytes", 0.0)
+                  for r, a, t in zip(rows, arenas, tails)], float)
     tail = {k: float(v) for k, v in zip(names, nnls(x, y))}
     # where the arena exceeds head + tail, it was sized by what allocation needed on the way
     gap = [i for i, (r, a, t) in enumerate(zip(rows, arenas, tails)) if t is not None and a > r["head"] + t + ALIGNMENT]
@@ -184,5 +194,6 @@ def predict_arena(row: dict[str, float], fitted: dict) -> int:
     and per-tensor terms only."""
     tail = fitted["tail"]
     value = tail.get("const", 0.0) + sum(tail.get(k, 0.0) * v for k, v in _tail_terms(row).items())
+    value += row.get("variable_bytes", 0.0)  # kept in the tail byte for byte
     init = max((ln["slope"] * row.get(ln["feature"], 0.0) + ln["const"] for ln in fitted.get("init", [])), default=0.0)
     return round(value + max(row["head"], init))

@@ -15,26 +15,47 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..spec import ArchSpec, plan
-from ._flatbuffer import constant_tensors, elements, enum_names, op_name, open_model
+from ._flatbuffer import Graph, parse_tflite
 
-__all__ = ["Kernel", "kernels_from_tflite", "kernels_from_spec", "model_mode", "inside_taps", "HYBRID_MIN_WEIGHTS"]
+__all__ = ["Kernel", "kernels_from_tflite", "kernels_from_spec", "model_mode", "inside_taps", "HYBRID_MIN_WEIGHTS",
+           "BINARY_OPS", "TFLM_BUILTINS", "stand_in"]
 
-#: TFLite builtin operator -> the kernel family a latency model prices.
+#: TFLite builtin operators -> the kernel family a latency model prices, where it is not the
+#: operator's own name (lower case): every builtin is named by its code, none is lumped together.
 _OPS = {
-    "CONV_2D": "conv", "DEPTHWISE_CONV_2D": "dwconv", "FULLY_CONNECTED": "fc", "ADD": "add", "MUL": "mul",
-    "MEAN": "mean", "AVERAGE_POOL_2D": "avgpool", "MAX_POOL_2D": "maxpool", "SOFTMAX": "softmax",
-    "RESHAPE": "reshape", "SQUEEZE": "reshape", "QUANTIZE": "quantize", "DEQUANTIZE": "dequantize", "PAD": "pad",
-    "RELU": "act", "RELU6": "act", "LOGISTIC": "act", "TANH": "act", "HARD_SWISH": "act", "CONCATENATION": "concat",
+    "CONV_2D": "conv", "DEPTHWISE_CONV_2D": "dwconv", "FULLY_CONNECTED": "fc", "AVERAGE_POOL_2D": "avgpool",
+    "MAX_POOL_2D": "maxpool", "RESHAPE": "reshape", "SQUEEZE": "reshape", "EXPAND_DIMS": "reshape",
+    "PADV2": "pad", "CONCATENATION": "concat",
 }
 #: Which features each family carries (every family also counts itself: `n`).
 _FAMILY_FEATURES = {
     "conv": ("n", "in", "out", "macs", "taps", "w", "vmacs", "vtaps"),
     "dwconv": ("n", "in", "out", "macs", "w", "vmacs"),
-    "fc": ("n", "in", "out", "macs", "w"),
+    "fc": ("n", "in", "out", "macs", "w", "px"),
+    "transpose_conv": ("n", "in", "out", "macs", "w"),
     "maxpool": ("n", "in", "out", "px"),
     "avgpool": ("n", "in", "out", "px"),
+    "softmax": ("n", "in", "out", "px"),
+    "concat": ("n", "in", "out", "k"),
 }
 _DEFAULT_FEATURES = ("n", "in", "out")
+#: Element-wise operators of two inputs: TFLite's kernels take a slower path when the shapes differ.
+BINARY_OPS = ("ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "POW", "FLOOR_DIV", "FLOOR_MOD",
+              "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL", "EQUAL", "NOT_EQUAL", "LOGICAL_AND", "LOGICAL_OR",
+              "PRELU", "SELECT_V2")
+#: Operators TFLite Micro registers (tflite-micro's kernel registry, as its Python interpreter
+#: 0.dev ships it; the signal-processing custom kernels left out): anything else it cannot run.
+TFLM_BUILTINS = frozenset("""
+    ABS ADD ADD_N ARG_MAX ARG_MIN ASSIGN_VARIABLE AVERAGE_POOL_2D BATCH_MATMUL BATCH_TO_SPACE_ND BROADCAST_ARGS
+    BROADCAST_TO CALL_ONCE CAST CEIL CIRCULAR_BUFFER CONCATENATION CONV_2D COS CUMSUM DEPTHWISE_CONV_2D DEPTH_TO_SPACE
+    DEQUANTIZE DETECTION_POSTPROCESS DIV ELU EMBEDDING_LOOKUP EQUAL EXP EXPAND_DIMS FILL FLOOR FLOOR_DIV FLOOR_MOD
+    FULLY_CONNECTED GATHER GATHER_ND GREATER GREATER_EQUAL HARD_SWISH IF L2_NORMALIZATION L2_POOL_2D LEAKY_RELU LESS
+    LESS_EQUAL LOG LOGICAL_AND LOGICAL_NOT LOGICAL_OR LOGISTIC LOG_SOFTMAX MAXIMUM MAX_POOL_2D MEAN MINIMUM MIRROR_PAD
+    MUL NEG NOT_EQUAL PACK PAD PADV2 PRELU QUANTIZE READ_VARIABLE REDUCE_ALL REDUCE_MAX REDUCE_MIN RELU RELU6 RESHAPE
+    RESIZE_BILINEAR RESIZE_NEAREST_NEIGHBOR REVERSE_V2 ROUND RSQRT SELECT_V2 SHAPE SIN SLICE SOFTMAX SPACE_TO_BATCH_ND
+    SPACE_TO_DEPTH SPLIT SPLIT_V SQRT SQUARE SQUARED_DIFFERENCE SQUEEZE STRIDED_SLICE SUB SUM SVDF TANH TRANSPOSE
+    TRANSPOSE_CONV UNIDIRECTIONAL_SEQUENCE_LSTM UNPACK VAR_HANDLE WHILE ZEROS_LIKE
+""".split())
 #: Dynamic-range quantization leaves weight tensors smaller than this in float (TFLite's rule).
 HYBRID_MIN_WEIGHTS = 1024
 
@@ -43,7 +64,7 @@ HYBRID_MIN_WEIGHTS = 1024
 class Kernel:
     """One operator as the runtime executes it."""
 
-    family: str  # conv, dwconv, fc, add, mean, avgpool, maxpool, softmax, reshape, quantize, dequantize, ...
+    family: str  # conv, dwconv, fc, avgpool, maxpool, reshape, pad, concat, or the operator's own name in lower case
     dtype: str  # activation type: float32, int8, int16; "hybrid" for float activations with int8 weights
     inputs: tuple[int, ...]  # elements of each activation input (constants excluded)
     out: int  # output elements
@@ -56,51 +77,72 @@ class Kernel:
     channels: int = 0  # output channels (conv, dwconv) or units (fc)
     window: int = 0  # filter positions, kh * kw (1 for fc)
     stride: int = 1
+    variant: str = ""  # what changes the kernel's code path: "float32-int8" (QUANTIZE in -> out), "broadcast", ...
+
+    @property
+    def key(self) -> str:
+        """The name its coefficients go under: family, then hybrid weights and the variant."""
+        return self.family + ("/hybrid" if self.dtype == "hybrid" else "") + (f"/{self.variant}" if self.variant else "")
 
     def features(self) -> dict[str, float]:
         values = {"n": 1, "in": sum(self.inputs), "out": self.out, "macs": self.macs, "taps": self.taps, "w": self.weights,
-                  "vmacs": self.vmacs, "vtaps": self.vtaps, "px": self.out // self.channels if self.channels else 0}
-        key = self.family + ("/hybrid" if self.dtype == "hybrid" else "")
+                  "vmacs": self.vmacs, "vtaps": self.vtaps, "px": self.out // self.channels if self.channels else 0,
+                  "k": len(self.inputs)}
+        key = self.key
         return {f"{key}:{name}": float(values[name]) for name in _FAMILY_FEATURES.get(self.family, _DEFAULT_FEATURES)}
 
 
 @lru_cache(maxsize=65536)
-def inside_taps(size: int, out: int, kernel: int, stride: int, same: bool) -> int:
+def inside_taps(size: int, out: int, kernel: int, stride: int, same: bool, dilation: int = 1) -> int:
     """Filter positions that fall inside the input along one axis, summed over the outputs."""
-    pad = max((out - 1) * stride + kernel - size, 0) // 2 if same else 0
+    span = (kernel - 1) * dilation + 1
+    pad = max((out - 1) * stride + span - size, 0) // 2 if same else 0
     total = 0
     for o in range(out):
         start = o * stride - pad
-        total += max(0, min(start + kernel, size) - max(start, 0))
+        if dilation == 1:
+            total += max(0, min(start + kernel, size) - max(start, 0))
+        else:
+            total += sum(1 for t in range(kernel) if 0 <= start + t * dilation < size)
     return total
 
 
-def kernels_from_tflite(source: str | Path | bytes) -> list[Kernel]:
-    """The kernels of a .tflite model's main subgraph, in execution order."""
-    schema, model, graph = open_model(source)
-    op_names = enum_names(schema.BuiltinOperator)
-    type_names = {k: v.lower() for k, v in enum_names(schema.TensorType).items()}
-    constant = constant_tensors(model, graph, op_names)
+def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
+    """The kernels of a .tflite model's main subgraph (bytes, a path or its parsed `Graph`), in execution order."""
+    graph = source if isinstance(source, Graph) else parse_tflite(source)
+    tensors_of = graph.tensors
     kernels = []
-    for i in range(graph.OperatorsLength()):
-        op = graph.Operators(i)
-        name = op_name(model, op, op_names)
-        inputs = [int(j) for j in op.InputsAsNumpy() if j >= 0] if op.InputsLength() else []
-        tensors = [graph.Tensors(j) for j in inputs]
-        outputs = [graph.Tensors(int(j)) for j in op.OutputsAsNumpy()] if op.OutputsLength() else []
-        activations = [graph.Tensors(j) for j in inputs if j not in constant]
-        constants = [graph.Tensors(j) for j in inputs if j in constant]
-        out = sum(elements(t) for t in outputs)
-        family = _OPS.get(name, "other")
+    for op in graph.operators:
+        name = op.name
+        tensors = [tensors_of[j] for j in op.inputs]
+        outputs = [tensors_of[j] for j in op.outputs]
+        activations = [t for t in tensors if not t.constant]
+        constants = [t for t in tensors if t.constant]
+        out = sum(t.elements for t in outputs)
+        family = _OPS.get(name, name.lower())
         first = activations[0] if activations else (tensors[0] if tensors else None)
-        dtype = type_names.get(first.Type(), "float32") if first is not None else "float32"
+        dtype = first.dtype if first is not None else "float32"
         macs = taps = weights = vmacs = vtaps = channels = window = 0
         stride = 1
+        variant = ""
+        if name in ("QUANTIZE", "DEQUANTIZE") and outputs and first is not None:
+            variant = f"{dtype}-{outputs[0].dtype}"
+        elif name in BINARY_OPS and len(tensors) >= 2:
+            variant = "broadcast" if len({t.shape for t in tensors}) > 1 else ""
+        if family == "transpose_conv" and len(tensors) >= 3:  # inputs: output shape, filter (out_c, kh, kw, in_c), input
+            filt, source_tensor = tensors[1], tensors[2]
+            shape = filt.shape
+            weights = filt.elements
+            channels = shape[0]
+            window = shape[1] * shape[2]
+            macs = source_tensor.elements * window * shape[0]  # every input element scatters into kh x kw x out_c outputs
+            activations = [source_tensor]
+            dtype = source_tensor.dtype
         if family in ("conv", "dwconv", "fc") and len(tensors) >= 2:
             filt = tensors[1]
-            shape = [int(d) for d in filt.ShapeAsNumpy()]
-            weights = elements(filt)
-            channels = int(outputs[0].ShapeAsNumpy()[-1]) if outputs else 0
+            shape = filt.shape
+            weights = filt.elements
+            channels = outputs[0].shape[-1] if outputs and outputs[0].shape else 0
             if family == "conv":  # filter (out_c, kh, kw, in_c)
                 window = shape[1] * shape[2]
                 taps = out * window
@@ -112,38 +154,35 @@ def kernels_from_tflite(source: str | Path | bytes) -> list[Kernel]:
                 window = 1
                 macs = out * shape[-1]
             if family in ("conv", "dwconv") and activations:
-                vtaps, stride = _inside(schema, op, family, activations[0], outputs[0], shape)
+                vtaps, stride = _inside(op, activations[0], outputs[0], shape)
                 vmacs = vtaps * (shape[3] if family == "conv" else 1)
-            if dtype == "float32" and type_names.get(filt.Type()) == "int8":
+            if dtype == "float32" and filt.dtype == "int8":
                 dtype = "hybrid"
-        if family in ("maxpool", "avgpool") and outputs:  # pooling runs per output pixel, then per channel
-            channels = int(outputs[0].ShapeAsNumpy()[-1])
+        if family in ("maxpool", "avgpool", "softmax") and outputs and outputs[0].shape:
+            channels = outputs[0].shape[-1]  # pooling runs per output pixel, softmax per row
         if family == "dequantize" and not activations:
             activations = constants  # float16 weights, dequantized at run time
-        kernels.append(Kernel(family, dtype, tuple(elements(t) for t in activations), out, macs, taps, weights, name,
-                              vmacs, vtaps, channels, window, stride))
+        kernels.append(Kernel(family, dtype, tuple(t.elements for t in activations), out, macs, taps, weights, name,
+                              vmacs, vtaps, channels, window, stride, variant))
     return kernels
 
 
-def _inside(schema, op, family: str, source, result, filt: list[int]) -> tuple[int, int]:
+def _inside(op, source, result, filt: tuple[int, ...]) -> tuple[int, int]:
     """vtaps of a convolution (in-image filter positions x output channels) and its stride
     (the larger of the two; XNNPACK only asks whether it is 1), from its options."""
-    options_type = schema.Conv2DOptions if family == "conv" else schema.DepthwiseConv2DOptions
-    table = op.BuiltinOptions()
-    options = options_type()
-    options.Init(table.Bytes, table.Pos)
-    same = options.Padding() == schema.Padding.SAME
-    _, h, w, _ = (int(d) for d in source.ShapeAsNumpy())
-    _, oh, ow, oc = (int(d) for d in result.ShapeAsNumpy())
-    vtaps = inside_taps(h, oh, filt[1], options.StrideH(), same) * inside_taps(w, ow, filt[2], options.StrideW(), same) * oc
-    return vtaps, max(options.StrideH(), options.StrideW())
+    _, h, w, _ = source.shape
+    _, oh, ow, oc = result.shape
+    (sh, sw), (dh, dw) = op.stride, op.dilation
+    vtaps = (inside_taps(h, oh, filt[1], sh, op.padding_same, max(dh, 1))
+             * inside_taps(w, ow, filt[2], sw, op.padding_same, max(dw, 1)) * oc)
+    return vtaps, max(sh, sw)
 
 
-def model_mode(source: str | Path | bytes | list[Kernel]) -> str:
+def model_mode(source: str | Path | bytes | Graph | list[Kernel]) -> str:
     """The quantization mode a .tflite model (or its kernel list) was converted in, from its tensor types."""
     kernels = source if isinstance(source, list) else kernels_from_tflite(source)
     dtypes = {k.dtype for k in kernels}
-    if any(k.family == "dequantize" and k.dtype == "float16" for k in kernels):
+    if any(k.op == "DEQUANTIZE" and k.dtype == "float16" for k in kernels):
         return "float16"
     if "hybrid" in dtypes:
         return "dynamic_int8"
@@ -179,8 +218,8 @@ def kernels_from_spec(spec: ArchSpec, in_channels: int, num_classes: int) -> lis
             hybrid = mode == "dynamic_int8" and weights >= HYBRID_MIN_WEIGHTS
             kernel_dtype = "hybrid" if hybrid else dtype
             if mode == "float16":
-                dequantize += [Kernel("dequantize", "float16", (weights,), weights, op="DEQUANTIZE"),
-                               Kernel("dequantize", "float16", (bias,), bias, op="DEQUANTIZE")]
+                dequantize += [Kernel("dequantize", "float16", (weights,), weights, op="DEQUANTIZE", variant="float16-float32"),
+                               Kernel("dequantize", "float16", (bias,), bias, op="DEQUANTIZE", variant="float16-float32")]
             op = {"conv": "CONV_2D", "dwconv": "DEPTHWISE_CONV_2D", "fc": "FULLY_CONNECTED"}[family]
             vtaps = vmacs = 0
             if family != "fc":
@@ -192,5 +231,62 @@ def kernels_from_spec(spec: ArchSpec, in_channels: int, num_classes: int) -> lis
             kernels.append(Kernel("add", dtype, (n_in, n_in), n_out, op="ADD"))
         elif layer.kind == "gap":
             kernels.append(Kernel("mean", dtype, (n_in,), n_out, op="MEAN"))
-    kernels.append(Kernel("softmax", dtype, (num_classes,), num_classes, op="SOFTMAX"))
+    kernels.append(Kernel("softmax", dtype, (num_classes,), num_classes, op="SOFTMAX", channels=num_classes))
     return dequantize + kernels
+
+
+# ---------------------------------------------------------------- operators outside the calibration
+
+_TRANSCENDENTAL = frozenset("EXP LOG SIN COS ELU GELU SQRT RSQRT LOG_SOFTMAX L2_NORMALIZATION".split())
+_UNARY = frozenset("ABS NEG SQUARE FLOOR CEIL ROUND CAST SIGN LOGICAL_NOT RELU_N1_TO_1 RELU_0_TO_1 ZEROS_LIKE".split())
+_REDUCTIONS = frozenset("SUM REDUCE_MAX REDUCE_MIN REDUCE_PROD REDUCE_ANY REDUCE_ALL ARG_MAX ARG_MIN CUMSUM".split())
+_MOVES = frozenset("""SLICE SPLIT SPLIT_V PACK UNPACK GATHER GATHER_ND MIRROR_PAD DEPTH_TO_SPACE SPACE_TO_DEPTH
+    BATCH_TO_SPACE_ND SPACE_TO_BATCH_ND TILE BROADCAST_TO FILL REVERSE_V2 SHAPE""".split())
+#: Nearest calibrated families, best first, by the kind of work an operator does.
+_NEAREST = {
+    "transcendental": ("tanh", "logistic", "softmax"), "unary": ("leaky_relu", "relu", "relu6", "hard_swish"),
+    "binary": ("mul", "add", "sub", "maximum", "minimum"), "reduction": ("mean",),
+    "move": ("strided_slice", "transpose", "concat", "pad", "reshape"), "pool": ("avgpool", "maxpool"),
+    "resize": ("resize_nearest_neighbor",), "matmul": ("fc",), "conv": ("conv",),
+}
+
+
+def _kind(kernel: Kernel) -> str:
+    op = kernel.op
+    if op in _TRANSCENDENTAL:
+        return "transcendental"
+    if op in _UNARY or op in ("RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "PRELU"):
+        return "unary" if op not in ("LOGISTIC", "TANH") else "transcendental"
+    if op in BINARY_OPS:
+        return "binary"
+    if op in _REDUCTIONS or op == "MEAN":
+        return "reduction"
+    if op in ("L2_POOL_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        return "pool"
+    if op.startswith("RESIZE_"):
+        return "resize"
+    if op in ("BATCH_MATMUL", "FULLY_CONNECTED", "SVDF", "UNIDIRECTIONAL_SEQUENCE_LSTM"):
+        return "matmul"
+    if op in ("CONV_3D", "CONV_2D", "TRANSPOSE_CONV"):
+        return "conv"
+    return "move"
+
+
+def stand_in(kernel: Kernel, priced: set[str]) -> Kernel | None:
+    """The calibrated kernel nearest to `kernel`, whose coefficients price it when its own family
+    was never calibrated (`priced`: the families a fitted model knows): the same family in another
+    variant (QUANTIZE's int8 -> uint8 for its float -> int8, a broadcast for a plain ADD), else the
+    nearest family doing the same kind of work (element-wise, data movement, reduction, ...), with
+    the same element counts. None when nothing near was calibrated."""
+    from dataclasses import replace
+
+    same = sorted(f for f in priced if f.split("/")[0] == kernel.family and f != kernel.key)
+    candidates = [replace(kernel, variant=f.split("/", 1)[1] if "/" in f else "") for f in same
+                  if "/hybrid" not in f or kernel.dtype == "hybrid"]
+    candidates += [replace(kernel, family=f, variant="broadcast" if kernel.variant == "broadcast" else "")
+                   for f in _NEAREST[_kind(kernel)] if f != kernel.family]
+    candidates += [replace(kernel, family=f, variant="") for f in _NEAREST[_kind(kernel)] if f != kernel.family]
+    for candidate in candidates:
+        if candidate.key in priced:
+            return candidate
+    return None
