@@ -3,7 +3,7 @@ microcontroller leave-one-out, prediction cost. With --write it also produces th
 artifacts in latency_models/ (the same fitting code as `nas calibrate`, over one shared sample
 set, so the two instruction-count devices are fitted on the same models).
 
-    python benchmarks/latency_models.py --samples 300 --extra-generic 250 --cache runs/latency-cache --write
+    python benchmarks/latency_models.py --samples 300 --extra-generic 250 --op-samples 6 --cache runs/latency-cache --write
     python benchmarks/latency_models.py --wallclock 150 --cache runs/latency-cache --write   # host-litert
 
 --cache keeps the converted samples and their measurements, so a rerun refits without
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from nas.latency import (HELD_OUT_FRACTION, artifact_path, host_artifact, load_device,  # noqa: E402
-                         make_samples, measure_samples, write_artifact)
+                         make_op_samples, make_samples, measure_samples, write_artifact)
 from nas.spec import QUANT_MODES  # noqa: E402
 
 ICOUNT_DEVICES = ("host-tflm-icount", "host-litert-icount")
@@ -56,11 +56,52 @@ def _row(label: str, v: dict) -> str:
             f"{v['mape_pct']:.1f}% | {floor_text} |")
 
 
+def _renamed(features: dict | None) -> dict | None:
+    """A record's features under the kernel reader's current names (issue 15 split them by builtin
+    code and variant): float16 weight DEQUANTIZE is `dequantize/float16-float32`; softmax and fully
+    connected layers count their rows (`px`), one per layer in every model the records hold."""
+    if features is None:
+        return None
+    out = {}
+    for key, value in features.items():
+        family, feature = key.split(":")
+        out[("dequantize/float16-float32" if family == "dequantize" else family) + ":" + feature] = value
+    if "softmax:n" in out:
+        out["softmax:px"] = out["softmax:n"]
+    if "fc:macs" in out:
+        out["fc:px"] = out["fc:n"]
+    return out
+
+
+def _from_records(device, samples) -> list:
+    """The shipped artifact's measured records (features and counts of the models they were taken
+    on), plus the cached space and plain models as arena-only samples (the TFLite Micro interpreter
+    measures an arena in a second; callgrind takes most of an hour for those models)."""
+    from nas.latency import Sample
+    from nas.measure import tflm_arena
+
+    out = [Sample(r["name"], r["source"], r["mode"], b"", rows=_renamed(r["features"]), measured=r["measured"],
+                  reason=r["reason"]) for r in device.artifact["samples"] if not r["name"].startswith("arena-")]
+    if device.runtime == "tflm":
+        for s in samples:
+            if s.source != "operators" and s.tflite and device.runs(s.mode):
+                arena = tflm_arena(s.tflite)
+                if arena.compatible:
+                    out.append(Sample(f"arena-{s.name}", s.source, s.mode, s.tflite, arena_bytes=arena.arena_bytes,
+                                      arena_tail=arena.tail_bytes, reason="arena only"))
+    return out
+
+
 def host_device(name: str, samples, args, cache: Path | None) -> dict:
     device = load_device(name)
-    mine = _load(cache, f"measured-{name}.pkl") or []
+    mine = _load(cache, f"measured-{name}.pkl")
+    if mine is None and args.counts_from_artifacts:
+        mine = _from_records(device, samples)
+        _save(cache, f"measured-{name}.pkl", mine)
+    mine = mine or []
     known = {(s.name, s.mode) for s in mine}
-    todo = [copy.copy(s) for s in samples if device.runs(s.mode) and (s.name, s.mode) not in known]
+    todo = [copy.copy(s) for s in samples if device.runs(s.mode) and (s.name, s.mode) not in known
+            and (s.source == "operators" or not args.counts_from_artifacts)]
     if todo:  # samples added since the cache was written are measured and appended
         for s in todo:
             s.measured, s.arena_bytes, s.arena_tail, s.reason = None, None, None, s.reason if not s.tflite else ""
@@ -96,6 +137,11 @@ def main() -> int:
     parser.add_argument("--generic-fraction", type=float, default=0.2, help="share of plain models in --samples")
     parser.add_argument("--extra-generic", type=int, default=250,
                         help="and this many more plain models (seed + 7): the tail the spaces alone leave unfitted")
+    parser.add_argument("--op-samples", type=int, default=6,
+                        help="and this many generated models around each operator (seed + 11), in every mode")
+    parser.add_argument("--counts-from-artifacts", action="store_true",
+                        help="take the space and plain models' instruction counts from the shipped artifacts' records "
+                             "and count only the operator samples (the cached space and plain models then serve the arena fit)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--write", action="store_true", help="write the artifacts into latency_models/")
@@ -114,8 +160,15 @@ def main() -> int:
             s.name = s.name.replace("generic-", "generic-b")
         samples += extra
         _save(args.cache, "samples.pkl", samples)
+    if args.op_samples and not any(s.source == "operators" for s in samples):
+        start = time.time()
+        samples += make_op_samples(args.op_samples, QUANT_MODES, args.seed + 11)
+        print(f"built the operator samples in {time.time() - start:.0f} s", file=sys.stderr)
+        _save(args.cache, "samples.pkl", samples)
     print(f"## Latency models ({len(samples)} sampled models: "
-          f"{sum(s.source == 'generic' for s in samples)} outside the search spaces; held-out {HELD_OUT_FRACTION:.0%})\n")
+          f"{sum(s.source == 'generic' for s in samples)} plain models outside the search spaces, "
+          f"{sum(s.source == 'operators' for s in samples)} generated around single operators; "
+          f"held-out {HELD_OUT_FRACTION:.0%})\n")
     print("| device / mode | held-out n | regressor | within ±10% | Spearman | mean abs error | MACs-linear floor (±10% / Spearman) |")
     print("|---|---|---|---|---|---|---|")
     artifacts = {}
@@ -124,11 +177,13 @@ def main() -> int:
         for mode, v in artifact["validation"].items():
             if not mode.startswith("all_"):
                 print(_row(f"{name} {mode}", v))
-    print("\nWhere the held-out models come from (search-space specs / plain models outside the spaces):\n")
+    print("\nWhere the held-out models come from (search-space specs / plain models outside the spaces / "
+          "generated operator models):\n")
     for name in ICOUNT_DEVICES:
         v = artifacts[name]["validation"]
         parts = [f"{key.split('_', 1)[1].replace('_', ' ')}: n={v[key]['n']}, {v[key]['within_10pct']:.0%} within ±10%, "
-                 f"max error {v[key]['max_error_pct']:.0f}%" for key in ("all_search_spaces", "all_outside_spaces") if key in v]
+                 f"max error {v[key]['max_error_pct']:.0f}%" for key in ("all_search_spaces", "all_outside_spaces",
+                                                                          "all_operators") if key in v]
         print(f"- {name}: " + "; ".join(parts))
     if args.wallclock:
         from nas.measure import repeatability

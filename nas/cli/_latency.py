@@ -169,7 +169,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
         require_valgrind()
     show = None if args.json or args.no_progress else (lambda i, n: print(f"\rbuilt {i}/{n} models", end="", file=sys.stderr, flush=True))
-    artifact = calibrate_host(device, args.samples, seed=args.seed, progress=show)
+    if args.op_samples < 0:
+        raise ConfigError("--op-samples must be 0 or more")
+    artifact = calibrate_host(device, args.samples, seed=args.seed, progress=show, op_samples=args.op_samples)
     if show:
         print(file=sys.stderr)
     artifact["provenance"]["command"] = "nas " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["calibrate"] else "nas calibrate"
@@ -229,7 +231,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         else:
             value = f"{p.value:,.3f} ms" if p.unit == "ms" else f"{p.value:,.0f} {p.unit}"
             if p.error_pct is not None:
-                value += f" (error for a model no board has run: mean {p.error_pct:.0f}%, max {p.error_max_pct:.0f}%)"
+                what = "for a model no board has run" if p.unit == "ms" else "on held-out calibration models"
+                value += f" (error {what}: mean {p.error_pct:.0f}%, max {p.error_max_pct:.0f}%"
+                value += (", widened for estimated operators)" if p.estimated else ")")
+            if p.estimated:
+                value += "; estimated: " + ", ".join(f"{op} as {family} ({share:.1f}% of it)" for op, family, share in p.estimated)
             if p.energy_uj is not None:
                 value += f", {p.energy_uj:,.1f} uJ (leave-one-out error {p.energy_error_pct:.0f}%)"
         arena = f", arena ≈ {p.arena_bytes / 1024:.1f} KB" if p.arena_bytes else ""
@@ -249,6 +255,8 @@ def register(sub) -> None:
     p.add_argument("--boards", action="store_true", help="fit the microcontroller board catalog on the MLPerf Tiny results "
                    "and write its device profiles")
     p.add_argument("--samples", type=int, default=300, help="models to sample and measure (host devices)")
+    p.add_argument("--op-samples", type=int, default=2, help="and this many generated models around each operator "
+                   "(QUANTIZE, PAD, CONCATENATION, ...), in every mode the device runs (host devices)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--check", action="store_true", help="wall-clock devices: measure and print this machine's repeatability floor")
     p.add_argument("--out", help="artifact path (default: latency_models/<device>.json)")

@@ -7,6 +7,8 @@
     KernelCostModel, fit_mode, score, nnls              the kernel-sum regressors (`_regress`)
     planned_head_bytes, predict_arena, ...              the TFLite Micro arena model (`_arena`)
     make_samples, settle                                calibration samples (`_sampling`)
+    make_op_samples, OP_BUILDERS, build_op_model        ... generated around every operator deployed models use (`_op_samples`)
+    stand_in, with_stand_ins, TFLM_BUILTINS             operators outside the calibration, priced by the nearest kernel
     calibrate_host, host_artifact, ...                  fitting and validating host devices (`_fitting`)
     calibrate_boards, CATALOG_ARTIFACT, APP_RESERVE     the microcontroller board catalog (`_mcu`, `_boards`, `_board_fit`)
     board_profiles, fit_joint, class_instructions       its profiles and joint latency model
@@ -18,12 +20,14 @@ Nothing here imports TensorFlow at import time; calibration imports it when it b
 
 from ._arena import (ALIGNMENT, Buffer, arena_features, fit_arena_model, liveness_bytes, planned_head_bytes, predict_arena,
                      tflm_buffers)
-from ._devices import Device, Prediction, artifact_path, calibration_score, device_names, load_artifact, load_device
-from ._features import feature_set, features, xnnpack_features
+from ._devices import (ESTIMATE_SPREAD, Device, Prediction, artifact_path, calibration_score, device_names, load_artifact,
+                       load_device, with_stand_ins)
+from ._features import feature_set, features, kernel_features, xnnpack_features
 from ._fitting import (HELD_OUT_FRACTION, calibrate_host, held_out_split, host_artifact, measure_samples, provenance,
                        write_artifact)
 from ._flatbuffer import DTYPE_BYTES, constant_tensors, elements, enum_names, op_name, open_model, read_tflite
-from ._kernels import HYBRID_MIN_WEIGHTS, Kernel, inside_taps, kernels_from_spec, kernels_from_tflite, model_mode
+from ._kernels import (BINARY_OPS, HYBRID_MIN_WEIGHTS, TFLM_BUILTINS, Kernel, inside_taps, kernels_from_spec,
+                       kernels_from_tflite, model_mode, stand_in)
 from ._board_fit import KERNEL_CLASSES, class_instructions, fit_joint
 from ._boards import BoardProfile, board_profiles, board_rows
 from ._mcu import APP_RESERVE, CATALOG_ARTIFACT, calibrate_boards, device_profile, reference_class_instructions
@@ -31,6 +35,7 @@ from ._runs_on import board_budget_kb, board_devices, runs_on
 from ._reference_models import REFERENCE_MODELS, build_reference
 from ._regress import REGRESSORS, KernelCostModel, fit_mode, fit_regressor, nnls, score
 from ._sampling import Sample, make_samples, settle
+from ._op_samples import OP_BUILDERS, build_op_model, make_op_samples
 
 __all__ = ["ALIGNMENT", "Buffer", "arena_features", "fit_arena_model", "liveness_bytes", "planned_head_bytes",
            "predict_arena", "tflm_buffers", "Device", "Prediction", "artifact_path", "calibration_score", "device_names",
@@ -40,4 +45,5 @@ __all__ = ["ALIGNMENT", "Buffer", "arena_features", "fit_arena_model", "liveness
            "HYBRID_MIN_WEIGHTS", "Kernel", "inside_taps", "kernels_from_spec", "kernels_from_tflite", "model_mode",
            "KERNEL_CLASSES", "class_instructions", "fit_joint", "BoardProfile", "board_profiles", "board_rows",
            "APP_RESERVE", "CATALOG_ARTIFACT", "calibrate_boards", "device_profile", "reference_class_instructions", "board_budget_kb", "board_devices", "runs_on", "REFERENCE_MODELS", "build_reference", "REGRESSORS", "KernelCostModel",
-           "fit_mode", "fit_regressor", "nnls", "score", "Sample", "make_samples", "settle"]
+           "fit_mode", "fit_regressor", "nnls", "score", "Sample", "make_samples", "settle", "OP_BUILDERS", "build_op_model",
+           "make_op_samples", "ESTIMATE_SPREAD", "with_stand_ins", "BINARY_OPS", "TFLM_BUILTINS", "stand_in", "kernel_features"]

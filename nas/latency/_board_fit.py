@@ -49,6 +49,8 @@ def coef_digest(coef: dict[str, float]) -> str:
 def kernel_class(kernel) -> str:
     if kernel.family == "conv":
         return "pointwise" if kernel.window == 1 else "conv"
+    if kernel.family == "transpose_conv":
+        return "conv"
     return kernel.family if kernel.family in ("dwconv", "fc") else "other"
 
 

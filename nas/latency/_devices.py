@@ -23,7 +23,8 @@ from ..catalog import catalog_dirs, catalog_file, catalog_names, load_yaml
 from ..errors import ConfigError
 from ..spec import QUANT_MODES, ArchSpec
 
-__all__ = ["Device", "Prediction", "load_device", "device_names", "load_artifact", "artifact_path", "calibration_score"]
+__all__ = ["Device", "Prediction", "load_device", "device_names", "load_artifact", "artifact_path", "calibration_score",
+           "with_stand_ins", "ESTIMATE_SPREAD"]
 
 _LATENCY_SOURCES = ("host_measurement", "model")
 _UNITS = ("ms", "instructions")
@@ -47,6 +48,9 @@ class Prediction:
     error_pct: float | None = None  # the latency model's mean error on this board for a model no board has run
     error_max_pct: float | None = None  # ... and its largest (each reference model left out of the whole catalog)
     energy_error_pct: float | None = None  # the energy figure's leave-one-model-out mean error
+    #: operators outside the calibration, priced by the nearest calibrated kernel:
+    #: (operator[/variant], the family that priced it, its share of the prediction in %)
+    estimated: tuple[tuple[str, str, float], ...] = ()
 
     @property
     def latency_ms(self) -> float | None:
@@ -66,6 +70,9 @@ class Prediction:
         for key in ("arena_bytes", "energy_uj", "error_pct", "error_max_pct", "energy_error_pct"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
+        if self.estimated:
+            out["estimated"] = [{"op": op, "priced_as": family, "share_pct": round(share, 2)}
+                                for op, family, share in self.estimated]
         return out
 
 
@@ -131,13 +138,13 @@ class Device:
             return None
         return self.predict(spec, in_channels, num_classes).latency_ms
 
-    def predict(self, source: ArchSpec | bytes | str | Path, in_channels: int | None = None,
+    def predict(self, source: ArchSpec | bytes | str | Path | Graph, in_channels: int | None = None,
                 num_classes: int | None = None) -> Prediction:
         """Predict one model (a spec, or .tflite bytes or path) on this device.
 
         Raises ConfigError when the device has no fitted latency model."""
         from ._features import features
-        from ._flatbuffer import read_tflite
+        from ._flatbuffer import Graph, parse_tflite
         from ._kernels import kernels_from_spec, kernels_from_tflite, model_mode
 
         if isinstance(source, ArchSpec):
@@ -145,7 +152,8 @@ class Device:
                 raise ConfigError("predicting a spec needs its input channels and number of classes")
             mode, tflite, parsed = source.quantization, None, None
         else:
-            tflite = read_tflite(source)  # read once: kernels, mode and arena all come from it
+            # parsed once: kernels, mode and arena all come from it (`tflite` is its Graph from here on)
+            tflite = source if isinstance(source, Graph) else parse_tflite(source)
             parsed = kernels_from_tflite(tflite)
             mode = model_mode(parsed)
         artifact = self.artifact
@@ -181,18 +189,43 @@ class Device:
             return refused(f"{self.name}'s latency model was not calibrated for {mode}")
         model = KernelCostModel.from_dict(fitted)
         kernels = parsed if parsed is not None else kernels_from_spec(source, in_channels, num_classes)
-        row = features(kernels, artifact.get("feature_set", "kernel"))
+        cannot = self._cannot_run(kernels)
+        if cannot:
+            return refused(cannot)
+        priced_by = artifact.get("feature_set", "kernel")
+        kernels, estimated = with_stand_ins(kernels, model, priced_by)
+        row = features(kernels, priced_by)
         unpriced = model.unpriced(row)
         if unpriced:
-            return refused(f"operators not seen in {self.name}'s calibration: {', '.join(unpriced)}")
+            return refused(f"operators not seen in {self.name}'s calibration, and none calibrated near them: "
+                           f"{', '.join(unpriced)}")
+        value = model.predict(row)
+        shares = tuple((op, family, 100.0 * cost / value) for op, family, cost in estimated) if value > 0 else ()
+        widened = sum(share for _, _, share in shares) * ESTIMATE_SPREAD
+        held_out = (artifact.get("validation") or {}).get(mode) or {}
         arena = None
         fitted_arena = (artifact.get("arena") or {}).get("modes", {}).get(mode)
         if fitted_arena and tflite is not None:
             from ._arena import arena_features, predict_arena
 
             arena = predict_arena(arena_features(tflite), fitted_arena)
-        return Prediction(mode, True, self.unit, model.predict(row), arena_bytes=arena)
+        return Prediction(mode, True, self.unit, value, arena_bytes=arena,
+                          error_pct=held_out["mape_pct"] + widened if "mape_pct" in held_out else None,
+                          error_max_pct=held_out["max_error_pct"] + widened if "max_error_pct" in held_out else None,
+                          estimated=shares)
 
+    def _cannot_run(self, kernels) -> str:
+        """Why this device's runtime cannot run these kernels at all (empty when it can)."""
+        from ._kernels import TFLM_BUILTINS
+
+        custom = sorted({k.op for k in kernels if k.op == "CUSTOM"})
+        if custom:
+            return "the model has custom operators, which a runtime runs only with their code registered: not priced"
+        if self.runtime == "tflm":
+            missing = sorted({k.op for k in kernels if k.op and k.op not in TFLM_BUILTINS})
+            if missing:
+                return f"TFLite Micro has no kernel for {', '.join(missing)}"
+        return ""
 
     def _predict_on_board(self, artifact: dict, source, mode: str, in_channels, num_classes) -> Prediction:
         """Board catalog: host TFLite Micro instructions per kernel class x this board's ms per instruction."""
@@ -212,13 +245,53 @@ class Device:
         priced = base.predict(source, in_channels, num_classes)  # refuses what the host model cannot price
         if not priced.runs:
             return Prediction(mode, False, self.unit, reason=priced.reason)
-        kernels = kernels_from_tflite(source) if isinstance(source, bytes) else kernels_from_spec(source, in_channels, num_classes)
-        counts = class_instructions(kernels, base.artifact["modes"][mode]["coef"])
+        from ._regress import KernelCostModel
+
+        kernels = kernels_from_tflite(source) if not isinstance(source, ArchSpec) else kernels_from_spec(source, in_channels, num_classes)
+        host_model = KernelCostModel.from_dict(base.artifact["modes"][mode])
+        kernels, _ = with_stand_ins(kernels, host_model, base.artifact.get("feature_set", "kernel"))
+        counts = class_instructions(kernels, host_model.coef)
         ms = sum(entry["ms_per_instruction"][c] * counts[c] for c in counts)
         power = entry.get("power_mw")
+        widened = sum(share for _, _, share in priced.estimated) * ESTIMATE_SPREAD
         return Prediction(mode, True, self.unit, ms, arena_bytes=priced.arena_bytes if self.runtime == "tflm" else None,
-                          energy_uj=power * ms if power else None, error_pct=entry["unseen_mean_pct"],
-                          error_max_pct=entry["unseen_max_pct"], energy_error_pct=entry.get("energy_loo_mean_pct"))
+                          energy_uj=power * ms if power else None, error_pct=entry["unseen_mean_pct"] + widened,
+                          error_max_pct=entry["unseen_max_pct"] + widened, energy_error_pct=entry.get("energy_loo_mean_pct"),
+                          estimated=priced.estimated)
+
+
+#: An operator priced by a stand-in kernel may cost this many times its estimate more or less
+#: (x2 either way): its share of the prediction, times this, widens the stated error.
+ESTIMATE_SPREAD = 1.0
+
+
+def with_stand_ins(kernels, model, priced_by: str = "kernel"):
+    """`kernels` with each one the fitted `model` never saw replaced by its nearest calibrated
+    stand-in (`stand_in`), and what was replaced: (operator[/variant], stand-in family, its cost)."""
+    from ._features import kernel_features
+    from ._kernels import stand_in
+
+    known = model.families()
+    if known is None:
+        return kernels, []
+    out, estimated = [], []
+    for kernel in kernels:
+        values = kernel_features(kernel, priced_by)
+        if all(name.split(":")[0] in known for name, v in values.items() if v):
+            out.append(kernel)
+            continue
+        substitute = stand_in(kernel, known)
+        if substitute is None:
+            out.append(kernel)  # left for the caller to refuse, by name
+            continue
+        out.append(substitute)
+        label = kernel.op + (f"/{kernel.variant}" if kernel.variant else "")
+        cost = sum(model.coef.get(name, 0.0) * v for name, v in kernel_features(substitute, priced_by).items())
+        estimated.append((label, substitute.key, cost))
+    merged: dict[tuple[str, str], float] = {}
+    for label, key, cost in estimated:
+        merged[(label, key)] = merged.get((label, key), 0.0) + cost
+    return out, [(label, key, cost) for (label, key), cost in merged.items()]
 
 
 def calibration_score(device: Device) -> str:

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from ._kernels import Kernel
 
-__all__ = ["features", "feature_set", "xnnpack_features"]
+__all__ = ["features", "feature_set", "xnnpack_features", "kernel_features"]
+
+
+def kernel_features(kernel: Kernel, feature_set: str = "kernel") -> dict[str, float]:
+    """One kernel's features in `feature_set` (what `features` sums)."""
+    return (xnnpack_features(kernel) if feature_set == "xnnpack" else None) or kernel.features()
 
 def features(kernels: list[Kernel], feature_set: str = "kernel") -> dict[str, float]:
     """Summed kernel features of one model, plus the graph-wide ones.
@@ -13,11 +18,10 @@ def features(kernels: list[Kernel], feature_set: str = "kernel") -> dict[str, fl
     With `feature_set="xnnpack"` the convolutions and fully connected layers that XNNPACK runs
     are described by the micro-kernel tiles it executes (`xnnpack_features`) instead of by their
     shapes: its cost per MAC varies 20-fold with how the shapes fall into those tiles."""
-    xnnpack = feature_set == "xnnpack"
     total: dict[str, float] = {"graph:n": 1.0, "graph:ops": float(len(kernels)),
                                "graph:macs": float(sum(k.macs for k in kernels))}  # for the MACs-linear floor only
     for kernel in kernels:
-        values = (xnnpack_features(kernel) if xnnpack else None) or kernel.features()
+        values = kernel_features(kernel, feature_set)
         for name, value in values.items():
             total[name] = total.get(name, 0.0) + value
     return total

@@ -86,15 +86,16 @@ def fit_and_validate(samples: list[Sample], modes: tuple[str, ...], seed: int) -
             fpred = np.array([floor.predict(usable[i].rows) for i in held])
             result["validation"][mode] = {"regressor": model.regressor, **score(pred, true),
                                           "macs_linear_floor": score(fpred, true)}
-            outside.append(np.array([usable[i].source == "generic" for i in held]))
+            outside.append(np.array([usable[i].source for i in held]))
             all_pred.append(pred)
             all_true.append(true)
             floor_pred.append(fpred)
     if all_true:
         p, t, f = (np.concatenate(v) for v in (all_pred, all_true, floor_pred))
         result["validation"]["all"] = {**score(p, t), "macs_linear_floor": score(f, t)}
-        generic = np.concatenate(outside)
-        for key, mask in (("all_search_spaces", ~generic), ("all_outside_spaces", generic)):
+        source = np.concatenate(outside)
+        for key, mask in (("all_search_spaces", ~np.isin(source, ["generic", "operators"])),
+                          ("all_outside_spaces", source == "generic"), ("all_operators", source == "operators")):
             if mask.any():
                 result["validation"][key] = score(p[mask], t[mask])
     return result
@@ -170,10 +171,15 @@ def measure_samples(samples: list[Sample], device) -> None:
                 sample.arena_tail = arena.tail_bytes if arena.compatible else None
 
 
-def calibrate_host(device, count: int, seed: int = 0, progress=None) -> dict:
-    """Sample, measure, fit and validate the latency model of a host device."""
+def calibrate_host(device, count: int, seed: int = 0, progress=None, op_samples: int = 0) -> dict:
+    """Sample, measure, fit and validate the latency model of a host device: `count` models of the
+    search spaces and plain ones, and `op_samples` generated around each operator (`_op_samples`)."""
+    from ._op_samples import make_op_samples
+
     start = time.time()
     samples = make_samples(count, device.quantization, seed, progress=progress)
+    if op_samples:
+        samples += make_op_samples(op_samples, device.quantization, seed + 11)
     measure_samples(samples, device)
     return host_artifact(device, samples, seed, {"seconds": round(time.time() - start, 1)})
 
@@ -181,12 +187,12 @@ def calibrate_host(device, count: int, seed: int = 0, progress=None) -> dict:
 def host_artifact(device, samples: list[Sample], seed: int, extra_provenance: dict | None = None) -> dict:
     """Fit and validate on measured `samples`; the artifact with its samples and provenance."""
     priced_by = feature_set(device.runtime, device.measure)
-    for s in samples:  # the features this device's kernels are priced by
-        if s.tflite:
+    for s in samples:  # the features this device's kernels are priced by (records keep theirs)
+        if s.tflite and s.measured:
             s.rows = features(kernels_from_tflite(s.tflite), priced_by)
     failures: dict[str, int] = {}
     for s in samples:
-        if not s.measured:
+        if not s.measured and not s.arena_bytes:  # an arena-only sample was measured, for its arena
             key = f"{s.mode}: {s.reason or 'not measured'}"[:160]
             failures[key] = failures.get(key, 0) + 1
     return {

@@ -44,6 +44,12 @@ class KernelCostModel:
             return self.coef["macs"] * _macs(row) + self.coef["graph:n"]
         return float(sum(self.coef.get(name, 0.0) * value for name, value in row.items()))
 
+    def families(self) -> set[str] | None:
+        """The kernel families (coefficient prefixes) the model was fitted on; None for the MACs floor."""
+        if self.regressor == "macs-linear":
+            return None
+        return {name.split(":")[0] for name in self.coef}
+
     def unpriced(self, row: dict[str, float]) -> list[str]:
         """Kernel families present in `row` that this model never saw in calibration."""
         if self.regressor == "macs-linear":

@@ -1,0 +1,157 @@
+"""Pricing any .tflite: real models held out of every fit, against callgrind's counts and the
+TFLite Micro interpreter's arena, on both instruction-count devices and every board profile.
+
+    python benchmarks/any_tflite.py --cache runs/latency-cache
+
+Prints, per device, one table: the calibration's own held-out splits (search-space models, plain
+models, generated operator models; from the artifact) and the held-out real models
+(`benchmarks/real_models.py`: Keras applications and plain Keras architectures, converted as
+deployed files are), with how many were priced, how many within ±10%, the median and the largest
+error; then the arena, each real file, the boards and the prediction cost.
+--cache keeps the built files and their counts (counting them takes ~15 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+from nas.latency import board_devices, load_device  # noqa: E402
+
+DEVICES = ("host-tflm-icount", "host-litert-icount")
+
+
+def _cached(cache: Path | None, name: str, make):
+    path = cache / name if cache else None
+    if path and path.is_file():
+        with open(path, "rb") as fh:
+            return pickle.load(fh)
+    value = make()
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            pickle.dump(value, fh)
+    return value
+
+
+def _measure(files, device):
+    from nas.measure import count_instructions, tflm_arena
+
+    todo = [f for f in files if f[3] is not None and device.runs(f[1])]
+    counts = count_instructions([f[3] for f in todo], device.runtime)
+    out = {}
+    for f, count in zip(todo, counts):
+        arena = None
+        if device.runtime == "tflm" and count.instructions:
+            measured = tflm_arena(f[3])
+            arena = measured.arena_bytes if measured.compatible else None
+        out[(f[0], f[1], f[2])] = (count.instructions, count.reason, arena)
+    return out
+
+
+def _stats(errors: list[float]) -> str:
+    if not errors:
+        return "- | - | -"
+    e = np.abs(np.array(errors))
+    return f"{np.mean(e <= 10):.0%} | {np.median(e):.1f}% | {e.max():.1f}%"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    from real_models import build_real_models
+
+    files = _cached(args.cache, "real-models.pkl", lambda: build_real_models(args.seed))
+    built = [f for f in files if f[3] is not None]
+    print(f"## Any .tflite: {len(built)} held-out real model files ({len({f[0] for f in files})} architectures; "
+          f"{len(files) - len(built)} conversions the converter refused)\n")
+    per_file = {}
+    for name in DEVICES:
+        device = load_device(name)
+        measured = _cached(args.cache, f"real-measured-{name}.pkl", lambda: _measure(files, device))
+        artifact = device.artifact
+        v = artifact["validation"]
+        print(f"### {name} (instructions, callgrind)\n")
+        print("| models | n | priced | within ±10% | median error | max error |")
+        print("|---|---|---|---|---|---|")
+        for key, label in (("all_search_spaces", "search-space models (calibration's held-out split)"),
+                           ("all_outside_spaces", "plain models outside the spaces (held-out split)"),
+                           ("all_operators", "generated operator models (held-out split)")):
+            if key in v:
+                s = v[key]
+                print(f"| {label} | {s['n']} | {s['n']} | {s['within_10pct']:.0%} | (mean {s['mape_pct']:.1f}%) | "
+                      f"{s['max_error_pct']:.1f}% |")
+        errors, arena_errors, priced, runnable, refused = [], [], 0, 0, []
+        for f in built:
+            key = (f[0], f[1], f[2])
+            if key not in measured or not measured[key][0]:
+                continue
+            runnable += 1
+            count, _, arena = measured[key]
+            p = device.predict(f[3])
+            if not p.runs:
+                refused.append(f"{f[0]} {f[1]}/{f[2]}: {p.reason}")
+                continue
+            priced += 1
+            err = 100 * (p.value / count - 1)
+            errors.append(err)
+            arena_err = 100 * (p.arena_bytes / arena - 1) if arena and p.arena_bytes else None
+            if arena_err is not None:
+                arena_errors.append(arena_err)
+            per_file.setdefault(key, {})[name] = (count, p, err, arena, arena_err)
+        print(f"| **real models, never fitted** | {runnable} | {priced} ({priced / max(runnable, 1):.0%}) | "
+              f"{_stats(errors)} |")
+        if arena_errors:
+            print(f"| real models: TFLite Micro arena | {len(arena_errors)} | {len(arena_errors)} | {_stats(arena_errors)} |")
+        for line in refused:
+            print(f"\nnot priced: {line}")
+        print()
+    print("### Each real file (instructions: error against callgrind; arena: against the TFLite Micro interpreter)\n")
+    print("| model | mode / io | KB | TFLM error | TFLM arena error | LiteRT error | estimated operators |")
+    print("|---|---|---|---|---|---|---|")
+    for f in built:
+        key = (f[0], f[1], f[2])
+        row = per_file.get(key, {})
+        tflm, litert = row.get("host-tflm-icount"), row.get("host-litert-icount")
+        estimated = sorted({op for r in (tflm, litert) if r for op, _, _ in r[1].estimated})
+        cells = [f"{tflm[2]:+.1f}%" if tflm else "-", f"{tflm[4]:+.1f}%" if tflm and tflm[4] is not None else "-",
+                 f"{litert[2]:+.1f}%" if litert else "-"]
+        print(f"| {f[0]} | {f[1]} / {f[2]} | {len(f[3]) // 1024} | {' | '.join(cells)} | {', '.join(estimated) or '-'} |")
+
+    boards = board_devices()
+    int8 = [f for f in built if f[1] == "int8"]
+    priced_everywhere = sum(all(b.predict(f[3]).runs for b in boards) for f in int8)
+    print(f"\n### Boards\n\n{priced_everywhere} of {len(int8)} int8 real files priced on all {len(boards)} "
+          "microcontroller profiles (each prices through host-tflm-icount's kernel classes).\n")
+
+    device = load_device("host-tflm-icount")
+    small = [f[3] for f in built if len(f[3]) <= 1 << 20 and device.runs(f[1])]
+    times = []
+    for data in small:
+        device.predict(data)  # warm: the artifact is read once
+        start = time.perf_counter()
+        for _ in range(5):
+            device.predict(data)
+        times.append((time.perf_counter() - start) / 5 * 1000)
+    print(f"### Prediction cost\n\nhost-tflm-icount, {len(small)} real files up to 1 MB (bytes -> kernels -> "
+          f"instructions and arena): mean {np.mean(times):.2f} ms, max {max(times):.2f} ms per file "
+          f"(largest {max(len(d) for d in small) // 1024} KB).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

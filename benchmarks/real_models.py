@@ -1,0 +1,150 @@
+"""Held-out real models: architectures people deploy, built with Keras applications and plain Keras
+layers and converted by the TFLite converter the way model-zoo files are (batch 1; int8 with int8,
+float or uint8 inputs and outputs; float32; int16x8; float16 and dynamic-range for LiteRT).
+
+None of them is ever in a latency model's fit (those see only `nas.latency.make_samples` and
+`make_op_samples`); `benchmarks/any_tflite.py` prices them against callgrind's counts.
+Untrained: the kernels do the same work whatever the weights (`settle` gives realistic statistics).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nas.backend import keras
+
+L = keras.layers
+
+
+def _conv_bn(x, filters, kernel, stride=1, act="relu"):
+    x = L.BatchNormalization()(L.Conv2D(filters, kernel, stride, "same", use_bias=False)(x))
+    return L.Activation(act)(x) if act else x
+
+
+def mobilenet_v1():
+    return keras.applications.MobileNet(input_shape=(96, 96, 3), alpha=0.25, weights=None, classes=10)
+
+
+def mobilenet_v2():
+    return keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, weights=None, classes=10)
+
+
+def mobilenet_v3_small():
+    return keras.applications.MobileNetV3Small(input_shape=(96, 96, 3), alpha=0.75, weights=None, classes=10,
+                                               include_preprocessing=True, dropout_rate=0.0)
+
+
+def resnet_like():
+    """ResNet-14-style classifier with its preprocessing in the graph (a constant MUL and ADD) and a padded pooling stem."""
+    inputs = keras.Input((64, 64, 3))
+    x = L.Rescaling(2.0, offset=-1.0)(inputs)
+    x = _conv_bn(x, 16, 3)
+    x = L.MaxPooling2D(3, 2)(L.ZeroPadding2D(1)(x))  # ResNet's stem: explicit padding before the pooling (PAD)
+    for filters, stride in ((16, 1), (16, 1), (32, 2), (32, 1), (64, 2), (64, 1)):
+        y = _conv_bn(x, filters, 3, stride)
+        y = _conv_bn(y, filters, 3, 1, act=None)
+        if stride != 1 or x.shape[-1] != filters:
+            x = _conv_bn(x, filters, 1, stride, act=None)
+        x = L.ReLU()(L.Add()([x, y]))
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, L.Dense(10, activation="softmax")(x), name="resnet_like")
+
+
+def yamnet_like():
+    """YAMNet's MobileNet v1 body at a quarter width on a 96x64 log-mel patch, sigmoid scores of 521 classes."""
+    inputs = keras.Input((96, 64))
+    x = L.Reshape((96, 64, 1))(inputs)
+    x = _conv_bn(x, 8, 3, 2)
+    for filters, stride in ((16, 1), (32, 2), (32, 1), (64, 2), (64, 1), (128, 2), (128, 1), (128, 1), (256, 2)):
+        x = L.ReLU()(L.BatchNormalization()(L.DepthwiseConv2D(3, stride, "same", use_bias=False)(x)))
+        x = _conv_bn(x, filters, 1)
+    x = L.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, L.Dense(521, activation="sigmoid")(x), name="yamnet_like")
+
+
+def ssd_detector():
+    """A MobileNetV2 0.35 backbone with SSD heads on two scales: boxes and class scores, reshaped and concatenated."""
+    backbone = keras.applications.MobileNetV2(input_shape=(128, 128, 3), alpha=0.35, weights=None, include_top=False)
+    features = [backbone.get_layer("block_13_expand_relu").output, backbone.output]
+    anchors, classes = 3, 4
+    boxes, scores = [], []
+    for f in features:
+        f = L.ReLU(6.0)(L.BatchNormalization()(L.DepthwiseConv2D(3, padding="same")(f)))
+        boxes.append(L.Reshape((-1, 4))(L.Conv2D(anchors * 4, 1)(f)))
+        scores.append(L.Reshape((-1, classes))(L.Conv2D(anchors * classes, 1)(f)))
+    return keras.Model(backbone.input, [L.Concatenate(axis=1)(boxes), L.Softmax()(L.Concatenate(axis=1)(scores))],
+                       name="ssd_detector")
+
+
+def squeezenet():
+    """SqueezeNet 1.1 at a quarter width: fire modules (squeeze 1x1, expand 1x1 and 3x3, concatenated), max pooling."""
+    inputs = keras.Input((64, 64, 3))
+    x = L.Conv2D(16, 3, 2, activation="relu")(inputs)
+    x = L.MaxPooling2D(3, 2)(x)
+
+    def fire(x, squeeze, expand):
+        s = L.Conv2D(squeeze, 1, activation="relu")(x)
+        return L.Concatenate()([L.Conv2D(expand, 1, activation="relu")(s),
+                                L.Conv2D(expand, 3, padding="same", activation="relu")(s)])
+
+    x = fire(fire(x, 4, 16), 4, 16)
+    x = L.MaxPooling2D(3, 2)(x)
+    x = fire(fire(x, 8, 32), 8, 32)
+    x = L.MaxPooling2D(3, 2)(x)
+    x = fire(fire(x, 12, 48), 16, 64)
+    x = L.Conv2D(10, 1, activation="relu")(x)
+    return keras.Model(inputs, L.Softmax()(L.GlobalAveragePooling2D()(x)), name="squeezenet")
+
+
+def kws_cnn():
+    """A keyword-spotting CNN on MFCC frames: conv, dilated conv, pooling, 3-D dense over time, tanh."""
+    inputs = keras.Input((49, 10, 1))
+    x = _conv_bn(inputs, 32, (5, 3))
+    x = L.Conv2D(32, 3, padding="same", dilation_rate=2, activation="relu")(x)
+    x = L.MaxPooling2D((2, 1))(x)
+    x = L.Reshape((24, 10 * 32))(x)
+    x = L.Dense(64, activation="tanh")(x)
+    x = L.Flatten()(x)
+    return keras.Model(inputs, L.Dense(12, activation="softmax")(x), name="kws_cnn")
+
+
+def tiny_unet():
+    """A small segmentation net: strided convs down, transposed conv and nearest upsampling back up, skip concatenations."""
+    inputs = keras.Input((64, 64, 1))
+    e1 = _conv_bn(inputs, 8, 3)
+    e2 = _conv_bn(e1, 16, 3, 2)
+    e3 = _conv_bn(e2, 32, 3, 2)
+    d2 = L.Conv2DTranspose(16, 3, 2, "same", activation="relu")(e3)
+    d2 = _conv_bn(L.Concatenate()([d2, e2]), 16, 3)
+    d1 = L.UpSampling2D(2)(d2)
+    d1 = _conv_bn(L.Concatenate()([d1, e1]), 8, 3)
+    x = L.LeakyReLU(0.1)(L.Conv2D(8, 3, padding="same")(d1))
+    return keras.Model(inputs, L.Conv2D(1, 1, activation="sigmoid")(x), name="tiny_unet")
+
+
+#: name -> builder; all held out of every latency-model fit.
+REAL_MODELS = {f.__name__: f for f in (mobilenet_v1, mobilenet_v2, mobilenet_v3_small, resnet_like, yamnet_like,
+                                       ssd_detector, squeezenet, kws_cnn, tiny_unet)}
+#: the conversions each is deployed in: (mode, int8 input/output type)
+CONVERSIONS = (("int8", "float32"), ("int8", "uint8"), ("int8", "int8"), ("float32", "int8"), ("int16x8", "int8"),
+               ("float16", "int8"), ("dynamic_int8", "int8"))
+
+
+def build_real_models(seed: int = 0):
+    """(name, mode, io, tflite bytes or None, reason) for every model and conversion."""
+    from nas.candidate import convert
+    from nas.errors import CandidateFailed
+    from nas.latency import settle
+
+    out = []
+    for i, (name, builder) in enumerate(REAL_MODELS.items()):
+        rng = np.random.default_rng(seed + i)
+        model = builder()
+        x = rng.uniform(0, 1, (16, *tuple(int(d) for d in model.input_shape[1:]))).astype(np.float32)
+        settle(model, x, rng)
+        for mode, io in CONVERSIONS:
+            try:
+                out.append((name, mode, io, convert(model, mode, x, io_type=io, batch_size=1), ""))
+            except CandidateFailed as exc:
+                out.append((name, mode, io, None, exc.reason))
+    return out

@@ -1,0 +1,291 @@
+"""Calibration samples for every operator deployed models use: generated single-operator and small
+multi-operator models over a spread of shapes, in every mode, with int8 models taking int8, float
+(QUANTIZE / DEQUANTIZE around the graph) or uint8 inputs and outputs, as model-zoo files do.
+
+Each builder returns a Keras model made around one operator (or a short pattern of them: a
+squeeze-and-excite multiply, a detector head's reshape / concatenation / logistic), drawn from
+`rng`, with several inputs where the operator takes several activations (ADD, SUB, CONCATENATION).
+`make_op_samples` converts them (`settle` gives them realistic statistics first) and returns
+`Sample`s whose source is "operators"; real models built with Keras applications are never among
+them, so they stay held out for validation (`benchmarks/any_tflite.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..errors import CandidateFailed
+from ._sampling import Sample, settle
+
+__all__ = ["OP_BUILDERS", "make_op_samples", "build_op_model"]
+
+
+def _L():
+    from ..backend import keras
+
+    return keras, keras.layers
+
+
+def _image(rng, min_size: int = 4, max_size: int = 40, channels=(1, 3, 8, 16, 24, 32, 64)):
+    h = int(rng.integers(min_size, max_size + 1))
+    w = h if rng.random() < 0.7 else int(rng.integers(min_size, max_size + 1))
+    return (h, w, int(rng.choice(channels)))
+
+
+def _unary(layer_factory):
+    def build(rng):
+        keras, L = _L()
+        inputs = keras.Input(_image(rng))
+        return keras.Model(inputs, layer_factory(L, rng)(inputs))
+    return build
+
+
+def _lambda(fn):
+    def make(L, rng):
+        return L.Lambda(fn)
+    return make
+
+
+def _hard_swish(x):
+    from ..backend import tf
+
+    return x * tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
+
+
+def _binary(op: str, broadcast: bool = False):
+    def build(rng):
+        keras, L = _L()
+        shape = _image(rng)
+        a = keras.Input(shape)
+        b = keras.Input((1, 1, shape[2]) if broadcast else shape)
+        if op == "add":
+            out = L.Add()([a, b]) if not broadcast else L.Lambda(lambda t: t[0] + t[1])([a, b])
+        elif op == "sub":
+            out = L.Lambda(lambda t: t[0] - t[1])([a, b])
+        elif op in ("maximum", "minimum"):
+            from ..backend import tf
+
+            out = L.Lambda(lambda t: getattr(tf, op)(t[0], t[1]))([a, b])
+        else:
+            out = L.Multiply()([a, b]) if not broadcast else L.Lambda(lambda t: t[0] * t[1])([a, b])
+        return keras.Model([a, b], out)
+    return build
+
+
+def _squeeze_excite(rng):
+    """MEAN -> FULLY_CONNECTED / CONV -> LOGISTIC or HARD_SWISH -> broadcast MUL (MobileNetV3's pattern)."""
+    keras, L = _L()
+    shape = _image(rng, channels=(8, 16, 32, 64))
+    inputs = keras.Input(shape)
+    s = L.GlobalAveragePooling2D(keepdims=True)(inputs)
+    s = L.Conv2D(max(shape[2] // 4, 2), 1, activation="relu")(s)
+    s = L.Conv2D(shape[2], 1, activation="sigmoid" if rng.random() < 0.5 else "hard_sigmoid")(s)
+    return keras.Model(inputs, L.Multiply()([inputs, s]))
+
+
+def _concat(rng):
+    keras, L = _L()
+    h, w, c = _image(rng)
+    count = int(rng.integers(2, 5))
+    if rng.random() < 0.8:  # channels, as fire modules and detector heads concatenate
+        inputs = [keras.Input((h, w, int(rng.choice([1, 3, 8, 16, 32])))) for _ in range(count)]
+        return keras.Model(inputs, L.Concatenate(axis=-1)(inputs))
+    inputs = [keras.Input((h, int(rng.integers(2, 20)), c)) for _ in range(count)]
+    return keras.Model(inputs, L.Concatenate(axis=2)(inputs))
+
+
+def _pad(rng):
+    keras, L = _L()
+    inputs = keras.Input(_image(rng))
+    pads = tuple(tuple(int(p) for p in rng.integers(0, 3, 2)) for _ in range(2))
+    if pads == ((0, 0), (0, 0)):
+        pads = ((1, 1), (1, 1))
+    return keras.Model(inputs, L.ZeroPadding2D(pads)(inputs))
+
+
+def _padv2(rng):
+    keras, L = _L()
+    from ..backend import tf
+
+    inputs = keras.Input(_image(rng))
+    p = int(rng.integers(1, 3))
+    value = float(rng.uniform(0.1, 0.9))
+    out = L.Lambda(lambda x: tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], constant_values=value))(inputs)
+    return keras.Model(inputs, out)
+
+
+def _pool(kind: str):
+    def build(rng):
+        keras, L = _L()
+        inputs = keras.Input(_image(rng, min_size=6))
+        size = int(rng.choice([2, 3]))
+        stride = int(rng.choice([1, 2]))
+        layer = L.MaxPooling2D if kind == "max" else L.AveragePooling2D
+        return keras.Model(inputs, layer(size, stride, str(rng.choice(["same", "valid"])))(inputs))
+    return build
+
+
+def _mean(rng):
+    keras, L = _L()
+    from ..backend import tf
+
+    inputs = keras.Input(_image(rng))
+    if rng.random() < 0.6:
+        return keras.Model(inputs, L.GlobalAveragePooling2D(keepdims=bool(rng.random() < 0.5))(inputs))
+    return keras.Model(inputs, L.Lambda(lambda x: tf.reduce_mean(x, axis=2))(inputs))
+
+
+def _reshape(rng):
+    keras, L = _L()
+    h, w, c = _image(rng)
+    inputs = keras.Input((h, w, c))
+    x = L.Conv2D(int(rng.choice([4, 8, 16])), 1)(inputs)  # a kernel before it, so the reshape is not an input alias
+    return keras.Model(inputs, L.Reshape((-1, int(x.shape[-1])))(x) if rng.random() < 0.5 else L.Flatten()(x))
+
+
+def _squeeze(rng):
+    keras, L = _L()
+    from ..backend import tf
+
+    w, c = int(rng.integers(4, 64)), int(rng.choice([4, 8, 16, 32]))
+    inputs = keras.Input((1, w, c))
+    x = L.Conv2D(c, 1)(inputs)
+    return keras.Model(inputs, L.Lambda(lambda t: tf.squeeze(t, axis=1))(x))
+
+
+def _strided_slice(rng):
+    keras, L = _L()
+    h, w, c = _image(rng, min_size=6)
+    inputs = keras.Input((h, w, c))
+    a, b = int(rng.integers(0, h // 2)), int(rng.integers(h // 2 + 1, h + 1))
+    step = int(rng.choice([1, 2]))
+    return keras.Model(inputs, L.Lambda(lambda x: x[:, a:b, ::step, : max(c // 2, 1)])(inputs))
+
+
+def _transpose(rng):
+    keras, L = _L()
+    inputs = keras.Input(_image(rng))
+    return keras.Model(inputs, L.Permute((2, 1, 3) if rng.random() < 0.5 else (3, 1, 2))(inputs))
+
+
+def _softmax(rng):
+    keras, L = _L()
+    if rng.random() < 0.5:
+        inputs = keras.Input((int(rng.choice([2, 10, 100, 1000])),))
+    else:  # per-anchor class scores of a detector head, per-frame scores of an audio model
+        inputs = keras.Input((int(rng.integers(2, 200)), int(rng.choice([2, 4, 21, 91]))))
+    return keras.Model(inputs, L.Softmax()(inputs))
+
+
+def _fc3d(rng):
+    keras, L = _L()
+    inputs = keras.Input((int(rng.integers(2, 50)), int(rng.choice([8, 16, 40, 64, 128]))))
+    act = str(rng.choice(["linear", "relu"]))
+    return keras.Model(inputs, L.Dense(int(rng.choice([4, 16, 32, 64, 128])), activation=act)(inputs))
+
+
+def _transpose_conv(rng):
+    keras, L = _L()
+    inputs = keras.Input(_image(rng, max_size=20, channels=(1, 4, 8, 16, 32)))
+    layer = L.Conv2DTranspose(int(rng.choice([4, 8, 16, 32])), int(rng.choice([2, 3, 4])), int(rng.choice([1, 2])),
+                              str(rng.choice(["same", "valid"])))
+    return keras.Model(inputs, layer(inputs))
+
+
+def _resize(rng):
+    keras, L = _L()
+    inputs = keras.Input(_image(rng, max_size=24))
+    return keras.Model(inputs, L.UpSampling2D(int(rng.choice([2, 3])), interpolation="nearest")(inputs))
+
+
+_ACTIVATIONS = ("linear", "relu", "relu6", "tanh", "sigmoid")
+
+
+def _conv(depthwise: bool):
+    def build(rng):
+        keras, L = _L()
+        inputs = keras.Input(_image(rng, min_size=6, max_size=32, channels=(1, 3, 8, 16, 32)))
+        k = int(rng.choice([1, 3, 5])) if not depthwise else int(rng.choice([3, 5]))
+        dilation = int(rng.choice([1, 1, 2])) if k > 1 else 1
+        stride = 1 if dilation > 1 else int(rng.choice([1, 2]))
+        padding = str(rng.choice(["same", "valid"]))
+        if (k - 1) * dilation + 1 > min(inputs.shape[1], inputs.shape[2]):
+            padding = "same"
+        act = str(rng.choice(_ACTIVATIONS))
+        activation = (lambda x: keras.activations.relu(x, max_value=6.0)) if act == "relu6" else act
+        if depthwise:
+            layer = L.DepthwiseConv2D(k, stride, padding, depth_multiplier=int(rng.choice([1, 1, 2])),
+                                      dilation_rate=dilation, activation=activation)
+        else:
+            layer = L.Conv2D(int(rng.choice([4, 8, 16, 32, 64])), k, stride, padding, dilation_rate=dilation,
+                             activation=activation)
+        return keras.Model(inputs, layer(inputs))
+    return build
+
+
+def _detector_head(rng):
+    """Box and class heads on two feature maps: CONV -> RESHAPE -> CONCATENATION -> LOGISTIC (SSD's tail)."""
+    keras, L = _L()
+    size = int(rng.choice([8, 12, 16]))
+    inputs = keras.Input((size, size, int(rng.choice([8, 16]))))
+    small = L.Conv2D(16, 3, 2, "same", activation="relu")(inputs)
+    anchors, classes = int(rng.choice([2, 3])), int(rng.choice([2, 4]))
+    boxes = [L.Reshape((-1, 4))(L.Conv2D(anchors * 4, 1)(f)) for f in (inputs, small)]
+    scores = [L.Reshape((-1, classes))(L.Conv2D(anchors * classes, 1)(f)) for f in (inputs, small)]
+    return keras.Model(inputs, [L.Concatenate(axis=1)(boxes), L.Activation("sigmoid")(L.Concatenate(axis=1)(scores))])
+
+
+#: operator (as TFLite names it) -> builder of a model around it.
+OP_BUILDERS: dict[str, Callable] = {
+    "RELU": _unary(lambda L, rng: L.ReLU()), "RELU6": _unary(lambda L, rng: L.ReLU(6.0)),
+    "LEAKY_RELU": _unary(lambda L, rng: L.LeakyReLU(float(rng.choice([0.1, 0.2])))),
+    "LOGISTIC": _unary(lambda L, rng: L.Activation("sigmoid")), "TANH": _unary(lambda L, rng: L.Activation("tanh")),
+    "HARD_SWISH": _unary(_lambda(_hard_swish)),
+    "ADD": _binary("add"), "ADD/broadcast": _binary("add", True), "SUB": _binary("sub"),
+    "MAXIMUM": _binary("maximum"), "MINIMUM": _binary("minimum"),
+    "MUL": _binary("mul"), "MUL/broadcast": _binary("mul", True), "squeeze-excite": _squeeze_excite,
+    "CONCATENATION": _concat, "PAD": _pad, "PADV2": _padv2, "MEAN": _mean,
+    "AVERAGE_POOL_2D": _pool("avg"), "MAX_POOL_2D": _pool("max"), "RESHAPE": _reshape, "SQUEEZE": _squeeze,
+    "STRIDED_SLICE": _strided_slice, "TRANSPOSE": _transpose, "SOFTMAX": _softmax, "FULLY_CONNECTED/3d": _fc3d,
+    "TRANSPOSE_CONV": _transpose_conv, "RESIZE_NEAREST_NEIGHBOR": _resize, "CONV_2D": _conv(False),
+    "DEPTHWISE_CONV_2D": _conv(True), "detector-head": _detector_head,
+}
+
+
+def build_op_model(op: str, rng: np.random.Generator):
+    """A model around `op` (a key of OP_BUILDERS), with representative inputs (one array per input)."""
+    model = OP_BUILDERS[op](rng)
+    shapes = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
+    xs = [rng.normal(0.5, 0.5, (16, *tuple(int(d) for d in s[1:]))).astype(np.float32) for s in shapes]
+    return model, xs
+
+
+def make_op_samples(per_op: int, modes: tuple[str, ...], seed: int = 0, ops: tuple[str, ...] | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> list[Sample]:
+    """`per_op` models around each operator, each converted in every one of `modes`; int8
+    conversions cycle their inputs and outputs through int8, float and uint8."""
+    from ..candidate import IO_TYPES, convert
+
+    rng = np.random.default_rng(seed)
+    names = ops or tuple(OP_BUILDERS)
+    samples: list[Sample] = []
+    total, done = len(names) * per_op, 0
+    for op in names:
+        for k in range(per_op):
+            model, xs = build_op_model(op, rng)
+            settle(model, xs if len(xs) > 1 else xs[0], rng, steps=2)
+            for mode in modes:
+                io = IO_TYPES[k % len(IO_TYPES)] if mode == "int8" else "int8"
+                name = f"op-{op.lower().replace('/', '-')}-{k}" + (f"-io{io}" if mode == "int8" else "")
+                sample = Sample(name, "operators", mode, b"")
+                try:
+                    sample.tflite = convert(model, mode, xs if len(xs) > 1 else xs[0], io_type=io, batch_size=1)
+                except CandidateFailed as exc:
+                    sample.reason = exc.reason
+                samples.append(sample)
+            done += 1
+            if progress:
+                progress(done, total)
+    return samples

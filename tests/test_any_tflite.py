@@ -1,0 +1,265 @@
+"""Pricing any .tflite (issue 15): every operator named by its builtin code, each newly calibrated
+operator priced against callgrind's count, operators outside the calibration estimated and named,
+models a runtime cannot run refused, and the arena of multi-input / multi-output files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+needs_valgrind = pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+
+#: operator (a key of OP_BUILDERS) -> the builtin it is built around (the squeeze-excite and detector
+#: patterns are checked for the operators they add).
+_BUILT_AROUND = {"ADD/broadcast": "ADD", "MUL/broadcast": "MUL", "squeeze-excite": "MUL", "FULLY_CONNECTED/3d": "FULLY_CONNECTED",
+                 "detector-head": "CONCATENATION", "SQUEEZE": "RESHAPE"}
+
+
+def _op_model(op: str, seed: int, mode: str = "int8", io: str = "float32") -> bytes:
+    from nas.candidate import convert
+    from nas.latency import build_op_model, settle
+
+    rng = np.random.default_rng(seed)
+    model, xs = build_op_model(op, rng)
+    settle(model, xs if len(xs) > 1 else xs[0], rng, steps=2)
+    return convert(model, mode, xs if len(xs) > 1 else xs[0], io_type=io, batch_size=1)
+
+
+@pytest.fixture(scope="module")
+def op_models() -> dict[str, bytes]:
+    """One int8 model with float input and output around each operator, drawn with a seed the
+    calibration never used (its generated models come from seed 11)."""
+    from nas.latency import OP_BUILDERS
+
+    return {op: _op_model(op, 1000 + i) for i, op in enumerate(OP_BUILDERS)}
+
+
+@pytest.mark.parametrize("op", ["RELU", "PAD", "CONCATENATION", "TRANSPOSE_CONV", "RESIZE_NEAREST_NEIGHBOR", "SOFTMAX"])
+def test_every_operator_is_named_by_its_builtin_code(op_models, op):
+    from nas.latency import kernels_from_tflite
+
+    kernels = kernels_from_tflite(op_models[op])
+    assert {k.op for k in kernels} >= {"QUANTIZE", "DEQUANTIZE", _BUILT_AROUND.get(op, op)}
+    assert all(k.family != "other" for k in kernels)
+    quantize = [k for k in kernels if k.op == "QUANTIZE"]
+    assert quantize[0].key == "quantize/float32-int8"  # float input -> int8, a code path of its own
+    assert [k.key for k in kernels if k.op == "DEQUANTIZE"] == ["dequantize/int8-float32"]
+
+
+def test_uint8_inputs_and_broadcasts_are_their_own_kernel_variants():
+    from nas.latency import kernels_from_tflite
+
+    keys = [k.key for k in kernels_from_tflite(_op_model("MUL/broadcast", 5, io="uint8"))]
+    assert keys == ["quantize/uint8-int8", "quantize/uint8-int8", "mul/broadcast", "quantize/int8-uint8"]
+    assert [k.key for k in kernels_from_tflite(_op_model("MUL", 5, io="int8"))] == ["mul"]
+
+
+def test_dilated_taps_inside_the_input_match_a_brute_force_count():
+    from nas.latency import inside_taps
+
+    for size, kernel, stride, dilation, same in ((10, 3, 1, 2, True), (9, 5, 1, 3, True), (12, 3, 2, 1, False),
+                                                 (8, 3, 1, 2, False)):
+        span = (kernel - 1) * dilation + 1
+        out = -(-size // stride) if same else (size - span) // stride + 1
+        pad = max((out - 1) * stride + span - size, 0) // 2 if same else 0
+        brute = sum(1 for o in range(out) for t in range(kernel) if 0 <= o * stride - pad + t * dilation < size)
+        assert inside_taps(size, out, kernel, stride, same, dilation) == brute
+
+
+def _calibrated_ops():
+    from nas.latency import OP_BUILDERS
+
+    return list(OP_BUILDERS)
+
+
+@pytest.fixture(scope="module")
+def counted(op_models):
+    """callgrind's instructions for every operator model, on both runtimes."""
+    from nas.measure import count_instructions
+
+    ops = list(op_models)
+    return {runtime: dict(zip(ops, count_instructions([op_models[op] for op in ops], runtime)))
+            for runtime in ("tflm", "litert")}
+
+
+#: How close a single-operator model (a few thousand to a few hundred thousand instructions, where
+#: fixed per-operator costs dominate) must be priced: the calibration's held-out operator models are
+#: 75% (TFLite Micro) and 58% (LiteRT, whose XNNPACK set-up per operator varies most) within +/-10%
+#: (benchmarks/README.md, any .tflite); these bounds hold every operator of both, measured.
+_OPERATOR_TOLERANCE = {"host-tflm-icount": 0.55, "host-litert-icount": 0.80}
+
+
+@needs_valgrind
+@pytest.mark.parametrize("device_name", ["host-tflm-icount", "host-litert-icount"])
+@pytest.mark.parametrize("op", _calibrated_ops())
+def test_each_calibrated_operator_is_priced_close_to_callgrind(op_models, counted, device_name, op):
+    from nas.latency import load_device
+
+    device = load_device(device_name)
+    count = counted[device.runtime][op]
+    if not count.instructions and "crashed" in count.reason:
+        pytest.skip(f"{device.runtime} itself crashes on this {op} model: {count.reason}")
+    assert count.instructions, count.reason
+    p = device.predict(op_models[op])
+    assert p.runs, p.reason
+    assert p.estimated == (), f"{op} was estimated, not calibrated: {p.estimated}"
+    error = p.value / count.instructions - 1
+    assert abs(error) <= _OPERATOR_TOLERANCE[device_name], (
+        f"{op} on {device_name}: predicted {p.value:,.0f}, counted {count.instructions:,}")
+    assert p.error_pct is not None and p.error_max_pct >= p.error_pct
+
+
+def _tflite(tmp_path, name: str, build, mode: str = "int8", io: str = "float32"):
+    from nas.candidate import convert
+    from nas.latency import settle
+
+    rng = np.random.default_rng(3)
+    model = build()
+    x = rng.uniform(0, 1, (16, *tuple(int(d) for d in model.input_shape[1:]))).astype(np.float32)
+    settle(model, x, rng, steps=2)
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(convert(model, mode, x, io_type=io, batch_size=1))
+    return path
+
+
+def _pad_concat_mul():
+    from nas.backend import keras
+
+    L = keras.layers
+    inputs = keras.Input((20, 20, 3))
+    x = L.MaxPooling2D(3, 1)(L.ZeroPadding2D(1)(L.Conv2D(8, 3, padding="same", activation="relu")(inputs)))  # PAD stays
+    y = L.Conv2D(8, 1)(inputs)
+    x = L.Multiply()([L.Concatenate()([x, y]), L.Activation("sigmoid")(L.Concatenate()([y, x]))])
+    return keras.Model(inputs, L.Dense(4, activation="softmax")(L.GlobalAveragePooling2D()(x)))
+
+
+def _nas(*args: str) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "nas.cli", *args],
+                          capture_output=True, text=True, env={**os.environ, "TF_USE_LEGACY_KERAS": "1"}, timeout=600)
+
+
+def test_predict_prices_an_int8_model_with_float_io_pad_concat_and_mul(tmp_path):
+    from nas.latency import kernels_from_tflite
+
+    path = _tflite(tmp_path, "pcm", _pad_concat_mul)
+    assert {"QUANTIZE", "DEQUANTIZE", "PAD", "CONCATENATION", "MUL"} <= {k.op for k in kernels_from_tflite(path)}
+    run = _nas("predict", "--device", "host-tflm-icount", str(path), "--json")
+    assert run.returncode == 0, run.stderr
+    (row,) = json.loads(run.stdout)
+    assert row["runs"] and row["instructions"] > 0 and row["arena_bytes"] > 0
+    assert "estimated" not in row  # every operator in it is calibrated
+    assert row["error_pct"] < 10
+
+
+def _with_uncalibrated_op():
+    from nas.backend import keras, tf
+
+    L = keras.layers
+    inputs = keras.Input((16, 16, 4))
+    x = L.Conv2D(8, 3, padding="same")(inputs)
+    x = L.Lambda(lambda t: tf.nn.space_to_depth(t, 2))(x)  # SPACE_TO_DEPTH: TFLite Micro runs it, nobody calibrated it
+    return keras.Model(inputs, L.Dense(3)(L.Flatten()(x)))
+
+
+def test_an_operator_outside_the_calibration_is_estimated_named_and_widens_the_error(tmp_path):
+    from nas.latency import kernels_from_tflite, load_device
+
+    path = _tflite(tmp_path, "s2d", _with_uncalibrated_op)
+    assert "SPACE_TO_DEPTH" in {k.op for k in kernels_from_tflite(path)}
+    device = load_device("host-tflm-icount")
+    p = device.predict(path)
+    assert p.runs, p.reason
+    (estimated,) = p.estimated
+    assert estimated[0] == "SPACE_TO_DEPTH" and estimated[1] in ("strided_slice", "transpose", "concat", "pad", "reshape")
+    base = device.artifact["validation"]["int8"]["mape_pct"]
+    assert p.error_pct == pytest.approx(base + estimated[2])  # its share of the prediction, x2 either way
+    run = _nas("predict", "--device", "host-tflm-icount", str(path))
+    assert run.returncode == 0 and "estimated: SPACE_TO_DEPTH as" in run.stdout, run.stdout + run.stderr
+    board = next(d for d in __import__("nas.latency", fromlist=["board_devices"]).board_devices())
+    on_board = board.predict(path)
+    assert on_board.runs and on_board.estimated == p.estimated and on_board.error_pct > board.predict(
+        _tflite(tmp_path, "plain", _pad_concat_mul)).error_pct
+
+
+def _topk():
+    from nas.backend import keras, tf
+
+    L = keras.layers
+    inputs = keras.Input((32,))
+    return keras.Model(inputs, L.Lambda(lambda t: tf.math.top_k(t, 4).values)(L.Dense(16)(inputs)))
+
+
+def test_a_model_the_runtime_cannot_run_is_refused_by_name(tmp_path):
+    from nas.latency import load_device
+
+    path = _tflite(tmp_path, "topk", _topk, mode="float32")
+    p = load_device("host-tflm-icount").predict(path)
+    assert not p.runs and p.reason == "TFLite Micro has no kernel for TOPK_V2"
+    litert = load_device("host-litert-icount").predict(path)  # LiteRT runs it: estimated, not refused
+    assert litert.runs and [e[0] for e in litert.estimated] == ["TOPK_V2"]
+
+
+def test_stand_ins_prefer_the_same_family_then_the_same_kind_of_work():
+    from nas.latency import Kernel, stand_in
+
+    uint8 = Kernel("quantize", "int8", (100,), 100, op="QUANTIZE", variant="int8-uint8")
+    assert stand_in(uint8, {"quantize/float32-int8", "quantize/uint8-int8"}).key == "quantize/float32-int8"
+    exp = Kernel("exp", "int8", (64,), 64, op="EXP")
+    assert stand_in(exp, {"tanh", "logistic", "relu"}).key == "tanh"
+    div = Kernel("div", "float32", (64, 1), 64, op="DIV", variant="broadcast")
+    assert stand_in(div, {"mul", "mul/broadcast"}).key == "mul/broadcast"
+    assert stand_in(Kernel("gather", "int8", (8,), 8, op="GATHER"), {"conv", "fc"}) is None
+
+
+def _two_in_two_out():
+    from nas.backend import keras
+
+    L = keras.layers
+    a, b = keras.Input((12, 12, 4)), keras.Input((12, 12, 8))
+    x = L.Concatenate()([L.Conv2D(8, 3, padding="same")(a), b])
+    return keras.Model([a, b], [L.Conv2D(4, 1)(x), L.Dense(3)(L.GlobalAveragePooling2D()(x))])
+
+
+@pytest.mark.parametrize("which", [
+    pytest.param("two-in-two-out", marks=pytest.mark.xfail(strict=True, reason=(
+        "known miss (issue 15): a 10 KB arena with two inputs and two outputs is predicted 14% under; the shipped "
+        "arena fit never saw a multi-input graph, whose allocation scratch it does not model"))),
+    "detector-head", "squeeze-excite"])
+def test_arena_of_multi_input_and_output_files_is_within_10_percent(op_models, which):
+    from nas.candidate import convert
+    from nas.latency import load_device, settle
+    from nas.measure import tflm_arena
+
+    if which == "two-in-two-out":
+        rng = np.random.default_rng(4)
+        model = _two_in_two_out()
+        xs = [rng.uniform(0, 1, (16, 12, 12, c)).astype(np.float32) for c in (4, 8)]
+        settle(model, xs, rng, steps=2)
+        data = convert(model, "int8", xs, io_type="float32", batch_size=1)
+    else:
+        data = op_models[which]
+    measured = tflm_arena(data)
+    assert measured.compatible, measured.reason
+    predicted = load_device("host-tflm-icount").predict(data).arena_bytes
+    assert abs(predicted / measured.arena_bytes - 1) <= 0.10, (predicted, measured.arena_bytes)
+
+
+def test_operator_samples_cycle_int8_io_types_and_keep_failures_with_their_reason():
+    from nas.latency import kernels_from_tflite, make_op_samples
+
+    samples = make_op_samples(3, ("int8", "int16x8"), seed=2, ops=("PAD", "HARD_SWISH"))
+    assert [s.name for s in samples if s.mode == "int8"] == [
+        "op-pad-0-ioint8", "op-pad-1-iofloat32", "op-pad-2-iouint8",
+        "op-hard_swish-0-ioint8", "op-hard_swish-1-iofloat32", "op-hard_swish-2-iouint8"]
+    assert {s.source for s in samples} == {"operators"}
+    first_ops = [kernels_from_tflite(s.tflite)[0].key for s in samples if s.mode == "int8" and s.name.startswith("op-pad")]
+    assert first_ops == ["pad", "quantize/float32-int8", "quantize/uint8-int8"]
+    failed = [s for s in samples if not s.tflite]
+    assert failed and all(s.mode == "int16x8" and "HARD_SWISH" in s.reason for s in failed)  # the converter's refusal, kept
