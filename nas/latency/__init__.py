@@ -3,7 +3,7 @@
     load_device, device_names, Device, Prediction       device profiles and typed predictions (`_devices`)
     kernels_from_tflite, kernels_from_spec, Kernel      a model as the kernels its runtime executes (`_kernels`)
     features, feature_set, xnnpack_features             what the cost models are fitted on (`_features`)
-    read_tflite, open_model, ...                        the .tflite flatbuffer reader (`_flatbuffer`)
+    read_tflite, parse_tflite, Graph, ...               the .tflite flatbuffer reader (`_flatbuffer`)
     KernelCostModel, fit_mode, score, nnls              the kernel-sum regressors (`_regress`)
     planned_head_bytes, predict_arena, ...              the TFLite Micro arena model (`_arena`)
     make_samples, settle                                calibration samples (`_sampling`)
@@ -25,7 +25,7 @@ from ._devices import (ESTIMATE_SPREAD, Device, Prediction, artifact_path, calib
 from ._features import feature_set, features, kernel_features, xnnpack_features
 from ._fitting import (HELD_OUT_FRACTION, calibrate_host, held_out_split, host_artifact, measure_samples, provenance,
                        write_artifact)
-from ._flatbuffer import DTYPE_BYTES, constant_tensors, elements, enum_names, op_name, open_model, read_tflite
+from ._flatbuffer import DTYPE_BYTES, Graph, enum_names, parse_tflite, read_tflite
 from ._kernels import (BINARY_OPS, HYBRID_MIN_WEIGHTS, TFLM_BUILTINS, Kernel, inside_taps, kernels_from_spec,
                        kernels_from_tflite, model_mode, stand_in)
 from ._board_fit import KERNEL_CLASSES, class_instructions, fit_joint
@@ -41,7 +41,7 @@ __all__ = ["ALIGNMENT", "Buffer", "arena_features", "fit_arena_model", "liveness
            "predict_arena", "tflm_buffers", "Device", "Prediction", "artifact_path", "calibration_score", "device_names",
            "load_artifact", "load_device", "feature_set", "features", "xnnpack_features", "HELD_OUT_FRACTION",
            "calibrate_host", "held_out_split", "host_artifact", "measure_samples", "provenance", "write_artifact",
-           "DTYPE_BYTES", "constant_tensors", "elements", "enum_names", "op_name", "open_model", "read_tflite",
+           "DTYPE_BYTES", "Graph", "enum_names", "parse_tflite", "read_tflite",
            "HYBRID_MIN_WEIGHTS", "Kernel", "inside_taps", "kernels_from_spec", "kernels_from_tflite", "model_mode",
            "KERNEL_CLASSES", "class_instructions", "fit_joint", "BoardProfile", "board_profiles", "board_rows",
            "APP_RESERVE", "CATALOG_ARTIFACT", "calibrate_boards", "device_profile", "reference_class_instructions", "board_budget_kb", "board_devices", "runs_on", "REFERENCE_MODELS", "build_reference", "REGRESSORS", "KernelCostModel",

@@ -55,23 +55,20 @@ def _buffers(graph: Graph) -> list[Buffer]:
     tensors = graph.tensors
     first: dict[int, int] = {int(i): 0 for i in graph.inputs}
     last: dict[int, int] = {}
+    scratch = []
     for step, op in enumerate(graph.operators):
-        for j in op.inputs:
-            if not tensors[j].constant:
-                last[j] = step
+        activations = [j for j in op.inputs if not tensors[j].constant]
+        for j in activations:
+            last[j] = step
         for j in op.outputs:
             if not tensors[j].constant:
                 first.setdefault(j, step)
+        per = _SCRATCH.get((op.name, tensors[activations[0]].dtype)) if activations else None
+        if per:
+            scratch.append(Buffer(per * sum(tensors[j].elements for j in op.outputs), step, step))
     for j in graph.outputs:
         last[int(j)] = max(n_ops - 1, 0)
-    buffers = [Buffer(tensors[i].nbytes, first[i], last.get(i, first[i])) for i in sorted(first) if not tensors[i].variable]
-    for step, op in enumerate(graph.operators):
-        if op.outputs and op.inputs:
-            source = next((tensors[j] for j in op.inputs if not tensors[j].constant), None)
-            per = _SCRATCH.get((op.name, source.dtype if source else ""))
-            if per:
-                buffers.append(Buffer(per * sum(tensors[j].elements for j in op.outputs), step, step))
-    return buffers
+    return [Buffer(tensors[i].nbytes, first[i], last.get(i, first[i])) for i in sorted(first) if not tensors[i].variable] + scratch
 
 
 def liveness_bytes(buffers: list[Buffer]) -> int:

@@ -218,8 +218,7 @@ class Device:
         """Why this device's runtime cannot run these kernels at all (empty when it can)."""
         from ._kernels import TFLM_BUILTINS
 
-        custom = sorted({k.op for k in kernels if k.op == "CUSTOM"})
-        if custom:
+        if any(k.op == "CUSTOM" for k in kernels):
             return "the model has custom operators, which a runtime runs only with their code registered: not priced"
         if self.runtime == "tflm":
             missing = sorted({k.op for k in kernels if k.op and k.op not in TFLM_BUILTINS})
@@ -274,7 +273,8 @@ def with_stand_ins(kernels, model, priced_by: str = "kernel"):
     known = model.families()
     if known is None:
         return kernels, []
-    out, estimated = [], []
+    out = []
+    estimated: dict[tuple[str, str], float] = {}  # (operator[/variant], stand-in) -> cost, summed over its kernels
     for kernel in kernels:
         values = kernel_features(kernel, priced_by)
         if all(name.split(":")[0] in known for name, v in values.items() if v):
@@ -287,11 +287,8 @@ def with_stand_ins(kernels, model, priced_by: str = "kernel"):
         out.append(substitute)
         label = kernel.op + (f"/{kernel.variant}" if kernel.variant else "")
         cost = sum(model.coef.get(name, 0.0) * v for name, v in kernel_features(substitute, priced_by).items())
-        estimated.append((label, substitute.key, cost))
-    merged: dict[tuple[str, str], float] = {}
-    for label, key, cost in estimated:
-        merged[(label, key)] = merged.get((label, key), 0.0) + cost
-    return out, [(label, key, cost) for (label, key), cost in merged.items()]
+        estimated[(label, substitute.key)] = estimated.get((label, substitute.key), 0.0) + cost
+    return out, [(label, key, cost) for (label, key), cost in estimated.items()]
 
 
 def calibration_score(device: Device) -> str:

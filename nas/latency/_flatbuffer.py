@@ -1,4 +1,5 @@
-"""Reading a .tflite flatbuffer: the one opener, operator names, element counts, weight tensors.
+"""Reading a .tflite flatbuffer: `parse_tflite` reads the main subgraph's tensors (shape, type,
+weights or activation) and operators (builtin name, inputs, outputs, convolution options) in one pass.
 
 Shared by the kernel reader (what the runtime executes) and the arena model (what it allocates)."""
 
@@ -11,8 +12,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["DTYPE_BYTES", "read_tflite", "open_model", "enum_names", "op_name", "elements", "constant_tensors",
-           "parse_tflite", "Graph", "Tensor", "Operator"]
+__all__ = ["DTYPE_BYTES", "read_tflite", "enum_names", "parse_tflite", "Graph", "Tensor", "Operator"]
 
 #: Bytes per element of each TFLite tensor type, by lower-case type name.
 DTYPE_BYTES = {"float32": 4, "float16": 2, "int8": 1, "uint8": 1, "int16": 2, "int32": 4, "int64": 8, "bool": 1}
@@ -38,56 +38,6 @@ def read_tflite(source: str | Path | bytes) -> bytes:
         raise ConfigError(f"{path}: no such file")
     return path.read_bytes()
 
-
-def open_model(source: str | Path | bytes):
-    """(schema, model, main subgraph) of a .tflite given as bytes or a path; a clear error if it is none."""
-    where = "model" if isinstance(source, (bytes, bytearray)) else str(source)
-    data = read_tflite(source)
-    schema = _schema()
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise ConfigError(f"{where}: not a TFLite flatbuffer (no TFL3 identifier)")
-    try:
-        model = schema.Model.GetRootAs(data, 0)
-        if model.SubgraphsLength() < 1:
-            raise ConfigError(f"{where}: the model has no subgraph")
-        return schema, model, model.Subgraphs(0)
-    except ConfigError:
-        raise
-    except Exception as exc:  # a corrupt flatbuffer raises whatever the decoder hits
-        raise ConfigError(f"{where}: cannot read the flatbuffer ({type(exc).__name__})") from None
-
-
-def op_name(model, op, op_names: dict[int, str]) -> str:
-    """The builtin name of operator `op` (CUSTOM for custom operators)."""
-    code = model.OperatorCodes(op.OpcodeIndex())
-    return op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
-
-
-def elements(tensor) -> int:
-    """Elements of a tensor; a dynamic dimension (-1, the batch) counts as one."""
-    size = 1
-    for dim in (tensor.ShapeAsNumpy() if tensor.ShapeLength() else []):
-        size *= max(int(dim), 1)
-    return size
-
-
-def constant_tensors(model, graph, op_names: dict[int, str]) -> set[int]:
-    """Indices of tensors that hold weights: those with data in the flatbuffer, and the outputs of
-    DEQUANTIZE operators that read them (float16 weights, expanded at run time)."""
-    constant = set()
-    for j in range(graph.TensorsLength()):
-        buffer = model.Buffers(graph.Tensors(j).Buffer())
-        if buffer is not None and (buffer.DataLength() > 0 or buffer.Size() > 0):
-            constant.add(j)
-    for i in range(graph.OperatorsLength()):
-        op = graph.Operators(i)
-        if op_name(model, op, op_names) == "DEQUANTIZE" and op.InputsLength():
-            if all(int(j) in constant for j in op.InputsAsNumpy() if j >= 0):
-                constant.update(int(j) for j in op.OutputsAsNumpy())
-    return constant
-
-
-# ---------------------------------------------------------------- a fast reader
 
 @dataclass(frozen=True)
 class Tensor:

@@ -237,12 +237,11 @@ def kernels_from_spec(spec: ArchSpec, in_channels: int, num_classes: int) -> lis
 
 # ---------------------------------------------------------------- operators outside the calibration
 
-_TRANSCENDENTAL = frozenset("EXP LOG SIN COS ELU GELU SQRT RSQRT LOG_SOFTMAX L2_NORMALIZATION".split())
-_UNARY = frozenset("ABS NEG SQUARE FLOOR CEIL ROUND CAST SIGN LOGICAL_NOT RELU_N1_TO_1 RELU_0_TO_1 ZEROS_LIKE".split())
-_REDUCTIONS = frozenset("SUM REDUCE_MAX REDUCE_MIN REDUCE_PROD REDUCE_ANY REDUCE_ALL ARG_MAX ARG_MIN CUMSUM".split())
-_MOVES = frozenset("""SLICE SPLIT SPLIT_V PACK UNPACK GATHER GATHER_ND MIRROR_PAD DEPTH_TO_SPACE SPACE_TO_DEPTH
-    BATCH_TO_SPACE_ND SPACE_TO_BATCH_ND TILE BROADCAST_TO FILL REVERSE_V2 SHAPE""".split())
-#: Nearest calibrated families, best first, by the kind of work an operator does.
+_TRANSCENDENTAL = frozenset("EXP LOG SIN COS ELU GELU SQRT RSQRT LOG_SOFTMAX L2_NORMALIZATION LOGISTIC TANH".split())
+_UNARY = frozenset("""ABS NEG SQUARE FLOOR CEIL ROUND CAST SIGN LOGICAL_NOT RELU_N1_TO_1 RELU_0_TO_1 ZEROS_LIKE RELU RELU6
+    LEAKY_RELU HARD_SWISH PRELU""".split())
+_REDUCTIONS = frozenset("SUM REDUCE_MAX REDUCE_MIN REDUCE_PROD REDUCE_ANY REDUCE_ALL ARG_MAX ARG_MIN CUMSUM MEAN".split())
+#: Nearest calibrated families, best first, by the kind of work an operator does (anything else moves data).
 _NEAREST = {
     "transcendental": ("tanh", "logistic", "softmax"), "unary": ("leaky_relu", "relu", "relu6", "hard_swish"),
     "binary": ("mul", "add", "sub", "maximum", "minimum"), "reduction": ("mean",),
@@ -255,11 +254,11 @@ def _kind(kernel: Kernel) -> str:
     op = kernel.op
     if op in _TRANSCENDENTAL:
         return "transcendental"
-    if op in _UNARY or op in ("RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "PRELU"):
-        return "unary" if op not in ("LOGISTIC", "TANH") else "transcendental"
+    if op in _UNARY:
+        return "unary"
     if op in BINARY_OPS:
         return "binary"
-    if op in _REDUCTIONS or op == "MEAN":
+    if op in _REDUCTIONS:
         return "reduction"
     if op in ("L2_POOL_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D"):
         return "pool"
