@@ -12,11 +12,12 @@ from pathlib import Path
 
 from .errors import ConfigError, UnknownNameError
 
-__all__ = ["CATALOGS", "catalog_dirs", "catalog_names", "catalog_file", "load_yaml"]
+__all__ = ["CATALOGS", "catalog_dirs", "catalog_candidates", "catalog_names", "catalog_file", "load_yaml"]
 
 CATALOGS = ("search_spaces", "devices", "latency_models", "studies")
 _SINGULAR = {"search_spaces": "search space", "devices": "device", "latency_models": "latency model", "studies": "study"}
 _PACKAGE_DIR = Path(__file__).resolve().parent
+_ROOT, _PACKAGED = str(_PACKAGE_DIR.parent), str(_PACKAGE_DIR / "catalogs")
 
 
 def catalog_dirs(kind: str) -> list[Path]:
@@ -28,6 +29,16 @@ def catalog_dirs(kind: str) -> list[Path]:
         roots.append(Path(os.environ["NAS_CATALOG_DIR"]))
     roots += [_PACKAGE_DIR.parent, _PACKAGE_DIR / "catalogs"]
     return [root / kind for root in roots if (root / kind).is_dir()]
+
+
+def catalog_candidates(kind: str, filename: str) -> list[str]:
+    """Where a catalog file would be, in search order, without touching the file system (what a
+    lookup made on every prediction stats, one path after another)."""
+    if kind not in CATALOGS:
+        raise UnknownNameError("catalog", kind, CATALOGS)
+    env = os.environ.get("NAS_CATALOG_DIR")
+    roots = ([env] if env else []) + [_ROOT, _PACKAGED]
+    return [os.path.join(root, kind, filename) for root in roots]
 
 
 def catalog_names(kind: str, suffix: str = ".yaml") -> list[str]:

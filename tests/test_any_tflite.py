@@ -59,6 +59,58 @@ def test_uint8_inputs_and_broadcasts_are_their_own_kernel_variants():
     assert [k.key for k in kernels_from_tflite(_op_model("MUL", 5, io="int8"))] == ["mul"]
 
 
+def _model(build, mode: str = "float32") -> bytes:
+    from nas.candidate import convert
+
+    model = build()
+    shapes = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
+    xs = [np.random.default_rng(0).uniform(0, 1, (4, *s[1:])).astype(np.float32) for s in shapes]
+    return convert(model, mode, xs if len(xs) > 1 else xs[0], batch_size=1)
+
+
+def test_broadcasts_count_their_inner_runs_and_concatenations_their_copies():
+    from nas.backend import keras
+    from nas.latency import kernels_from_tflite
+
+    L = keras.layers
+
+    def excite():  # (12, 10, 24) x (1, 1, 24): a run of 24 channels per pixel
+        a, b = keras.Input((12, 10, 24)), keras.Input((1, 1, 24))
+        return keras.Model([a, b], L.Lambda(lambda t: t[0] * t[1])([a, b]))
+
+    def rescale():  # x * 2 - 1: scalars, one run over the whole tensor
+        x = keras.Input((12, 10, 3))
+        return keras.Model(x, L.Rescaling(2.0, offset=-1.0)(x))
+
+    def concat():  # along the width of (6, w, 8) maps: a copy per row and input
+        a, b = keras.Input((6, 5, 8)), keras.Input((6, 3, 8))
+        return keras.Model([a, b], L.Concatenate(axis=2)([a, b]))
+
+    mul = [k for k in kernels_from_tflite(_model(excite)) if k.op == "MUL"]
+    assert [(k.key, k.runs, k.out) for k in mul] == [("mul/broadcast", 120, 12 * 10 * 24)]
+    assert mul[0].features()["mul/broadcast:runs"] == 120.0
+    scalar = [k for k in kernels_from_tflite(_model(rescale)) if k.op in ("MUL", "ADD")]
+    assert scalar and all(k.variant == "broadcast" and k.runs == 1 for k in scalar)
+    joined = [k for k in kernels_from_tflite(_model(concat)) if k.op == "CONCATENATION"]
+    assert [(k.runs, k.out) for k in joined] == [(6 * 2, 6 * 8 * 8)]
+
+
+def test_summed_features_equal_the_sum_of_each_kernels_features(op_models):
+    from nas.latency import features, kernels_from_tflite, parse_tflite
+
+    for data in list(op_models.values())[:12]:
+        kernels = kernels_from_tflite(data)
+        plain: dict[str, float] = {}
+        for kernel in kernels:
+            for name, value in kernel.features().items():
+                plain[name] = plain.get(name, 0.0) + value
+        row = features(kernels)
+        assert {k: v for k, v in row.items() if not k.startswith("graph:")} == plain
+        assert list(row)[3:] == list(plain)  # the same order: sums in the same order of operands
+        graph = parse_tflite(data)  # tensors are read as columns; the records give the same values
+        assert [t.shape for t in graph.tensors] == graph.shapes and [t.nbytes for t in graph.tensors] == graph.nbytes
+
+
 def test_dilated_taps_inside_the_input_match_a_brute_force_count():
     from nas.latency import inside_taps
 

@@ -90,7 +90,7 @@ def test_xnnpack_tiles_follow_the_micro_kernels_litert_runs():
     dw7 = Kernel("dwconv", "float32", (144 * 24,), 144 * 24, 144 * 24 * 49, 144 * 24 * 49, 49 * 24, "DEPTHWISE_CONV_2D",
                  channels=24, window=49)
     assert xnnpack_features(dw7)["xnn-f32-igemm10x8:rows"] == 24 * 15
-    dw3 = dw7.__class__(**{**dw7.__dict__, "window": 9})
+    dw3 = dw7._replace(window=9)
     assert xnnpack_features(dw3) == {"xnn-f32-dw9p16c:px": 144, "xnn-f32-dw9p16c:pxc": 288, "dwconv:n": 1.0}
     # int16 activations never reach XNNPACK
     assert xnnpack_features(Kernel("conv", "int16", (1,), 8, 8, 8, 8, "CONV_2D", channels=8, window=1)) is None
@@ -134,6 +134,35 @@ def test_greedy_planner_places_largest_first_in_the_lowest_gap():
     assert planned_head_bytes([a, b, c, d]) == 112
     assert planned_head_bytes([Buffer(20, 0, 0)]) == 32  # 16-byte alignment
     assert planned_head_bytes([]) == 0
+
+
+def _plain_greedy(buffers) -> int:
+    """TFLite Micro's greedy planner written plainly (every placed buffer checked for each new one)."""
+    sizes = [(b.size + 15) // 16 * 16 for b in buffers]
+    placed = []  # (offset, index), by offset, ties in placement order
+    for i in sorted(range(len(buffers)), key=lambda i: (-sizes[i], -i)):
+        offset = 0
+        for other, j in placed:
+            if buffers[j].first > buffers[i].last or buffers[i].first > buffers[j].last:
+                continue
+            if other - offset >= sizes[i]:
+                break
+            offset = max(offset, other + sizes[j])
+        placed.insert(sum(1 for other, _ in placed if other <= offset), (offset, i))
+    return max((offset + sizes[i] for offset, i in placed), default=0)
+
+
+def test_greedy_planner_places_as_the_plain_algorithm_does():
+    # the planner only looks at buffers alive together (a sweep): it must lay out every case the same
+    rng = np.random.default_rng(7)
+    for _ in range(3000):
+        steps = int(rng.integers(1, 16))
+        buffers = []
+        for _ in range(int(rng.integers(0, 24))):
+            first = int(rng.integers(0, steps))
+            last = min(steps - 1, first + int(rng.integers(0, 3) if rng.random() < 0.8 else rng.integers(0, steps)))
+            buffers.append(Buffer(int(rng.choice([16, 32, 48, 100, 256, int(rng.integers(1, 5000))])), first, last))
+        assert planned_head_bytes(buffers) == _plain_greedy(buffers), buffers
 
 
 @pytest.mark.parametrize("which", ["search-space", "outside"])

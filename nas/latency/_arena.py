@@ -16,8 +16,8 @@ TFLite Micro splits its arena in two (what `print_allocations()` reports as head
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,8 +32,7 @@ ALIGNMENT = 16
 _PER_CHANNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
 
 
-@dataclass(frozen=True)
-class Buffer:
+class Buffer(NamedTuple):
     size: int  # bytes, unaligned
     first: int  # index of the operator that writes it (0 for graph inputs)
     last: int  # index of the last operator that reads it (the last operator, for graph outputs)
@@ -48,27 +47,30 @@ def tflm_buffers(source: str | Path | bytes | Graph) -> list[Buffer]:
 #: Scratch a kernel requests from the planner, in bytes per output element, by (operator, activation type):
 #: TRANSPOSE_CONV accumulates in int32 (int64 for int16), MEAN sums in int32 before it requantises.
 _SCRATCH = {("TRANSPOSE_CONV", "int8"): 4, ("TRANSPOSE_CONV", "int16"): 8, ("MEAN", "int8"): 4, ("MEAN", "int16"): 4}
+_SCRATCH_OPS = frozenset(name for name, _ in _SCRATCH)
 
 
 def _buffers(graph: Graph) -> list[Buffer]:
     n_ops = len(graph.operators)
-    tensors = graph.tensors
-    first: dict[int, int] = {int(i): 0 for i in graph.inputs}
+    constant, dtypes, elements, nbytes, variable = graph.constant, graph.dtypes, graph.elements, graph.nbytes, graph.variable
+    first: dict[int, int] = dict.fromkeys(graph.inputs, 0)
     last: dict[int, int] = {}
     scratch = []
     for step, op in enumerate(graph.operators):
-        activations = [j for j in op.inputs if not tensors[j].constant]
+        activations = [j for j in op.inputs if not constant[j]]
         for j in activations:
             last[j] = step
         for j in op.outputs:
-            if not tensors[j].constant:
-                first.setdefault(j, step)
-        per = _SCRATCH.get((op.name, tensors[activations[0]].dtype)) if activations else None
-        if per:
-            scratch.append(Buffer(per * sum(tensors[j].elements for j in op.outputs), step, step))
+            if j not in first and not constant[j]:
+                first[j] = step
+        if activations and op.name in _SCRATCH_OPS:
+            per = _SCRATCH.get((op.name, dtypes[activations[0]]))
+            if per:
+                scratch.append(Buffer(per * sum(elements[j] for j in op.outputs), step, step))
+    end = max(n_ops - 1, 0)
     for j in graph.outputs:
-        last[int(j)] = max(n_ops - 1, 0)
-    return [Buffer(tensors[i].nbytes, first[i], last.get(i, first[i])) for i in sorted(first) if not tensors[i].variable] + scratch
+        last[j] = end
+    return [Buffer(nbytes[i], first[i], last.get(i, first[i])) for i in sorted(first) if not variable[i]] + scratch
 
 
 def liveness_bytes(buffers: list[Buffer]) -> int:
@@ -84,23 +86,44 @@ def planned_head_bytes(buffers: list[Buffer]) -> int:
     stable sort of its reversed list leaves them); each goes to the lowest offset where it fits
     between the buffers already placed that are alive at any step of its own lifetime.
     """
-    sizes = [(b.size + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT for b in buffers]
-    order = sorted(range(len(buffers)), key=lambda i: (-sizes[i], -i))
-    placed: list[tuple[int, int]] = []  # (offset, buffer index), sorted by offset (ties: placement order)
+    n = len(buffers)
+    sizes = [(size + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT for size, _, _ in buffers]
+    firsts = [first for _, first, _ in buffers]
+    lasts = [last for _, _, last in buffers]
+    # largest first; equal sizes, later buffer first (a stable sort, reversed, keeps the input's order of ties)
+    order = sorted(range(n - 1, -1, -1), key=sizes.__getitem__, reverse=True)
+    rank = [0] * n
+    for r, i in enumerate(order):
+        rank[i] = r
+    # Only buffers alive at the same time constrain each other: for each buffer, those placed
+    # before it that share a step with it (a sweep over first steps), in the planner's order.
+    earlier: list[list[int]] = [[] for _ in range(n)]
+    alive: list[int] = []
+    for i in sorted(range(n), key=firsts.__getitem__):
+        start, mine = firsts[i], rank[i]
+        alive = [j for j in alive if lasts[j] >= start]
+        for j in alive:
+            if rank[j] < mine:
+                earlier[i].append(j)
+            else:
+                earlier[j].append(i)
+        alive.append(i)
+    offsets = [0] * n
+    top = 0
     for i in order:
-        size, first, last = sizes[i], buffers[i].first, buffers[i].last
+        size = sizes[i]
         offset = 0
-        for other_offset, j in placed:
-            if buffers[j].first > last or first > buffers[j].last:
-                continue  # not alive at the same time
-            if other_offset - offset >= size:
-                break  # the gap before this buffer is big enough
-            offset = max(offset, other_offset + sizes[j])
-        k = 0
-        while k < len(placed) and placed[k][0] <= offset:
-            k += 1
-        placed.insert(k, (offset, i))
-    return max((offset + sizes[i] for offset, i in placed), default=0)
+        if earlier[i]:
+            for other_offset, _, j in sorted([(offsets[j], rank[j], j) for j in earlier[i]]):
+                if other_offset - offset >= size:
+                    break  # the gap before this buffer is big enough
+                end = other_offset + sizes[j]
+                if end > offset:
+                    offset = end
+        offsets[i] = offset
+        if offset + size > top:
+            top = offset + size
+    return top
 
 
 def arena_features(source: str | Path | bytes | Graph) -> dict[str, float]:
@@ -110,23 +133,30 @@ def arena_features(source: str | Path | bytes | Graph) -> dict[str, float]:
     interpreter needs while it allocates (`tensors` again, and `init:prepare`)."""
     graph = source if isinstance(source, Graph) else parse_tflite(source)
     row: dict[str, float] = {"head": float(planned_head_bytes(_buffers(graph))),
-                             "tensors": float(len(graph.tensors)), "ops": float(len(graph.operators))}
-    variable = sum((t.nbytes + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT for t in graph.tensors if t.variable)
+                             "tensors": float(len(graph.shapes)), "ops": float(len(graph.operators))}
+    variable = sum((size + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT for size, v in zip(graph.nbytes, graph.variable) if v)
     if variable:
         row["variable_bytes"] = float(variable)
     per_channel = []  # output channels of the per-channel layers, in execution order
+    shapes = graph.shapes
     for op in graph.operators:
         name = op.name
-        row[f"op:{name}"] = row.get(f"op:{name}", 0.0) + 1.0
+        key = "op:" + name
+        row[key] = row.get(key, 0.0) + 1.0
         if name in _PER_CHANNEL_OPS and op.outputs:
-            shape = graph.tensors[op.outputs[0]].shape
+            shape = shapes[op.outputs[0]]
             channels = float(shape[-1]) if shape else 1.0
-            row[f"channels:{name}"] = row.get(f"channels:{name}", 0.0) + channels
+            key = "channels:" + name
+            row[key] = row.get(key, 0.0) + channels
             per_channel.append(channels)
     # A layer prepares with per-channel scratch at the head end while the tail holds only what the
     # layers before it kept: what it needs beyond the final tail is its channels less the
     # channels of the per-channel layers after it.
-    row["init:prepare"] = max((c - sum(per_channel[i + 1:]) for i, c in enumerate(per_channel)), default=0.0)
+    after, prepare = 0.0, 0.0
+    for channels in reversed(per_channel):
+        prepare = max(prepare, channels - after)
+        after += channels
+    row["init:prepare"] = prepare
     return row
 
 

@@ -15,11 +15,13 @@ Latency enters the search through one seam, `Device.latency_ms(result)`. A predi
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..catalog import catalog_dirs, catalog_file, catalog_names, load_yaml
+from ..catalog import catalog_candidates, catalog_dirs, catalog_file, catalog_names, load_yaml
 from ..errors import ConfigError
 from ..spec import QUANT_MODES, ArchSpec
 
@@ -143,7 +145,11 @@ class Device:
         """Predict one model (a spec, or .tflite bytes or path) on this device.
 
         Raises ConfigError when the device has no fitted latency model."""
-        from ._features import features
+        return self._predict(source, in_channels, num_classes)[0]
+
+    def _predict(self, source, in_channels, num_classes) -> tuple[Prediction, list | None, object]:
+        """The prediction and, where a kernel-sum model priced it, the kernels it priced (stand-ins
+        in their place) and that cost model: a board prices the same kernels by class."""
         from ._flatbuffer import Graph, parse_tflite
         from ._kernels import kernels_from_spec, kernels_from_tflite, model_mode
 
@@ -162,8 +168,8 @@ class Device:
                               + (f"run `nas calibrate --device {self.name}`" if self.latency_model
                                  else "its latency is measured per candidate on the host"))
 
-        def refused(reason: str) -> Prediction:
-            return Prediction(mode, False, self.unit, reason=reason)
+        def refused(reason: str) -> tuple[Prediction, None, None]:
+            return Prediction(mode, False, self.unit, reason=reason), None, None
 
         if not self.runs(mode):
             return refused(f"{self.name} ({self.runtime}) does not run {mode} models; it runs {', '.join(self.quantization)}")
@@ -175,26 +181,23 @@ class Device:
                 return refused(f"{self.name}'s latency model was fitted on {fitted_on or 'another machine'}, not this "
                                f"machine's {host_cpu()}: refit it here with `nas calibrate --device {self.name}`")
         if artifact.get("kind") == "board-catalog":
-            return self._predict_on_board(artifact, source if tflite is None else tflite, mode, in_channels, num_classes)
+            return self._predict_on_board(artifact, source if tflite is None else tflite, mode, in_channels,
+                                          num_classes), None, None
         if artifact.get("kind") == "scaled-instructions":
             base = load_device(artifact["base_device"]).predict(tflite if tflite is not None else source, in_channels, num_classes)
             if not base.runs:
                 return refused(base.reason)
             return Prediction(mode, True, self.unit, base.instructions * artifact["ms_per_instruction"],
-                              arena_bytes=base.arena_bytes if self.runtime == "tflm" else None)
-        from ._regress import KernelCostModel
-
+                              arena_bytes=base.arena_bytes if self.runtime == "tflm" else None), None, None
         fitted = artifact.get("modes", {}).get(mode)
         if fitted is None:
             return refused(f"{self.name}'s latency model was not calibrated for {mode}")
-        model = KernelCostModel.from_dict(fitted)
+        model = _cost_model(fitted)
         kernels = parsed if parsed is not None else kernels_from_spec(source, in_channels, num_classes)
         cannot = self._cannot_run(kernels)
         if cannot:
             return refused(cannot)
-        priced_by = artifact.get("feature_set", "kernel")
-        kernels, estimated = with_stand_ins(kernels, model, priced_by)
-        row = features(kernels, priced_by)
+        kernels, estimated, row = _priced_row(kernels, model, artifact.get("feature_set", "kernel"))
         unpriced = model.unpriced(row)
         if unpriced:
             return refused(f"operators not seen in {self.name}'s calibration, and none calibrated near them: "
@@ -212,7 +215,7 @@ class Device:
         return Prediction(mode, True, self.unit, value, arena_bytes=arena,
                           error_pct=held_out["mape_pct"] + widened if "mape_pct" in held_out else None,
                           error_max_pct=held_out["max_error_pct"] + widened if "max_error_pct" in held_out else None,
-                          estimated=shares)
+                          estimated=shares), kernels, model
 
     def _cannot_run(self, kernels) -> str:
         """Why this device's runtime cannot run these kernels at all (empty when it can)."""
@@ -229,7 +232,6 @@ class Device:
     def _predict_on_board(self, artifact: dict, source, mode: str, in_channels, num_classes) -> Prediction:
         """Board catalog: host TFLite Micro instructions per kernel class x this board's ms per instruction."""
         from ._board_fit import class_instructions
-        from ._kernels import kernels_from_spec, kernels_from_tflite
 
         entry = artifact["profiles"].get(self.name)
         if entry is None:
@@ -241,14 +243,10 @@ class Device:
         if coef_digest(base.artifact["modes"][mode]["coef"]) != artifact.get("base_coef_digest"):
             return Prediction(mode, False, self.unit, reason=f"{artifact['base_device']}'s latency model changed since the board "
                               "catalog was fitted on it: refit the catalog with `nas calibrate --boards`")
-        priced = base.predict(source, in_channels, num_classes)  # refuses what the host model cannot price
+        # the host model prices the kernels (refusing what it cannot), the board splits the same kernels by class
+        priced, kernels, host_model = base._predict(source, in_channels, num_classes)
         if not priced.runs:
             return Prediction(mode, False, self.unit, reason=priced.reason)
-        from ._regress import KernelCostModel
-
-        kernels = kernels_from_tflite(source) if not isinstance(source, ArchSpec) else kernels_from_spec(source, in_channels, num_classes)
-        host_model = KernelCostModel.from_dict(base.artifact["modes"][mode])
-        kernels, _ = with_stand_ins(kernels, host_model, base.artifact.get("feature_set", "kernel"))
         counts = class_instructions(kernels, host_model.coef)
         ms = sum(entry["ms_per_instruction"][c] * counts[c] for c in counts)
         power = entry.get("power_mw")
@@ -267,28 +265,53 @@ ESTIMATE_SPREAD = 1.0
 def with_stand_ins(kernels, model, priced_by: str = "kernel"):
     """`kernels` with each one the fitted `model` never saw replaced by its nearest calibrated
     stand-in (`stand_in`), and what was replaced: (operator[/variant], stand-in family, its cost)."""
-    from ._features import kernel_features
+    kernels, estimated, _ = _priced_row(kernels, model, priced_by)
+    return kernels, estimated
+
+
+def _priced_row(kernels, model, priced_by: str):
+    """`with_stand_ins`, and the summed features of the kernels it returns (`features` of them)."""
+    from ._features import features, kernel_features
     from ._kernels import stand_in
 
     known = model.families()
     if known is None:
-        return kernels, []
+        return kernels, [], features(kernels, priced_by)
     out = []
     estimated: dict[tuple[str, str], float] = {}  # (operator[/variant], stand-in) -> cost, summed over its kernels
+    by_shape = priced_by != "xnnpack"  # every feature of a kernel then goes under its own key
     for kernel in kernels:
-        values = kernel_features(kernel, priced_by)
-        if all(name.split(":")[0] in known for name, v in values.items() if v):
-            out.append(kernel)
-            continue
-        substitute = stand_in(kernel, known)
-        if substitute is None:
-            out.append(kernel)  # left for the caller to refuse, by name
-            continue
-        out.append(substitute)
-        label = kernel.op + (f"/{kernel.variant}" if kernel.variant else "")
-        cost = sum(model.coef.get(name, 0.0) * v for name, v in kernel_features(substitute, priced_by).items())
-        estimated[(label, substitute.key)] = estimated.get((label, substitute.key), 0.0) + cost
-    return out, [(label, key, cost) for (label, key), cost in estimated.items()]
+        if not (kernel.key in known if by_shape else
+                all(_family(name) in known for name, v in kernel_features(kernel, priced_by).items() if v)):
+            substitute = stand_in(kernel, known)
+            if substitute is not None:  # else left for the caller to refuse, by name
+                label = kernel.op + (f"/{kernel.variant}" if kernel.variant else "")
+                cost = sum(model.coef.get(name, 0.0) * v for name, v in kernel_features(substitute, priced_by).items())
+                estimated[(label, substitute.key)] = estimated.get((label, substitute.key), 0.0) + cost
+                kernel = substitute
+        out.append(kernel)
+    return out, [(label, key, cost) for (label, key), cost in estimated.items()], features(out, priced_by)
+
+
+@lru_cache(maxsize=16384)
+def _family(feature: str) -> str:
+    """The kernel family (coefficient prefix) of a feature name."""
+    return feature.split(":")[0]
+
+
+_COST_MODELS: dict[int, tuple[dict, object]] = {}
+
+
+def _cost_model(fitted: dict):
+    """The cost model of an artifact's mode, built once per loaded artifact (artifacts are cached per file version)."""
+    from ._regress import KernelCostModel
+
+    cached = _COST_MODELS.get(id(fitted))
+    if cached is None or cached[0] is not fitted:
+        if len(_COST_MODELS) > 256:
+            _COST_MODELS.clear()
+        cached = _COST_MODELS[id(fitted)] = (fitted, KernelCostModel.from_dict(fitted))
+    return cached[1]
 
 
 def calibration_score(device: Device) -> str:
@@ -338,10 +361,15 @@ def _read_artifact(path: str, mtime: float) -> dict:
 
 
 def load_artifact(name: str) -> dict | None:
-    path = artifact_path(name)
-    if not path.is_file():
-        return None
-    return _read_artifact(str(path), path.stat().st_mtime)
+    """The artifact `name` as `artifact_path` finds it (parsed once per file version), None if there is none."""
+    for path in catalog_candidates("latency_models", f"{name}.json"):
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            return _read_artifact(path, info.st_mtime)
+    return None
 
 
 def load_device(name: str) -> Device:

@@ -3,7 +3,7 @@ weights), or, for LiteRT counted under valgrind, the tiles of the XNNPACK micro-
 
 from __future__ import annotations
 
-from ._kernels import Kernel
+from ._kernels import Kernel, summed_features
 
 __all__ = ["features", "feature_set", "xnnpack_features", "kernel_features"]
 
@@ -20,6 +20,9 @@ def features(kernels: list[Kernel], feature_set: str = "kernel") -> dict[str, fl
     shapes: its cost per MAC varies 20-fold with how the shapes fall into those tiles."""
     total: dict[str, float] = {"graph:n": 1.0, "graph:ops": float(len(kernels)),
                                "graph:macs": float(sum(k.macs for k in kernels))}  # for the MACs-linear floor only
+    if feature_set != "xnnpack":
+        total.update(summed_features(kernels))
+        return total
     for kernel in kernels:
         values = kernel_features(kernel, feature_set)
         for name, value in values.items():
@@ -77,6 +80,8 @@ def xnnpack_features(kernel: Kernel) -> dict[str, float] | None:
     else:
         groups, n, k_in = 1, channels, kernel.macs // max(kernel.taps, 1)
         kind = "gemm" if window == 1 and kernel.stride == 1 else "igemm"
+        if kind == "gemm" and pixels == 1:  # one row (a squeeze-excite 1x1 conv): XNNPACK's 1-row kernel, as for fc
+            kind = "fc"
     mr, nr, kr = _XNN_GEMM[(path, kind)](n)
     name = f"xnn-{path}-{kind}{mr}x{nr}" + (f"c{kr}" if kr > 1 else "")
     rows = groups * -(-pixels // mr)

@@ -10,15 +10,16 @@ operators can be read, not only models of our search spaces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
+from math import prod
 from pathlib import Path
+from typing import NamedTuple
 
 from ..spec import ArchSpec, plan
 from ._flatbuffer import Graph, parse_tflite
 
 __all__ = ["Kernel", "kernels_from_tflite", "kernels_from_spec", "model_mode", "inside_taps", "HYBRID_MIN_WEIGHTS",
-           "BINARY_OPS", "TFLM_BUILTINS", "stand_in"]
+           "BINARY_OPS", "TFLM_BUILTINS", "stand_in", "summed_features"]
 
 #: TFLite builtin operators -> the kernel family a latency model prices, where it is not the
 #: operator's own name (lower case): every builtin is named by its code, none is lumped together.
@@ -27,6 +28,7 @@ _OPS = {
     "MAX_POOL_2D": "maxpool", "RESHAPE": "reshape", "SQUEEZE": "reshape", "EXPAND_DIMS": "reshape",
     "PADV2": "pad", "CONCATENATION": "concat",
 }
+_FAMILY_OF: dict[str, str] = {}  # operator -> family, filled as operators are met
 #: Which features each family carries (every family also counts itself: `n`).
 _FAMILY_FEATURES = {
     "conv": ("n", "in", "out", "macs", "taps", "w", "vmacs", "vtaps"),
@@ -36,13 +38,15 @@ _FAMILY_FEATURES = {
     "maxpool": ("n", "in", "out", "px"),
     "avgpool": ("n", "in", "out", "px"),
     "softmax": ("n", "in", "out", "px"),
-    "concat": ("n", "in", "out", "k"),
+    "concat": ("n", "in", "out", "k", "runs"),
 }
 _DEFAULT_FEATURES = ("n", "in", "out")
 #: Element-wise operators of two inputs: TFLite's kernels take a slower path when the shapes differ.
-BINARY_OPS = ("ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "POW", "FLOOR_DIV", "FLOOR_MOD",
-              "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL", "EQUAL", "NOT_EQUAL", "LOGICAL_AND", "LOGICAL_OR",
-              "PRELU", "SELECT_V2")
+BINARY_OPS = frozenset(("ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "POW", "FLOOR_DIV",
+                        "FLOOR_MOD", "LESS", "LESS_EQUAL", "GREATER", "GREATER_EQUAL", "EQUAL", "NOT_EQUAL", "LOGICAL_AND",
+                        "LOGICAL_OR", "PRELU", "SELECT_V2"))
+# element-wise binary kernels: a broadcast costs a call of the inner loop per run (0 where the shapes are the same)
+_FAMILY_FEATURES.update({op.lower(): ("n", "in", "out", "runs") for op in BINARY_OPS})
 #: Operators TFLite Micro registers (tflite-micro's kernel registry, as its Python interpreter
 #: 0.dev ships it; the signal-processing custom kernels left out): anything else it cannot run.
 TFLM_BUILTINS = frozenset("""
@@ -60,9 +64,8 @@ TFLM_BUILTINS = frozenset("""
 HYBRID_MIN_WEIGHTS = 1024
 
 
-@dataclass(frozen=True)
-class Kernel:
-    """One operator as the runtime executes it."""
+class Kernel(NamedTuple):
+    """One operator as the runtime executes it (a named tuple: a model has one per operator, read per prediction)."""
 
     family: str  # conv, dwconv, fc, avgpool, maxpool, reshape, pad, concat, or the operator's own name in lower case
     dtype: str  # activation type: float32, int8, int16; "hybrid" for float activations with int8 weights
@@ -78,6 +81,7 @@ class Kernel:
     window: int = 0  # filter positions, kh * kw (1 for fc)
     stride: int = 1
     variant: str = ""  # what changes the kernel's code path: "float32-int8" (QUANTIZE in -> out), "broadcast", ...
+    runs: int = 0  # calls of the inner loop: a broadcast's runs (output / innermost run), a concatenation's copies
 
     @property
     def key(self) -> str:
@@ -85,11 +89,51 @@ class Kernel:
         return self.family + ("/hybrid" if self.dtype == "hybrid" else "") + (f"/{self.variant}" if self.variant else "")
 
     def features(self) -> dict[str, float]:
+        names = _feature_names(self.key, self.family)
+        if self.family not in _FAMILY_FEATURES:  # n, in, out: most families
+            return {names[0][0]: 1.0, names[1][0]: float(sum(self.inputs)), names[2][0]: float(self.out)}
         values = {"n": 1, "in": sum(self.inputs), "out": self.out, "macs": self.macs, "taps": self.taps, "w": self.weights,
                   "vmacs": self.vmacs, "vtaps": self.vtaps, "px": self.out // self.channels if self.channels else 0,
-                  "k": len(self.inputs)}
-        key = self.key
-        return {f"{key}:{name}": float(values[name]) for name in _FAMILY_FEATURES.get(self.family, _DEFAULT_FEATURES)}
+                  "k": len(self.inputs), "runs": self.runs}
+        return {full: float(values[name]) for full, name in names}
+
+
+def summed_features(kernels) -> dict[str, float]:
+    """The sum of `Kernel.features` over `kernels` (the same entries, in the same order), added up
+    per coefficient key first: what prices a model read from a file on every prediction."""
+    sums: dict[str, list] = {}  # key -> [family, n, in, out, macs, taps, w, vmacs, vtaps, px, k, runs]
+    for kernel in kernels:
+        key = kernel.key
+        acc = sums.get(key)
+        if acc is None:
+            acc = sums[key] = [kernel.family, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        inputs, out, channels = kernel.inputs, kernel.out, kernel.channels
+        acc[1] += 1
+        acc[2] += sum(inputs)
+        acc[3] += out
+        if acc[0] in _FAMILY_FEATURES:
+            acc[4] += kernel.macs
+            acc[5] += kernel.taps
+            acc[6] += kernel.weights
+            acc[7] += kernel.vmacs
+            acc[8] += kernel.vtaps
+            acc[9] += out // channels if channels else 0
+            acc[10] += len(inputs)
+            acc[11] += kernel.runs
+    row: dict[str, float] = {}
+    for key, acc in sums.items():
+        for full, name in _feature_names(key, acc[0]):
+            row[full] = float(acc[_SLOT[name]])
+    return row
+
+
+_SLOT = {"n": 1, "in": 2, "out": 3, "macs": 4, "taps": 5, "w": 6, "vmacs": 7, "vtaps": 8, "px": 9, "k": 10, "runs": 11}
+
+
+@lru_cache(maxsize=4096)
+def _feature_names(key: str, family: str) -> tuple[tuple[str, str], ...]:
+    """(coefficient name, feature) of each feature a kernel of this key and family carries."""
+    return tuple((f"{key}:{name}", name) for name in _FAMILY_FEATURES.get(family, _DEFAULT_FEATURES))
 
 
 @lru_cache(maxsize=65536)
@@ -110,39 +154,49 @@ def inside_taps(size: int, out: int, kernel: int, stride: int, same: bool, dilat
 def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
     """The kernels of a .tflite model's main subgraph (bytes, a path or its parsed `Graph`), in execution order."""
     graph = source if isinstance(source, Graph) else parse_tflite(source)
-    tensors_of = graph.tensors
+    shapes, dtypes, constant, elements = graph.shapes, graph.dtypes, graph.constant, graph.elements
     kernels = []
+    families = _FAMILY_OF
     for op in graph.operators:
         name = op.name
-        tensors = [tensors_of[j] for j in op.inputs]
-        outputs = [tensors_of[j] for j in op.outputs]
-        activations = [t for t in tensors if not t.constant]
-        constants = [t for t in tensors if t.constant]
-        out = sum(t.elements for t in outputs)
-        family = _OPS.get(name, name.lower())
+        tensors = op.inputs
+        activations = [j for j in tensors if not constant[j]]
+        outputs = op.outputs
+        out = elements[outputs[0]] if len(outputs) == 1 else sum(elements[j] for j in outputs)
+        family = families.get(name) or families.setdefault(name, _OPS.get(name, name.lower()))
         first = activations[0] if activations else (tensors[0] if tensors else None)
-        dtype = first.dtype if first is not None else "float32"
-        macs = taps = weights = vmacs = vtaps = channels = window = 0
+        dtype = dtypes[first] if first is not None else "float32"
+        macs = taps = weights = vmacs = vtaps = channels = window = runs = 0
         stride = 1
         variant = ""
-        if name in ("QUANTIZE", "DEQUANTIZE") and outputs and first is not None:
-            variant = f"{dtype}-{outputs[0].dtype}"
-        elif name in BINARY_OPS and len(tensors) >= 2:
-            variant = "broadcast" if len({t.shape for t in tensors}) > 1 else ""
+        if name in ("QUANTIZE", "DEQUANTIZE") and op.outputs and first is not None:
+            variant = f"{dtype}-{dtypes[op.outputs[0]]}"
+        elif name in BINARY_OPS and len(tensors) >= 2 and len({shapes[j] for j in tensors}) > 1:
+            variant = "broadcast"
+            runs = out // _broadcast_run(shapes[tensors[0]], shapes[tensors[1]], out)
+        elif name == "MEAN" and activations and outputs:
+            source = shapes[activations[0]]  # the global average pool of (1, H, W, C) is a kernel of its own
+            if not (len(source) == 4 and source[-1] == out and elements[activations[0]] == source[1] * source[2] * out):
+                variant = "partial"
+        elif name == "CONCATENATION" and outputs:
+            result = shapes[outputs[0]]
+            axis = op.axis + len(result) if op.axis < 0 else op.axis
+            runs = prod(d if d > 1 else 1 for d in result[:axis]) * len(tensors)  # a copy per outer position and input
         if family == "transpose_conv" and len(tensors) >= 3:  # inputs: output shape, filter (out_c, kh, kw, in_c), input
             filt, source_tensor = tensors[1], tensors[2]
-            shape = filt.shape
-            weights = filt.elements
+            shape = shapes[filt]
+            weights = elements[filt]
             channels = shape[0]
             window = shape[1] * shape[2]
-            macs = source_tensor.elements * window * shape[0]  # every input element scatters into kh x kw x out_c outputs
+            macs = elements[source_tensor] * window * shape[0]  # every input element scatters into kh x kw x out_c outputs
             activations = [source_tensor]
-            dtype = source_tensor.dtype
-        if family in ("conv", "dwconv", "fc") and len(tensors) >= 2:
+            dtype = dtypes[source_tensor]
+        elif family in ("conv", "dwconv", "fc") and len(tensors) >= 2:
             filt = tensors[1]
-            shape = filt.shape
-            weights = filt.elements
-            channels = outputs[0].shape[-1] if outputs and outputs[0].shape else 0
+            shape = shapes[filt]
+            weights = elements[filt]
+            result = shapes[op.outputs[0]] if op.outputs else ()
+            channels = result[-1] if result else 0
             if family == "conv":  # filter (out_c, kh, kw, in_c)
                 window = shape[1] * shape[2]
                 taps = out * window
@@ -153,25 +207,46 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
             else:  # filter (units, in_features)
                 window = 1
                 macs = out * shape[-1]
-            if family in ("conv", "dwconv") and activations:
-                vtaps, stride = _inside(op, activations[0], outputs[0], shape)
+            if family != "fc" and activations:
+                vtaps, stride = _inside(op, shapes[activations[0]], result, shape)
                 vmacs = vtaps * (shape[3] if family == "conv" else 1)
-            if dtype == "float32" and filt.dtype == "int8":
+            if dtype == "float32" and dtypes[filt] == "int8":
                 dtype = "hybrid"
-        if family in ("maxpool", "avgpool", "softmax") and outputs and outputs[0].shape:
-            channels = outputs[0].shape[-1]  # pooling runs per output pixel, softmax per row
-        if family == "dequantize" and not activations:
-            activations = constants  # float16 weights, dequantized at run time
-        kernels.append(Kernel(family, dtype, tuple(t.elements for t in activations), out, macs, taps, weights, name,
-                              vmacs, vtaps, channels, window, stride, variant))
+        elif family in ("maxpool", "avgpool", "softmax") and op.outputs and shapes[op.outputs[0]]:
+            channels = shapes[op.outputs[0]][-1]  # pooling runs per output pixel, softmax per row
+        elif family == "dequantize" and not activations:
+            activations = [j for j in tensors if constant[j]]  # float16 weights, dequantized at run time
+        kernels.append(Kernel(family, dtype, tuple(elements[j] for j in activations), out, macs, taps, weights, name,
+                              vmacs, vtaps, channels, window, stride, variant, runs))
     return kernels
 
 
-def _inside(op, source, result, filt: tuple[int, ...]) -> tuple[int, int]:
+def _broadcast_run(a: tuple[int, ...], b: tuple[int, ...], out: int) -> int:
+    """Elements of the innermost run a broadcast element-wise kernel loops over in one call: the
+    trailing dimensions the two shapes treat alike (equal, or one of them 1 throughout), the
+    whole output when one operand is a scalar. XNNPACK calls its micro-kernel once a run, so a
+    (H, W, C) x (1, 1, C) multiply costs a call per pixel (`runs` = out / run)."""
+    size_a, size_b = prod(a), prod(b)
+    if size_a <= 1 or size_b <= 1:
+        return max(out, 1)
+    rank = max(len(a), len(b))
+    a, b = (1,) * (rank - len(a)) + tuple(a), (1,) * (rank - len(b)) + tuple(b)
+    run, kind = 1, None
+    for x, y in zip(reversed(a), reversed(b)):
+        this = "same" if x == y else "a1" if x == 1 else "b1" if y == 1 else "other"
+        if kind is None:
+            kind = this
+        if this != kind or this == "other":
+            break
+        run *= max(x, y)
+    return max(run, 1)
+
+
+def _inside(op, source: tuple[int, ...], result: tuple[int, ...], filt: tuple[int, ...]) -> tuple[int, int]:
     """vtaps of a convolution (in-image filter positions x output channels) and its stride
     (the larger of the two; XNNPACK only asks whether it is 1), from its options."""
-    _, h, w, _ = source.shape
-    _, oh, ow, oc = result.shape
+    _, h, w, _ = source
+    _, oh, ow, oc = result
     (sh, sw), (dh, dw) = op.stride, op.dilation
     vtaps = (inside_taps(h, oh, filt[1], sh, op.padding_same, max(dh, 1))
              * inside_taps(w, ow, filt[2], sw, op.padding_same, max(dw, 1)) * oc)
@@ -277,14 +352,12 @@ def stand_in(kernel: Kernel, priced: set[str]) -> Kernel | None:
     variant (QUANTIZE's int8 -> uint8 for its float -> int8, a broadcast for a plain ADD), else the
     nearest family doing the same kind of work (element-wise, data movement, reduction, ...), with
     the same element counts. None when nothing near was calibrated."""
-    from dataclasses import replace
-
     same = sorted(f for f in priced if f.split("/")[0] == kernel.family and f != kernel.key)
-    candidates = [replace(kernel, variant=f.split("/", 1)[1] if "/" in f else "") for f in same
+    candidates = [kernel._replace(variant=f.split("/", 1)[1] if "/" in f else "") for f in same
                   if "/hybrid" not in f or kernel.dtype == "hybrid"]
-    candidates += [replace(kernel, family=f, variant="broadcast" if kernel.variant == "broadcast" else "")
+    candidates += [kernel._replace(family=f, variant="broadcast" if kernel.variant == "broadcast" else "")
                    for f in _NEAREST[_kind(kernel)] if f != kernel.family]
-    candidates += [replace(kernel, family=f, variant="") for f in _NEAREST[_kind(kernel)] if f != kernel.family]
+    candidates += [kernel._replace(family=f, variant="") for f in _NEAREST[_kind(kernel)] if f != kernel.family]
     for candidate in candidates:
         if candidate.key in priced:
             return candidate

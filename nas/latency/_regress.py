@@ -38,23 +38,26 @@ class KernelCostModel:
 
     regressor: str
     coef: dict[str, float] = field(default_factory=dict)
+    _families: tuple[int, frozenset[str]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def predict(self, row: dict[str, float]) -> float:
         if self.regressor == "macs-linear":
             return self.coef["macs"] * _macs(row) + self.coef["graph:n"]
         return float(sum(self.coef.get(name, 0.0) * value for name, value in row.items()))
 
-    def families(self) -> set[str] | None:
+    def families(self) -> frozenset[str] | None:
         """The kernel families (coefficient prefixes) the model was fitted on; None for the MACs floor."""
         if self.regressor == "macs-linear":
             return None
-        return {name.split(":")[0] for name in self.coef}
+        if self._families is None or self._families[0] != len(self.coef):  # worked out once per fit
+            self._families = (len(self.coef), frozenset(name.split(":")[0] for name in self.coef))
+        return self._families[1]
 
     def unpriced(self, row: dict[str, float]) -> list[str]:
         """Kernel families present in `row` that this model never saw in calibration."""
-        if self.regressor == "macs-linear":
+        families = self.families()
+        if families is None:
             return []
-        families = {name.split(":")[0] for name in self.coef}
         return sorted({name.split(":")[0] for name, value in row.items() if value} - families)
 
     def to_dict(self) -> dict:
