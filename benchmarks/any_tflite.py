@@ -60,6 +60,38 @@ def _measure(files, device):
     return out
 
 
+_PREDICT_SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+from nas.latency import load_device
+device = load_device("host-tflm-icount")
+data = open({path!r}, "rb").read()
+for _ in range(int(sys.argv[1])):
+    device.predict(data)
+"""
+
+
+def _predictor_instructions(data: bytes, repeats: int = 10) -> int:
+    """Host instructions of one `predict` of `data` on host-tflm-icount: callgrind's total for
+    1 + repeats predictions less its total for one (start-up and the artifact's first read cancel)."""
+    import subprocess
+    import tempfile
+
+    from nas.measure import require_valgrind
+
+    valgrind = require_valgrind()
+    with tempfile.TemporaryDirectory() as tmp:
+        model, script = Path(tmp) / "m.tflite", Path(tmp) / "predict.py"
+        model.write_bytes(data)
+        script.write_text(_PREDICT_SCRIPT.format(root=str(Path(__file__).resolve().parents[1]), path=str(model)))
+        totals = []
+        for n in (1, 1 + repeats):
+            run = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, str(script),
+                                  str(n)], capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+            totals.append(int(run.stderr.split("Collected :")[1].split()[0]))
+    return (totals[1] - totals[0]) // repeats
+
+
 def _stats(errors: list[float]) -> str:
     if not errors:
         return "- | - | -"
@@ -73,16 +105,19 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from real_models import build_real_models
+    from real_models import FRESH_MODELS, build_real_models
 
-    files = _cached(args.cache, "real-models.pkl", lambda: build_real_models(args.seed))
-    built = [f for f in files if f[3] is not None]
-    print(f"## Any .tflite: {len(built)} held-out real model files ({len({f[0] for f in files})} architectures; "
-          f"{len(files) - len(built)} conversions the converter refused)\n")
+    sets = {"real": _cached(args.cache, "real-models.pkl", lambda: build_real_models(args.seed)),
+            "fresh": _cached(args.cache, "fresh-models.pkl", lambda: build_real_models(args.seed, FRESH_MODELS))}
+    labels = {"real": "**real models, never fitted**",
+              "fresh": "**second real set, built after this change, scored once**"}
+    built_of = {key: [f for f in files if f[3] is not None] for key, files in sets.items()}
+    for key, files in sets.items():
+        print(f"## {'Any .tflite' if key == 'real' else 'Second set'}: {len(built_of[key])} held-out real model files "
+              f"({len({f[0] for f in files})} architectures; {len(files) - len(built_of[key])} conversions the converter refused)\n")
     per_file = {}
     for name in DEVICES:
         device = load_device(name)
-        measured = _cached(args.cache, f"real-measured-{name}.pkl", lambda: _measure(files, device))
         artifact = device.artifact
         v = artifact["validation"]
         print(f"### {name} (instructions, callgrind)\n")
@@ -95,31 +130,36 @@ def main() -> int:
                 s = v[key]
                 print(f"| {label} | {s['n']} | {s['n']} | {s['within_10pct']:.0%} | (mean {s['mape_pct']:.1f}%) | "
                       f"{s['max_error_pct']:.1f}% |")
-        errors, arena_errors, priced, runnable, refused = [], [], 0, 0, []
-        for f in built:
-            key = (f[0], f[1], f[2])
-            if key not in measured or not measured[key][0]:
-                continue
-            runnable += 1
-            count, _, arena = measured[key]
-            p = device.predict(f[3])
-            if not p.runs:
-                refused.append(f"{f[0]} {f[1]}/{f[2]}: {p.reason}")
-                continue
-            priced += 1
-            err = 100 * (p.value / count - 1)
-            errors.append(err)
-            arena_err = 100 * (p.arena_bytes / arena - 1) if arena and p.arena_bytes else None
-            if arena_err is not None:
-                arena_errors.append(arena_err)
-            per_file.setdefault(key, {})[name] = (count, p, err, arena, arena_err)
-        print(f"| **real models, never fitted** | {runnable} | {priced} ({priced / max(runnable, 1):.0%}) | "
-              f"{_stats(errors)} |")
-        if arena_errors:
-            print(f"| real models: TFLite Micro arena | {len(arena_errors)} | {len(arena_errors)} | {_stats(arena_errors)} |")
+        refused = []
+        for which, files in sets.items():
+            prefix = "" if which == "real" else "fresh-"
+            measured = _cached(args.cache, f"{prefix}real-measured-{name}.pkl", lambda: _measure(files, device))
+            errors, arena_errors, priced, runnable = [], [], 0, 0
+            for f in built_of[which]:
+                key = (f[0], f[1], f[2])
+                if key not in measured or not measured[key][0]:
+                    continue
+                runnable += 1
+                count, _, arena = measured[key]
+                p = device.predict(f[3])
+                if not p.runs:
+                    refused.append(f"{f[0]} {f[1]}/{f[2]}: {p.reason}")
+                    continue
+                priced += 1
+                err = 100 * (p.value / count - 1)
+                errors.append(err)
+                arena_err = 100 * (p.arena_bytes / arena - 1) if arena and p.arena_bytes else None
+                if arena_err is not None:
+                    arena_errors.append(arena_err)
+                per_file.setdefault(key, {})[name] = (count, p, err, arena, arena_err)
+            print(f"| {labels[which]} | {runnable} | {priced} ({priced / max(runnable, 1):.0%}) | {_stats(errors)} |")
+            if arena_errors:
+                print(f"| {'real' if which == 'real' else 'second set'}: TFLite Micro arena | {len(arena_errors)} | "
+                      f"{len(arena_errors)} | {_stats(arena_errors)} |")
         for line in refused:
             print(f"\nnot priced: {line}")
         print()
+    built = built_of["real"] + built_of["fresh"]
     print("### Each real file (instructions: error against callgrind; arena: against the TFLite Micro interpreter)\n")
     print("| model | mode / io | KB | TFLM error | TFLM arena error | LiteRT error | estimated operators |")
     print("|---|---|---|---|---|---|---|")
@@ -139,17 +179,27 @@ def main() -> int:
           "microcontroller profiles (each prices through host-tflm-icount's kernel classes).\n")
 
     device = load_device("host-tflm-icount")
-    small = [f[3] for f in built if len(f[3]) <= 1 << 20 and device.runs(f[1])]
+    small = [f for f in built if len(f[3]) <= 1 << 20 and device.runs(f[1])]
     times = []
-    for data in small:
-        device.predict(data)  # warm: the artifact is read once
-        start = time.perf_counter()
-        for _ in range(5):
-            device.predict(data)
-        times.append((time.perf_counter() - start) / 5 * 1000)
+    for f in small:
+        device.predict(f[3])  # warm: the artifact is read once
+        best = float("inf")
+        for _ in range(3):  # the least of three runs of ten: what the host's drift leaves least
+            start = time.perf_counter()
+            for _ in range(10):
+                device.predict(f[3])
+            best = min(best, (time.perf_counter() - start) / 10 * 1000)
+        times.append(best)
+    order = np.argsort(times)[::-1]
     print(f"### Prediction cost\n\nhost-tflm-icount, {len(small)} real files up to 1 MB (bytes -> kernels -> "
-          f"instructions and arena): mean {np.mean(times):.2f} ms, max {max(times):.2f} ms per file "
-          f"(largest {max(len(d) for d in small) // 1024} KB).")
+          f"instructions and arena), least of three runs of ten: mean {np.mean(times):.2f} ms, max {max(times):.2f} ms "
+          f"per file (largest {max(len(f[3]) for f in small) // 1024} KB). The predictor's own instructions "
+          "(callgrind over ten predictions less one, which repeat exactly where the wall clock drifts):\n")
+    print("| file | KB | ms (wall clock) | predictor instructions |")
+    print("|---|---|---|---|")
+    for i in order[:3]:
+        f = small[i]
+        print(f"| {f[0]} {f[1]}/{f[2]} | {len(f[3]) // 1024} | {times[i]:.2f} | {_predictor_instructions(f[3]):,} |")
     return 0
 
 
