@@ -111,6 +111,28 @@ def test_summed_features_equal_the_sum_of_each_kernels_features(op_models):
         assert [t.shape for t in graph.tensors] == graph.shapes and [t.nbytes for t in graph.tensors] == graph.nbytes
 
 
+def test_a_corrupt_file_is_a_clear_error_never_a_crash(op_models):
+    from nas.errors import ConfigError
+    from nas.latency import parse_tflite
+
+    data = op_models["CONCATENATION"]
+    rng = np.random.default_rng(0)
+    refused = 0
+    for trial in range(200):
+        bad = bytearray(data)
+        if trial % 2:
+            bad = bad[: int(rng.integers(8, len(bad)))]
+        else:
+            for i in rng.integers(8, len(bad), 12):
+                bad[i] = int(rng.integers(0, 256))
+        try:
+            parse_tflite(bytes(bad))
+        except ConfigError as exc:
+            refused += 1
+            assert "cannot read the flatbuffer" in str(exc) or "no subgraph" in str(exc)
+    assert refused >= 50  # most truncations cut tables the reader needs; the rest must still parse or refuse
+
+
 def test_dilated_taps_inside_the_input_match_a_brute_force_count():
     from nas.latency import inside_taps
 

@@ -195,6 +195,8 @@ def _tensor_columns(data: bytes, vector: tuple[int, int], type_names: dict[int, 
         raise ValueError("negative shape length")
     ends = np.cumsum(n)
     total = int(ends[-1])
+    if total > len(data) // 4:  # a corrupt length: the dimensions cannot be in the file
+        raise ValueError("shape vectors longer than the file")
     dims = i4[np.repeat((first >> 2) + 1 - (ends - n), n) + np.arange(total)]
     flat = dims.tolist()
     shapes, begin = [], 0
