@@ -87,8 +87,7 @@ class Graph:
 class _Reader:
     """Just what `parse_tflite` needs of the FlatBuffers wire format (little-endian tables with
     vtables). `fields(table)` gives the absolute position of each of a table's first fields (0
-    where absent); a vtable is read once however many tables share it (all tensors of a model
-    usually do), which keeps a 1 MB model's read well under a millisecond."""
+    where absent); `offsets` reads a vtable once however many tables share it."""
 
     def __init__(self, data: bytes):
         self.data = data
