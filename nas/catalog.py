@@ -20,25 +20,23 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 _ROOT, _PACKAGED = str(_PACKAGE_DIR.parent), str(_PACKAGE_DIR / "catalogs")
 
 
-def catalog_dirs(kind: str) -> list[Path]:
-    """The folders searched for catalog `kind`, first match wins."""
+def _roots(kind: str) -> list[str]:
+    """The folders that may hold catalog `kind`, in search order (NAS_CATALOG_DIR, checkout, wheel)."""
     if kind not in CATALOGS:
         raise UnknownNameError("catalog", kind, CATALOGS)
-    roots = []
-    if os.environ.get("NAS_CATALOG_DIR"):
-        roots.append(Path(os.environ["NAS_CATALOG_DIR"]))
-    roots += [_PACKAGE_DIR.parent, _PACKAGE_DIR / "catalogs"]
-    return [root / kind for root in roots if (root / kind).is_dir()]
+    env = os.environ.get("NAS_CATALOG_DIR")
+    return [os.path.join(root, kind) for root in ([env] if env else []) + [_ROOT, _PACKAGED]]
+
+
+def catalog_dirs(kind: str) -> list[Path]:
+    """The folders searched for catalog `kind`, first match wins."""
+    return [Path(folder) for folder in _roots(kind) if os.path.isdir(folder)]
 
 
 def catalog_candidates(kind: str, filename: str) -> list[str]:
     """Where a catalog file would be, in search order, without touching the file system (what a
     lookup made on every prediction stats, one path after another)."""
-    if kind not in CATALOGS:
-        raise UnknownNameError("catalog", kind, CATALOGS)
-    env = os.environ.get("NAS_CATALOG_DIR")
-    roots = ([env] if env else []) + [_ROOT, _PACKAGED]
-    return [os.path.join(root, kind, filename) for root in roots]
+    return [os.path.join(folder, filename) for folder in _roots(kind)]
 
 
 def catalog_names(kind: str, suffix: str = ".yaml") -> list[str]:

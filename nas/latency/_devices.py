@@ -343,9 +343,9 @@ def calibration_score(device: Device) -> str:
 
 def artifact_path(name: str) -> Path:
     """Where the artifact `name` is read from (or, when absent, written by default)."""
-    for folder in catalog_dirs("latency_models"):
-        if (folder / f"{name}.json").is_file():
-            return folder / f"{name}.json"
+    for path in catalog_candidates("latency_models", f"{name}.json"):
+        if os.path.isfile(path):
+            return Path(path)
     folders = catalog_dirs("latency_models")
     if not folders:
         raise ConfigError("no latency_models catalog folder found; set NAS_CATALOG_DIR")
@@ -361,7 +361,8 @@ def _read_artifact(path: str, mtime: float) -> dict:
 
 
 def load_artifact(name: str) -> dict | None:
-    """The artifact `name` as `artifact_path` finds it (parsed once per file version), None if there is none."""
+    """The artifact `name` where `artifact_path` would find it (parsed once per file version), None
+    if there is none: one stat per candidate, not `artifact_path`'s two, on every prediction."""
     for path in catalog_candidates("latency_models", f"{name}.json"):
         try:
             info = os.stat(path)

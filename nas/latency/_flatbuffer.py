@@ -17,7 +17,6 @@ __all__ = ["DTYPE_BYTES", "read_tflite", "enum_names", "parse_tflite", "Graph", 
 
 #: Bytes per element of each TFLite tensor type, by lower-case type name.
 DTYPE_BYTES = {"float32": 4, "float16": 2, "int8": 1, "uint8": 1, "int16": 2, "int32": 4, "int64": 8, "bool": 1}
-_BYTES = DTYPE_BYTES
 _INTS = [struct.Struct(f"<{n}i").unpack_from for n in range(17)]
 
 
@@ -129,8 +128,18 @@ class _Reader:
         return [start + 4 * i + o for i, o in enumerate(struct.unpack_from(f"<{n}I", self.data, start))]
 
     def ints(self, pos: int) -> tuple[int, ...]:
+        """The int32 vector a field at `pos` points to (empty when absent)."""
         start, n = self.vector(pos)
-        return struct.unpack_from(f"<{n}i", self.data, start) if n else ()
+        if not n:
+            return ()
+        return (_INTS[n] if n < len(_INTS) else struct.Struct(f"<{n}i").unpack_from)(self.data, start)
+
+    def options(self, table: int, offset: int, count: int) -> tuple[int, tuple[int, ...]]:
+        """The sub-table a table's field at `offset` points to (an operator's builtin options):
+        its position and the offsets of its first `count` fields."""
+        at = table + offset
+        at += self._u32(self.data, at)[0]
+        return at, self.offsets(at, count)
 
 
 @lru_cache(maxsize=1)
@@ -156,13 +165,14 @@ def parse_tflite(source: str | Path | bytes) -> Graph:
         raise ConfigError(f"{where}: cannot read the flatbuffer ({type(exc).__name__})") from None
 
 
-def _tensor_columns(data: bytes, vector: tuple[int, int], type_names: dict[int, str]):
+def _tensor_columns(reader: _Reader, vector: tuple[int, int], type_names: dict[int, str]):
     """Shape, type, is_variable, elements and bytes of every Tensor table (fields: shape 0, type 1,
     is_variable 5), read for all tensors at once with numpy over an int32 view of the buffer
     (FlatBuffers aligns every scalar to its size; a file that is not aligned is refused as corrupt
     rather than misread): the Python work left is a tuple per shape."""
     import numpy as np
 
+    data = reader.data
     start, count = vector
     if not count:
         return [], [], [], [], []
@@ -173,17 +183,10 @@ def _tensor_columns(data: bytes, vector: tuple[int, int], type_names: dict[int, 
     vtable = p - i4[p >> 2]
     if ((p & 3) | (vtable & 1)).any() or vtable.min() < 0:
         raise ValueError("misaligned tensor table")
-    u16 = struct.Struct("<H").unpack_from
-    where: dict[int, tuple[int, int, int]] = {}  # each distinct vtable (a model has a few): offsets of fields 0, 1, 5
-    for v in set(vtable.tolist()):
-        size = u16(data, v)[0]
-        where[v] = tuple(u16(data, v + 4 + 2 * k)[0] if size > 4 + 2 * k else 0 for k in (0, 1, 5))
-    if len(where) == 1:
-        o_shape, o_type, o_var = (np.full(count, o, np.int64) for o in next(iter(where.values())))
-    else:
-        keys = sorted(where)
-        table = np.array([where[v] for v in keys], np.int64)[np.searchsorted(np.array(keys), vtable)]
-        o_shape, o_type, o_var = table[:, 0], table[:, 1], table[:, 2]
+    # each distinct vtable (a model has a few), read through one of its tables: offsets of fields 0, 1, 5
+    _, first_of, which = np.unique(vtable, return_index=True, return_inverse=True)
+    where = np.array([reader.offsets(int(p[i]), 6) for i in first_of], np.int64)[:, [0, 1, 5]]
+    o_shape, o_type, o_var = where[which].T
     has = o_shape > 0
     at = np.where(has, p + o_shape, 0)
     first = np.where(has, at + i4[at >> 2], 0)
@@ -210,7 +213,7 @@ def _tensor_columns(data: bytes, vector: tuple[int, int], type_names: dict[int, 
     dtypes = [type_names.get(c, "float32") for c in np.where(o_type > 0, u8[p + o_type], 0).tolist()]
     variable = (np.where(o_var > 0, u8[p + o_var], 0) != 0).tolist()
     elements_list = elements.tolist()
-    return shapes, dtypes, variable, elements_list, [_BYTES.get(d, 4) * e for d, e in zip(dtypes, elements_list)]
+    return shapes, dtypes, variable, elements_list, [DTYPE_BYTES.get(d, 4) * e for d, e in zip(dtypes, elements_list)]
 
 
 def _parse(data: bytes) -> Graph:
@@ -231,26 +234,11 @@ def _parse(data: bytes) -> Graph:
     if not subgraphs:
         raise ConfigError("the model has no subgraph")
     graph = r.fields(subgraphs[0], 4)  # SubGraph: tensors 0, inputs 1, outputs 2, operators 3
-    offsets = r.offsets
-
-    def ints(pos: int) -> tuple[int, ...]:  # the int32 vector a field at `pos` points to
-        if not pos:
-            return ()
-        start = pos + u32(data, pos)[0]
-        n = u32(data, start)[0]
-        return (_INTS[n] if n < len(_INTS) else struct.Struct(f"<{n}i").unpack_from)(data, start + 4) if n else ()
-
+    offsets, ints = r.offsets, r.ints
     operators = []
     written = set(ints(graph[1]))
-    vtables: dict[int, tuple[int, ...]] = {}  # each distinct vtable read once (FlatBuffers shares identical ones,
-    option_vtables: dict[int, tuple[int, ...]] = {}  # across table types too: hence one cache per type)
-    concat_vtables: dict[int, tuple[int, ...]] = {}
     for op in r.tables(graph[3]):  # Operator: opcode_index 0, inputs 1, outputs 2, builtin_options 4
-        vtable = op - i32(data, op)[0]
-        where = vtables.get(vtable)
-        if where is None:
-            where = vtables[vtable] = offsets(op, 5)
-        o_code, o_in, o_out, _, o_options = where
+        o_code, o_in, o_out, _, o_options = offsets(op, 5)
         name = codes[u32(data, op + o_code)[0] if o_code else 0]
         inputs = ints(op + o_in if o_in else 0)
         outputs = ints(op + o_out if o_out else 0)
@@ -259,26 +247,16 @@ def _parse(data: bytes) -> Graph:
             inputs = tuple(j for j in inputs if j >= 0)
         if name in _CONV_OPTIONS and o_options:
             pad, sh, sw, dh, dw = _CONV_OPTIONS[name]
-            table = op + o_options
-            table += u32(data, table)[0]
-            vtable = table - i32(data, table)[0]
-            o = option_vtables.get(vtable)
-            if o is None:
-                o = option_vtables[vtable] = offsets(table, 7)
+            table, o = r.options(op, o_options, 7)
             operators.append(Operator(name, inputs, outputs, (i8(data, table + o[pad])[0] if o[pad] else 0) == 0,
                                       (i32(data, table + o[sh])[0] if o[sh] else 0, i32(data, table + o[sw])[0] if o[sw] else 0),
                                       (i32(data, table + o[dh])[0] if o[dh] else 1, i32(data, table + o[dw])[0] if o[dw] else 1)))
         elif name == "CONCATENATION" and o_options:  # ConcatenationOptions: axis 0
-            table = op + o_options
-            table += u32(data, table)[0]
-            vtable = table - i32(data, table)[0]
-            o = concat_vtables.get(vtable)
-            if o is None:
-                o = concat_vtables[vtable] = offsets(table, 1)
+            table, o = r.options(op, o_options, 1)
             operators.append(Operator(name, inputs, outputs, axis=i32(data, table + o[0])[0] if o[0] else 0))
         else:
             operators.append(Operator(name, inputs, outputs))
-    shapes, dtypes, variable, elements, nbytes = _tensor_columns(data, r.vector(graph[0]), type_names)
+    shapes, dtypes, variable, elements, nbytes = _tensor_columns(r, r.vector(graph[0]), type_names)
     constant = [j not in written and not v for j, v in enumerate(variable)]
     for op in operators:  # float16 weights: the DEQUANTIZE of a weight is a weight
         if op.name == "DEQUANTIZE" and op.inputs and all(constant[j] for j in op.inputs):

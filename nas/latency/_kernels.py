@@ -89,13 +89,7 @@ class Kernel(NamedTuple):
         return self.family + ("/hybrid" if self.dtype == "hybrid" else "") + (f"/{self.variant}" if self.variant else "")
 
     def features(self) -> dict[str, float]:
-        names = _feature_names(self.key, self.family)
-        if self.family not in _FAMILY_FEATURES:  # n, in, out: most families
-            return {names[0][0]: 1.0, names[1][0]: float(sum(self.inputs)), names[2][0]: float(self.out)}
-        values = {"n": 1, "in": sum(self.inputs), "out": self.out, "macs": self.macs, "taps": self.taps, "w": self.weights,
-                  "vmacs": self.vmacs, "vtaps": self.vtaps, "px": self.out // self.channels if self.channels else 0,
-                  "k": len(self.inputs), "runs": self.runs}
-        return {full: float(values[name]) for full, name in names}
+        return summed_features((self,))
 
 
 def summed_features(kernels) -> dict[str, float]:
@@ -169,8 +163,8 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
         macs = taps = weights = vmacs = vtaps = channels = window = runs = 0
         stride = 1
         variant = ""
-        if name in ("QUANTIZE", "DEQUANTIZE") and op.outputs and first is not None:
-            variant = f"{dtype}-{dtypes[op.outputs[0]]}"
+        if name in ("QUANTIZE", "DEQUANTIZE") and outputs and first is not None:
+            variant = f"{dtype}-{dtypes[outputs[0]]}"
         elif name in BINARY_OPS and len(tensors) >= 2 and len({shapes[j] for j in tensors}) > 1:
             variant = "broadcast"
             runs = out // _broadcast_run(shapes[tensors[0]], shapes[tensors[1]], out)
@@ -195,7 +189,7 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
             filt = tensors[1]
             shape = shapes[filt]
             weights = elements[filt]
-            result = shapes[op.outputs[0]] if op.outputs else ()
+            result = shapes[outputs[0]] if outputs else ()
             channels = result[-1] if result else 0
             if family == "conv":  # filter (out_c, kh, kw, in_c)
                 window = shape[1] * shape[2]
@@ -212,8 +206,8 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
                 vmacs = vtaps * (shape[3] if family == "conv" else 1)
             if dtype == "float32" and dtypes[filt] == "int8":
                 dtype = "hybrid"
-        elif family in ("maxpool", "avgpool", "softmax") and op.outputs and shapes[op.outputs[0]]:
-            channels = shapes[op.outputs[0]][-1]  # pooling runs per output pixel, softmax per row
+        elif family in ("maxpool", "avgpool", "softmax") and outputs and shapes[outputs[0]]:
+            channels = shapes[outputs[0]][-1]  # pooling runs per output pixel, softmax per row
         elif family == "dequantize" and not activations:
             activations = [j for j in tensors if constant[j]]  # float16 weights, dequantized at run time
         kernels.append(Kernel(family, dtype, tuple(elements[j] for j in activations), out, macs, taps, weights, name,
