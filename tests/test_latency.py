@@ -96,6 +96,44 @@ def test_xnnpack_tiles_follow_the_micro_kernels_litert_runs():
     assert xnnpack_features(Kernel("conv", "int16", (1,), 8, 8, 8, 8, "CONV_2D", channels=8, window=1)) is None
 
 
+def _tile(features: dict) -> str:
+    (name,) = {key.split(":")[0] for key in features if key.startswith("xnn-")}
+    return name
+
+
+def test_xnnpack_picks_its_8_wide_float_kernels_as_its_own_rules_do():
+    from nas.latency import Kernel, xnnpack_features
+
+    def conv(channels, window=1, stride=1, pixels=64):
+        return Kernel("conv", "float32", (pixels * 8,), pixels * channels, pixels * channels * 8 * window,
+                      pixels * channels * window, 8 * channels * window, "CONV_2D", channels=channels, window=window,
+                      stride=stride)
+
+    # a 1x1 GEMM leaves the 16-wide kernel below 16 channels, or where it would waste more lanes than
+    # the 8-wide (callgrind: 12 and 20 channels ran 10x8; 28, 42 and 44 ran 6x16, as equal waste keeps it)
+    assert [_tile(xnnpack_features(conv(n))) for n in (12, 20, 28, 36, 42, 44, 48)] == [
+        "xnn-f32-gemm10x8", "xnn-f32-gemm10x8", "xnn-f32-gemm6x16", "xnn-f32-gemm10x8", "xnn-f32-gemm6x16",
+        "xnn-f32-gemm6x16", "xnn-f32-gemm6x16"]
+    assert _tile(xnnpack_features(conv(42)._replace(family="fc", out=42, macs=42 * 8, weights=42 * 8))) == "xnn-f32-fc1x16"
+    # an indirect GEMM (3x3) only below 16 channels (DenseNet's 12-channel growth convolutions)
+    assert [_tile(xnnpack_features(conv(n, 9))) for n in (8, 12, 16, 24)] == [
+        "xnn-f32-igemm10x8", "xnn-f32-igemm10x8", "xnn-f32-igemm5x16", "xnn-f32-igemm5x16"]
+
+
+def test_a_fully_connected_layer_of_several_rows_runs_the_gemm_one_row_the_1_row_kernel():
+    from nas.latency import Kernel, xnnpack_features
+
+    def fc(rows, dtype="float32"):
+        return Kernel("fc", dtype, (rows * 64,), rows * 32, rows * 32 * 64, 0, 32 * 64, "FULLY_CONNECTED", channels=32,
+                      window=1)
+
+    assert _tile(xnnpack_features(fc(1))) == "xnn-f32-fc1x16"
+    assert _tile(xnnpack_features(fc(20))) == "xnn-f32-gemm6x16"  # callgrind: 6x16 at 3 and at 20 rows
+    assert xnnpack_features(fc(20))["xnn-f32-gemm6x16:rows"] == 4
+    assert _tile(xnnpack_features(fc(3, "int8"))) == "xnn-qs8-gemm3x8c8"
+    assert _tile(xnnpack_features(fc(1, "int8"))) == "xnn-qs8-fc1x8c8"
+
+
 def test_kernels_of_a_model_outside_the_search_space(outside_model):
     kernels = kernels_from_tflite(outside_model)
     families = [k.family for k in kernels]

@@ -41,10 +41,22 @@ def feature_set(runtime: str, measure: str) -> str:
 #: XNNPACK's micro-kernels as LiteRT 2.x picks them on x86-64 with AVX2/FMA3 (what valgrind
 #: presents), read from callgrind profiles of single-operator models:
 #: (data path, kind) -> rule giving (mr, nr, kr) from the output channels.
+def _nr2_for_gemm(n: int, nr: int = 16, nr2: int = 8) -> bool:
+    """Whether XNNPACK's float GEMM (1x1 convolution, fully connected) switches from its 16-wide
+    default to the 8-wide kernel: fewer channels than 16, or less overcompute where the default
+    wastes more than 1% of them (XNNPACK's fully-connected-nc.c). Under callgrind, 1x1 convolutions
+    and fully connected layers of 12 and 20 channels ran the 8-wide kernels, of 28, 42 and 44 (equal
+    waste) the 16-wide ones."""
+    over, over2 = (nr - n % nr) % nr, (nr2 - n % nr2) % nr2
+    return nr > n or (over2 < over and over * 100 > n)
+
+
 _XNN_GEMM = {
-    ("f32", "gemm"): lambda n: (6, 16, 1) if n % 16 == 0 else (10, 8, 1),
-    ("f32", "igemm"): lambda n: (10, 8, 1) if n <= 8 else (5, 16, 1),
-    ("f32", "fc"): lambda n: (1, 16, 1) if n % 16 == 0 else (1, 8, 1),
+    ("f32", "gemm"): lambda n: (10, 8, 1) if _nr2_for_gemm(n) else (6, 16, 1),
+    # a convolution's indirect GEMM takes the 8-wide kernel only below 16 channels (convolution-nhwc.c;
+    # callgrind: 12 channels ran 10x8, 24 ran 5x16)
+    ("f32", "igemm"): lambda n: (10, 8, 1) if n < 16 else (5, 16, 1),
+    ("f32", "fc"): lambda n: (1, 8, 1) if _nr2_for_gemm(n) else (1, 16, 1),
     ("qs8", "gemm"): lambda n: (3, 8, 8), ("qs8", "igemm"): lambda n: (3, 8, 8), ("qs8", "fc"): lambda n: (1, 8, 8),
     ("qd8", "gemm"): lambda n: (4, 8, 8), ("qd8", "igemm"): lambda n: (4, 8, 8), ("qd8", "fc"): lambda n: (1, 8, 8),
 }
@@ -56,13 +68,23 @@ _XNN_PATH = {"float32": "f32", "int8": "qs8", "hybrid": "qd8"}
 
 def xnnpack_features(kernel: Kernel) -> dict[str, float] | None:
     """Tile counts of the XNNPACK micro-kernel that runs `kernel`, or None when XNNPACK does not
-    run it (int16 activations, hybrid depthwise: TFLite's own kernels) or it is not a convolution.
+    run it (int16 activations, hybrid depthwise: TFLite's own kernels) or it is not a convolution
+    (a 1-D global MEAN is priced as the global pool XNNPACK runs it as).
 
     A GEMM micro-kernel call computes mr output pixels x nr channels over K in steps of kr:
     `rows` counts row tiles (one call each), `blocks` row x column tiles, `steps` their inner
     iterations; an indirect GEMM (igemm, any convolution but 1x1 stride 1) loops over filter taps
-    too (`taps`). A depthwise micro-kernel runs per output pixel, 16 channels a pass."""
+    too (`taps`). One row (a fully connected layer of batch 1, a 1x1 convolution of one pixel)
+    runs the 1-row kernel; a fully connected layer of several rows (a 3-D input) runs the same
+    GEMM as a 1x1 convolution (callgrind: 6x16 for float, 3x8c8 for int8, at 3 and at 20 rows).
+    A depthwise micro-kernel runs per output pixel, 16 channels a pass."""
     path = _XNN_PATH.get(kernel.dtype)
+    if path is not None and kernel.family == "mean" and kernel.variant == "partial" and kernel.channels == kernel.out:
+        # a MEAN over every axis but the channels of a tensor that is not 4-D (1-D global pooling):
+        # XNNPACK runs it as the global pool's row sum (callgrind: 813 instructions for a (1, 58, 64)
+        # int8 MEAN, not the partial reductions' ~22 per element); TFLite Micro's reference MEAN
+        # special-cases only 4-D, so there it stays partial
+        return {"mean:n": 1.0, "mean:in": float(sum(kernel.inputs)), "mean:out": float(kernel.out)}
     if path is None or kernel.family not in ("conv", "dwconv", "fc") or not kernel.channels:
         return None
     channels, window = kernel.channels, max(kernel.window, 1)
@@ -75,8 +97,8 @@ def xnnpack_features(kernel: Kernel) -> dict[str, float] | None:
             name = f"xnn-{path}-dw{tile}p16c"
             return {f"{name}:px": pixels, f"{name}:pxc": pixels * -(-channels // 16), "dwconv:n": 1.0}
         groups, n, k_in, kind = channels, 1, 1, "igemm"
-    elif kernel.family == "fc":
-        groups, n, k_in, kind = 1, channels, kernel.weights // channels, "fc"
+    elif kernel.family == "fc":  # a GEMM of `pixels` rows (a 3-D input's rows): the 1-row kernel only for one row
+        groups, n, k_in, kind = 1, channels, kernel.weights // channels, "fc" if pixels == 1 else "gemm"
     else:
         groups, n, k_in = 1, channels, kernel.macs // max(kernel.taps, 1)
         kind = "gemm" if window == 1 and kernel.stride == 1 else "igemm"

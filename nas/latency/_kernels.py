@@ -80,7 +80,7 @@ class Kernel(NamedTuple):
     channels: int = 0  # output channels (conv, dwconv) or units (fc)
     window: int = 0  # filter positions, kh * kw (1 for fc)
     stride: int = 1
-    variant: str = ""  # what changes the kernel's code path: "float32-int8" (QUANTIZE in -> out), "broadcast", ...
+    variant: str = ""  # what changes the kernel's code path: "float32-int8" (QUANTIZE in -> out), "broadcast", "gated", ...
     runs: int = 0  # calls of the inner loop: a broadcast's runs (output / innermost run), a concatenation's copies
 
     @property
@@ -151,6 +151,7 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
     shapes, dtypes, constant, elements = graph.shapes, graph.dtypes, graph.constant, graph.elements
     kernels = []
     families = _FAMILY_OF
+    made_by: dict[int, tuple[str, int]] = {}  # tensor -> (operator that wrote it, that operator's first input)
     for op in graph.operators:
         name = op.name
         tensors = op.inputs
@@ -168,10 +169,13 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
         elif name in BINARY_OPS and len(tensors) >= 2 and len({shapes[j] for j in tensors}) > 1:
             variant = "broadcast"
             runs = out // _broadcast_run(shapes[tensors[0]], shapes[tensors[1]], out)
+        elif name == "MUL" and len(activations) == 2 and _gated(made_by, *activations):
+            variant = "gated"
         elif name == "MEAN" and activations and outputs:
             source = shapes[activations[0]]  # the global average pool of (1, H, W, C) is a kernel of its own
             if not (len(source) == 4 and source[-1] == out and elements[activations[0]] == source[1] * source[2] * out):
                 variant = "partial"
+            channels = source[-1] if source else 0  # == out: every axis but the channels reduced (`xnnpack_features`)
         elif name == "CONCATENATION" and outputs:
             result = shapes[outputs[0]]
             axis = op.axis + len(result) if op.axis < 0 else op.axis
@@ -212,7 +216,21 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
             activations = [j for j in tensors if constant[j]]  # float16 weights, dequantized at run time
         kernels.append(Kernel(family, dtype, tuple(elements[j] for j in activations), out, macs, taps, weights, name,
                               vmacs, vtaps, channels, window, stride, variant, runs))
+        if name in _GATES:
+            for j in outputs:
+                made_by[j] = (name, tensors[0] if tensors else -1)
     return kernels
+
+
+#: Unary operators whose output, multiplied by their own input, makes a gate: x * sigmoid(x) (swish,
+#: SiLU) or x * tanh(...). In int8, XNNPACK folds such a product into the lookup table of the unary
+#: operator (callgrind: no multiply runs), so the MUL is a variant of its own (`mul/gated`).
+_GATES = frozenset(("LOGISTIC", "TANH"))
+
+
+def _gated(made_by: dict[int, tuple[str, int]], a: int, b: int) -> bool:
+    """Whether one operand of a product is a gate (`_GATES`) computed from the other."""
+    return made_by.get(b, ("", -1))[1] == a or made_by.get(a, ("", -1))[1] == b
 
 
 def _broadcast_run(a: tuple[int, ...], b: tuple[int, ...], out: int) -> int:

@@ -237,6 +237,66 @@ def _detector_head(rng):
     return keras.Model(inputs, [L.Concatenate(axis=1)(boxes), L.Activation("sigmoid")(L.Concatenate(axis=1)(scores))])
 
 
+def _swish(L, x):
+    return L.Multiply()([x, L.Activation("sigmoid")(x)])  # LOGISTIC and MUL: TFLite has no swish operator
+
+
+def _swish_unary(rng):
+    keras, L = _L()
+    inputs = keras.Input(_image(rng))
+    return keras.Model(inputs, _swish(L, L.Conv2D(int(rng.choice([4, 8, 16, 32])), 1)(inputs)))
+
+
+def _mbconv(rng):
+    """EfficientNet's MBConv: 1x1 expansion, depthwise, squeeze-excite, each with swish (LOGISTIC x MUL), 1x1 projection, residual ADD."""
+    keras, L = _L()
+    shape = _image(rng, min_size=6, max_size=32, channels=(8, 16, 24, 32))
+    inputs = keras.Input(shape)
+    stride = int(rng.choice([1, 2]))
+    y = _swish(L, L.Conv2D(shape[2] * int(rng.choice([2, 4, 6])), 1)(inputs))
+    y = _swish(L, L.DepthwiseConv2D(int(rng.choice([3, 5])), stride, "same")(y))
+    s = _swish(L, L.Conv2D(max(shape[2] // 4, 2), 1)(L.GlobalAveragePooling2D(keepdims=True)(y)))
+    y = L.Multiply()([y, L.Conv2D(int(y.shape[-1]), 1, activation="sigmoid")(s)])
+    y = L.Conv2D(shape[2], 1)(y)
+    return keras.Model(inputs, L.Add()([inputs, y]) if stride == 1 else y)
+
+
+def _preactivation(rng):
+    """DenseNet's and ResNet v2's BATCH_NORM -> RELU -> CONV on a concatenation: the batch norm
+    follows no convolution, so the converter keeps it as a per-channel MUL and ADD."""
+    keras, L = _L()
+    shape = _image(rng, min_size=6, max_size=32, channels=(8, 16, 24, 32, 48))
+    inputs = keras.Input(shape)
+    x = L.Concatenate()([inputs, L.Conv2D(int(rng.choice([8, 12, 16])), 3, padding="same")(inputs)])
+    y = L.ReLU()(L.BatchNormalization()(x))
+    return keras.Model(inputs, L.Conv2D(int(rng.choice([12, 24, 48])), int(rng.choice([1, 3])), padding="same")(y))
+
+
+def _mlp(rng):
+    """Dense layers on a flat vector, batch norm and ReLU between (anomaly-detection and sensor MLPs)."""
+    keras, L = _L()
+    inputs = keras.Input((int(rng.choice([16, 64, 128, 256, 640, 1024])),))
+    x = inputs
+    for _ in range(int(rng.integers(2, 7))):
+        x = L.Dense(int(rng.choice([8, 16, 32, 64, 128, 256])))(x)
+        if rng.random() < 0.5:
+            x = L.BatchNormalization()(x)
+        x = L.ReLU()(x)
+    return keras.Model(inputs, L.Dense(int(rng.choice([8, 64, 640])))(x))
+
+
+def _conv1d(rng):
+    """1-D convolutions over time (EXPAND_DIMS / RESHAPE around a CONV_2D of height 1), pooling over time."""
+    keras, L = _L()
+    inputs = keras.Input((int(rng.integers(16, 257)), int(rng.choice([1, 3, 6, 9, 16, 32]))))
+    x = L.Conv1D(int(rng.choice([8, 16, 32, 64])), int(rng.choice([3, 5, 9])), int(rng.choice([1, 2])),
+                 str(rng.choice(["same", "valid"])), activation="relu")(inputs)
+    if rng.random() < 0.5:
+        x = L.MaxPooling1D(2)(x)
+    x = L.Conv1D(int(rng.choice([16, 32, 64])), int(rng.choice([3, 5])), padding="same", activation="relu")(x)
+    return keras.Model(inputs, L.GlobalAveragePooling1D()(x) if rng.random() < 0.5 else x)
+
+
 #: operator (as TFLite names it) -> builder of a model around it.
 OP_BUILDERS: dict[str, Callable] = {
     "RELU": _unary(lambda L, rng: L.ReLU()), "RELU6": _unary(lambda L, rng: L.ReLU(6.0)),
@@ -251,6 +311,10 @@ OP_BUILDERS: dict[str, Callable] = {
     "STRIDED_SLICE": _strided_slice, "TRANSPOSE": _transpose, "SOFTMAX": _softmax, "FULLY_CONNECTED/3d": _fc3d,
     "TRANSPOSE_CONV": _transpose_conv, "RESIZE_NEAREST_NEIGHBOR": _resize, "CONV_2D": _conv(False),
     "DEPTHWISE_CONV_2D": _conv(True), "detector-head": _detector_head,
+    # added 2026-12-02 (after the first two real sets): patterns of real models the single operators
+    # left loose; appended, so the draws above stay what they were
+    "swish": _swish_unary, "mbconv": _mbconv, "preactivation": _preactivation, "FULLY_CONNECTED/mlp": _mlp,
+    "conv1d": _conv1d,
 }
 
 
