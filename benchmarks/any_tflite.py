@@ -103,17 +103,29 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--count-only", action="store_true",
+                        help="build and count the files into --cache, print no prediction (a set is counted while a fit "
+                             "is still being made, and scored once it is final)")
     args = parser.parse_args()
 
-    from real_models import FRESH_MODELS, build_real_models
+    from real_models import FRESH_MODELS, THIRD_MODELS, build_real_models
 
     sets = {"real": _cached(args.cache, "real-models.pkl", lambda: build_real_models(args.seed)),
-            "fresh": _cached(args.cache, "fresh-models.pkl", lambda: build_real_models(args.seed, FRESH_MODELS))}
-    labels = {"real": "**real models, never fitted**",
-              "fresh": "**second real set, built after this change, scored once**"}
+            "fresh": _cached(args.cache, "fresh-models.pkl", lambda: build_real_models(args.seed, FRESH_MODELS)),
+            "third": _cached(args.cache, "third-models.pkl", lambda: build_real_models(args.seed, THIRD_MODELS))}
+    labels = {"real": "first real set (guided the second pass)", "fresh": "second real set (guided the third pass)",
+              "third": "**third real set, counted before this fit was final, scored once**"}
+    prefixes = {"real": "", "fresh": "fresh-", "third": "third-"}
     built_of = {key: [f for f in files if f[3] is not None] for key, files in sets.items()}
+    if args.count_only:
+        for name in DEVICES:
+            device = load_device(name)
+            for which, files in sets.items():
+                _cached(args.cache, f"{prefixes[which]}real-measured-{name}.pkl", lambda: _measure(files, device))
+        print(f"counted {sum(map(len, built_of.values()))} files into {args.cache}")
+        return 0
     for key, files in sets.items():
-        print(f"## {'Any .tflite' if key == 'real' else 'Second set'}: {len(built_of[key])} held-out real model files "
+        print(f"## {labels[key]}: {len(built_of[key])} held-out real model files "
               f"({len({f[0] for f in files})} architectures; {len(files) - len(built_of[key])} conversions the converter refused)\n")
     per_file = {}
     for name in DEVICES:
@@ -132,8 +144,7 @@ def main() -> int:
                       f"{s['max_error_pct']:.1f}% |")
         refused = []
         for which, files in sets.items():
-            prefix = "" if which == "real" else "fresh-"
-            measured = _cached(args.cache, f"{prefix}real-measured-{name}.pkl", lambda: _measure(files, device))
+            measured = _cached(args.cache, f"{prefixes[which]}real-measured-{name}.pkl", lambda: _measure(files, device))
             errors, arena_errors, priced, runnable = [], [], 0, 0
             for f in built_of[which]:
                 key = (f[0], f[1], f[2])
@@ -154,12 +165,12 @@ def main() -> int:
                 per_file.setdefault(key, {})[name] = (count, p, err, arena, arena_err)
             print(f"| {labels[which]} | {runnable} | {priced} ({priced / max(runnable, 1):.0%}) | {_stats(errors)} |")
             if arena_errors:
-                print(f"| {'real' if which == 'real' else 'second set'}: TFLite Micro arena | {len(arena_errors)} | "
+                print(f"| {labels[which].strip('*').split(',')[0]}: TFLite Micro arena | {len(arena_errors)} | "
                       f"{len(arena_errors)} | {_stats(arena_errors)} |")
         for line in refused:
             print(f"\nnot priced: {line}")
         print()
-    built = built_of["real"] + built_of["fresh"]
+    built = built_of["real"] + built_of["fresh"] + built_of["third"]
     print("### Each real file (instructions: error against callgrind; arena: against the TFLite Micro interpreter)\n")
     print("| model | mode / io | KB | TFLM error | TFLM arena error | LiteRT error | estimated operators |")
     print("|---|---|---|---|---|---|---|")
