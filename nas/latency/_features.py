@@ -38,9 +38,6 @@ def feature_set(runtime: str, measure: str) -> str:
     return "xnnpack" if runtime == "litert" and measure == "icount" else "kernel"
 
 
-#: XNNPACK's micro-kernels as LiteRT 2.x picks them on x86-64 with AVX2/FMA3 (what valgrind
-#: presents), read from callgrind profiles of single-operator models:
-#: (data path, kind) -> rule giving (mr, nr, kr) from the output channels.
 def _nr2_for_gemm(n: int, nr: int = 16, nr2: int = 8) -> bool:
     """Whether XNNPACK's float GEMM (1x1 convolution, fully connected) switches from its 16-wide
     default to the 8-wide kernel: fewer channels than 16, or less overcompute where the default
@@ -51,6 +48,9 @@ def _nr2_for_gemm(n: int, nr: int = 16, nr2: int = 8) -> bool:
     return nr > n or (over2 < over and over * 100 > n)
 
 
+#: XNNPACK's micro-kernels as LiteRT 2.x picks them on x86-64 with AVX2/FMA3 (what valgrind
+#: presents), read from callgrind profiles of single-operator models:
+#: (data path, kind) -> rule giving (mr, nr, kr) from the output channels.
 _XNN_GEMM = {
     ("f32", "gemm"): lambda n: (10, 8, 1) if _nr2_for_gemm(n) else (6, 16, 1),
     # a convolution's indirect GEMM takes the 8-wide kernel only below 16 channels (convolution-nhwc.c;

@@ -77,7 +77,7 @@ class Kernel(NamedTuple):
     op: str = ""  # the TFLite builtin name
     vmacs: int = 0  # MACs over filter positions inside the input (reference kernels skip padding)
     vtaps: int = 0  # filter positions inside the input, over all output elements
-    channels: int = 0  # output channels (conv, dwconv) or units (fc)
+    channels: int = 0  # output channels (conv, dwconv), units (fc), channels per row (pools, softmax, MEAN's input)
     window: int = 0  # filter positions, kh * kw (1 for fc)
     stride: int = 1
     variant: str = ""  # what changes the kernel's code path: "float32-int8" (QUANTIZE in -> out), "broadcast", "gated", ...
@@ -151,7 +151,7 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
     shapes, dtypes, constant, elements = graph.shapes, graph.dtypes, graph.constant, graph.elements
     kernels = []
     families = _FAMILY_OF
-    made_by: dict[int, tuple[str, int]] = {}  # tensor -> (operator that wrote it, that operator's first input)
+    gated_from: dict[int, int] = {}  # output of a gate (`_GATES`) -> the tensor it was computed from
     for op in graph.operators:
         name = op.name
         tensors = op.inputs
@@ -169,7 +169,8 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
         elif name in BINARY_OPS and len(tensors) >= 2 and len({shapes[j] for j in tensors}) > 1:
             variant = "broadcast"
             runs = out // _broadcast_run(shapes[tensors[0]], shapes[tensors[1]], out)
-        elif name == "MUL" and len(activations) == 2 and _gated(made_by, *activations):
+        elif name == "MUL" and len(activations) == 2 and (gated_from.get(activations[1]) == activations[0]
+                                                          or gated_from.get(activations[0]) == activations[1]):
             variant = "gated"
         elif name == "MEAN" and activations and outputs:
             source = shapes[activations[0]]  # the global average pool of (1, H, W, C) is a kernel of its own
@@ -216,9 +217,9 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
             activations = [j for j in tensors if constant[j]]  # float16 weights, dequantized at run time
         kernels.append(Kernel(family, dtype, tuple(elements[j] for j in activations), out, macs, taps, weights, name,
                               vmacs, vtaps, channels, window, stride, variant, runs))
-        if name in _GATES:
+        if name in _GATES and tensors:
             for j in outputs:
-                made_by[j] = (name, tensors[0] if tensors else -1)
+                gated_from[j] = tensors[0]
     return kernels
 
 
@@ -226,11 +227,6 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
 #: SiLU) or x * tanh(...). In int8, XNNPACK folds such a product into the lookup table of the unary
 #: operator (callgrind: no multiply runs), so the MUL is a variant of its own (`mul/gated`).
 _GATES = frozenset(("LOGISTIC", "TANH"))
-
-
-def _gated(made_by: dict[int, tuple[str, int]], a: int, b: int) -> bool:
-    """Whether one operand of a product is a gate (`_GATES`) computed from the other."""
-    return made_by.get(b, ("", -1))[1] == a or made_by.get(a, ("", -1))[1] == b
 
 
 def _broadcast_run(a: tuple[int, ...], b: tuple[int, ...], out: int) -> int:
