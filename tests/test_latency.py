@@ -134,6 +134,56 @@ def test_a_fully_connected_layer_of_several_rows_runs_the_gemm_one_row_the_1_row
     assert _tile(xnnpack_features(fc(1, "int8"))) == "xnn-qs8-fc1x8c8"
 
 
+def test_xnnpack_pads_row_by_row_and_prices_padv2_apart():
+    from nas.latency import Kernel, xnnpack_features
+
+    # a causal 1-D pad, (1, 98, 32) int8 to (1, 100, 32): callgrind ran XNNPACK's pad once a row, 100 rows
+    pad = Kernel("pad", "int8", (98 * 32,), 100 * 32, op="PAD", channels=32)
+    assert xnnpack_features(pad) == {"pad:n": 1.0, "pad:in": 3136.0, "pad:out": 3200.0, "pad:px": 100.0}
+    assert set(xnnpack_features(pad._replace(op="PADV2"))) == {"pad/v2:n", "pad/v2:in", "pad/v2:out", "pad/v2:px"}
+    assert xnnpack_features(pad._replace(dtype="int16")) is None  # int16x8: TFLite's own pad, by elements
+
+
+def test_xnnpack_runs_a_strided_transposed_convolution_a_pixel_a_call():
+    from nas.latency import Kernel, xnnpack_features
+
+    def deconv(channels, stride, window=9, in_pixels=256, k_in=16, dtype="float32"):
+        out_pixels = in_pixels * stride * stride
+        return Kernel("transpose_conv", dtype, (in_pixels * k_in,), out_pixels * channels, in_pixels * k_in * window * channels,
+                      weights=channels * window * k_in, op="TRANSPOSE_CONV", channels=channels, window=window, stride=stride)
+
+    # callgrind, 16x16x16 -> 32x32x16, 3x3 stride 2: 1,024 calls of the 1x16 kernel, one an output pixel
+    f = xnnpack_features(deconv(16, 2))
+    assert f == {"xnn-f32-subconv1x16:rows": 1024, "xnn-f32-subconv1x16:blocks": 1024,
+                 "xnn-f32-subconv1x16:taps": 256 * 9, "xnn-f32-subconv1x16:steps": 256 * 9 * 16, "transpose_conv:n": 1.0}
+    assert _tile(xnnpack_features(deconv(8, 2))) == "xnn-f32-subconv1x8"  # 8 channels: the 1x8 kernel (callgrind)
+    assert xnnpack_features(deconv(32, 2))["xnn-f32-subconv1x16:taps"] == 2 * 256 * 9  # two 16-wide blocks a call
+    # stride 1 runs as a convolution's indirect GEMM (callgrind: 10x8 for 4 channels of 6x6)
+    assert _tile(xnnpack_features(deconv(4, 1, in_pixels=36, k_in=32))) == "xnn-f32-igemm10x8"
+    assert xnnpack_features(deconv(16, 2, dtype="int8")) is None  # int8: priced by its shape
+
+
+def test_xnnpack_elides_a_reshape_between_its_own_operators():
+    from nas.latency import Kernel, xnnpack_features
+
+    reshape = Kernel("reshape", "float32", (3136,), 3136, op="RESHAPE")
+    assert xnnpack_features(reshape) == {"reshape/internal:n": 1.0}
+    assert xnnpack_features(reshape._replace(edge=True)) is None  # a graph input or output is copied: by elements
+    assert xnnpack_features(reshape._replace(dtype="int16")) is None
+
+
+def test_the_held_out_split_does_not_move_when_samples_are_added():
+    from nas.latency import held_out_split
+
+    names = [f"op-conv-{i}" for i in range(400)]
+    train, held = held_out_split(names, 0)
+    assert 0.18 < len(held) / len(names) < 0.32 and set(train).isdisjoint(held) and len(train) + len(held) == 400
+    more = names[:150] + [f"op-split-{i}" for i in range(120)] + names[150:]
+    _, held_more = held_out_split(more, 0)
+    assert {more[i] for i in held_more if more[i] in names} == {names[i] for i in held}
+    assert set(held_out_split(names, 1)[1]) != set(held)  # the seed draws another split
+
+
 def test_kernels_of_a_model_outside_the_search_space(outside_model):
     kernels = kernels_from_tflite(outside_model)
     families = [k.family for k in kernels]

@@ -85,6 +85,23 @@ def xnnpack_features(kernel: Kernel) -> dict[str, float] | None:
         # int8 MEAN, not the partial reductions' ~22 per element); TFLite Micro's reference MEAN
         # special-cases only 4-D, so there it stays partial
         return {"mean:n": 1.0, "mean:in": float(sum(kernel.inputs)), "mean:out": float(kernel.out)}
+    if path is not None and kernel.family == "pad":
+        # XNNPACK pads row by row: a call per output row (all dimensions but the innermost), each
+        # copying or filling one row (callgrind, a (1, 98, 32) int8 tensor padded to (1, 100, 32):
+        # ~150 instructions a row, whatever the bytes), so rows price it, not only elements. PADV2
+        # (a constant other than zero) is priced apart: its float rows cost less than half PAD's, and
+        # in int8 half the generated models ran 3-4x their float twins (not XNNPACK's pad) where
+        # every int8 PAD model cost what its float twin did.
+        key = "pad/v2" if kernel.op == "PADV2" else "pad"
+        return {f"{key}:n": 1.0, f"{key}:in": float(sum(kernel.inputs)), f"{key}:out": float(kernel.out),
+                f"{key}:px": float(kernel.out // kernel.channels if kernel.channels else 1)}
+    if path is not None and kernel.family == "reshape" and not kernel.edge:
+        # XNNPACK elides a reshape between two of its operators (callgrind: no copy runs for the 18
+        # RESHAPE and EXPAND_DIMS of a 1-D TCN); one that reads a graph input or writes a graph
+        # output copies (`reshape:in`)
+        return {"reshape/internal:n": 1.0}
+    if path == "f32" and kernel.family == "transpose_conv" and kernel.channels and kernel.window:
+        return _xnn_deconvolution(kernel)
     if path is None or kernel.family not in ("conv", "dwconv", "fc") or not kernel.channels:
         return None
     channels, window = kernel.channels, max(kernel.window, 1)
@@ -119,3 +136,28 @@ def xnnpack_features(kernel: Kernel) -> dict[str, float] | None:
     return out
 
 
+
+
+def _xnn_deconvolution(kernel: Kernel) -> dict[str, float]:
+    """A float transposed convolution as XNNPACK runs it. Stride 1: the indirect GEMM of a
+    convolution (callgrind: 10x8 for 4 channels, as a convolution picks it). Larger strides: one
+    sub-convolution a stride phase, each an indirect GEMM of one output pixel a call (the 1-row
+    micro-kernel, 8 or 16 wide as a convolution's would be), looping over the phase's share of the
+    filter taps; every input pixel meets every tap once in all, so taps = input pixels x kh x kw
+    (callgrind: a call per output pixel at 4, 8, 16 and 32 channels; 2x2, 3x3 filters)."""
+    channels, window = kernel.channels, kernel.window
+    k_in = kernel.weights // (channels * window)
+    in_pixels = kernel.macs // max(channels * window * k_in, 1)
+    pixels = max(kernel.out // channels, 1)
+    mr, nr, _ = _XNN_GEMM[("f32", "igemm")](channels)
+    across = -(-channels // nr)
+    if kernel.stride == 1:
+        name = f"xnn-f32-igemm{mr}x{nr}"
+        rows = -(-pixels // mr)
+        blocks = rows * across
+        return {f"{name}:rows": rows, f"{name}:blocks": blocks, f"{name}:taps": blocks * window,
+                f"{name}:steps": blocks * window * k_in, "transpose_conv:n": 1.0}
+    name = f"xnn-f32-subconv1x{nr}"
+    taps = across * in_pixels * window
+    return {f"{name}:rows": pixels, f"{name}:blocks": pixels * across, f"{name}:taps": taps,
+            f"{name}:steps": taps * k_in, "transpose_conv:n": 1.0}

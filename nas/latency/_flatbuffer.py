@@ -56,7 +56,7 @@ class Operator(NamedTuple):
     name: str  # builtin name, CUSTOM for custom operators
     inputs: tuple[int, ...]  # tensor indices, -1 (optional input left out) dropped
     outputs: tuple[int, ...]
-    padding_same: bool = False  # CONV_2D / DEPTHWISE_CONV_2D options
+    padding_same: bool = False  # CONV_2D / DEPTHWISE_CONV_2D / TRANSPOSE_CONV options
     stride: tuple[int, int] = (1, 1)  # (h, w)
     dilation: tuple[int, int] = (1, 1)
     axis: int = 0  # CONCATENATION's axis (negative: from the end)
@@ -148,7 +148,9 @@ def _enums() -> tuple[dict[int, str], dict[int, str]]:
     return enum_names(schema.BuiltinOperator), {k: v.lower() for k, v in enum_names(schema.TensorType).items()}
 
 
-_CONV_OPTIONS = {"CONV_2D": (0, 2, 1, 5, 4), "DEPTHWISE_CONV_2D": (0, 2, 1, 6, 5)}  # padding, stride h, w, dilation h, w
+#: Fields of the options table: padding, stride h, w, dilation h, w (TransposeConvOptions has no
+#: dilation: fields 5 and 6 are absent there, read as 1).
+_CONV_OPTIONS = {"CONV_2D": (0, 2, 1, 5, 4), "DEPTHWISE_CONV_2D": (0, 2, 1, 6, 5), "TRANSPOSE_CONV": (0, 2, 1, 5, 6)}
 
 
 def parse_tflite(source: str | Path | bytes) -> Graph:

@@ -82,6 +82,7 @@ class Kernel(NamedTuple):
     stride: int = 1
     variant: str = ""  # what changes the kernel's code path: "float32-int8" (QUANTIZE in -> out), "broadcast", "gated", ...
     runs: int = 0  # calls of the inner loop: a broadcast's runs (output / innermost run), a concatenation's copies
+    edge: bool = False  # a reshape that reads a graph input or writes a graph output (XNNPACK elides the others)
 
     @property
     def key(self) -> str:
@@ -152,6 +153,7 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
     kernels = []
     families = _FAMILY_OF
     gated_from: dict[int, int] = {}  # output of a gate (`_GATES`) -> the tensor it was computed from
+    graph_inputs, graph_outputs = frozenset(graph.inputs), frozenset(graph.outputs)
     for op in graph.operators:
         name = op.name
         tensors = op.inputs
@@ -190,6 +192,7 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
             macs = elements[source_tensor] * window * shape[0]  # every input element scatters into kh x kw x out_c outputs
             activations = [source_tensor]
             dtype = dtypes[source_tensor]
+            stride = max(max(op.stride), 1)
         elif family in ("conv", "dwconv", "fc") and len(tensors) >= 2:
             filt = tensors[1]
             shape = shapes[filt]
@@ -211,12 +214,13 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
                 vmacs = vtaps * (shape[3] if family == "conv" else 1)
             if dtype == "float32" and dtypes[filt] == "int8":
                 dtype = "hybrid"
-        elif family in ("maxpool", "avgpool", "softmax") and outputs and shapes[outputs[0]]:
-            channels = shapes[outputs[0]][-1]  # pooling runs per output pixel, softmax per row
+        elif family in ("maxpool", "avgpool", "softmax", "pad") and outputs and shapes[outputs[0]]:
+            channels = shapes[outputs[0]][-1]  # pooling runs per output pixel, softmax and XNNPACK's pad per row
         elif family == "dequantize" and not activations:
             activations = [j for j in tensors if constant[j]]  # float16 weights, dequantized at run time
+        edge = family == "reshape" and (any(j in graph_inputs for j in tensors) or any(j in graph_outputs for j in outputs))
         kernels.append(Kernel(family, dtype, tuple(elements[j] for j in activations), out, macs, taps, weights, name,
-                              vmacs, vtaps, channels, window, stride, variant, runs))
+                              vmacs, vtaps, channels, window, stride, variant, runs, edge))
         if name in _GATES and tensors:
             for j in outputs:
                 gated_from[j] = tensors[0]
@@ -360,13 +364,22 @@ def stand_in(kernel: Kernel, priced: set[str]) -> Kernel | None:
     variant (QUANTIZE's int8 -> uint8 for its float -> int8, a broadcast for a plain ADD), else the
     nearest family doing the same kind of work (element-wise, data movement, reduction, ...), with
     the same element counts. None when nothing near was calibrated."""
-    same = sorted(f for f in priced if f.split("/")[0] == kernel.family and f != kernel.key)
+    known = priced if isinstance(priced, frozenset) else frozenset(priced)
+    choice = _stand_in_choice(kernel.op, kernel.family, kernel.dtype, kernel.variant, known)
+    return None if choice is None else kernel._replace(family=choice[0], variant=choice[1])
+
+
+@lru_cache(maxsize=4096)
+def _stand_in_choice(op: str, family: str, dtype: str, variant: str, priced: frozenset[str]) -> tuple[str, str] | None:
+    """`stand_in`'s pick, (family, variant), worked out once per kind of kernel and fitted model."""
+    kernel = Kernel(family, dtype, (), 0, op=op, variant=variant)
+    same = sorted(f for f in priced if f.split("/")[0] == family and f != kernel.key)
     candidates = [kernel._replace(variant=f.split("/", 1)[1] if "/" in f else "") for f in same
-                  if "/hybrid" not in f or kernel.dtype == "hybrid"]
-    candidates += [kernel._replace(family=f, variant="broadcast" if kernel.variant == "broadcast" else "")
-                   for f in _NEAREST[_kind(kernel)] if f != kernel.family]
-    candidates += [kernel._replace(family=f, variant="") for f in _NEAREST[_kind(kernel)] if f != kernel.family]
+                  if "/hybrid" not in f or dtype == "hybrid"]
+    candidates += [kernel._replace(family=f, variant="broadcast" if variant == "broadcast" else "")
+                   for f in _NEAREST[_kind(kernel)] if f != family]
+    candidates += [kernel._replace(family=f, variant="") for f in _NEAREST[_kind(kernel)] if f != family]
     for candidate in candidates:
         if candidate.key in priced:
-            return candidate
+            return candidate.family, candidate.variant
     return None
