@@ -51,6 +51,24 @@ def test_every_operator_is_named_by_its_builtin_code(op_models, op):
     assert [k.key for k in kernels if k.op == "DEQUANTIZE"] == ["dequantize/int8-float32"]
 
 
+def test_transposed_convolutions_carry_their_stride_and_reshapes_whether_they_touch_the_graph_edge(op_models):
+    from nas.latency import kernels_from_tflite
+
+    assert {k.stride for k in kernels_from_tflite(op_models["TRANSPOSE_CONV/upsample"]) if k.op == "TRANSPOSE_CONV"} == {2}
+    # float input and output: QUANTIZE / DEQUANTIZE around it, so the reshape is between two operators
+    assert [k.edge for k in kernels_from_tflite(op_models["RESHAPE"]) if k.family == "reshape"] == [False]
+    assert [k.edge for k in kernels_from_tflite(_op_model("RESHAPE", 5, io="int8")) if k.family == "reshape"] == [True]
+
+
+def test_operator_patterns_added_later_draw_from_generators_of_their_own():
+    from nas.latency import kernels_from_tflite, make_op_samples, parse_tflite
+
+    alone = make_op_samples(1, ("float32",), 3, ops=("SPLIT",))
+    after = make_op_samples(1, ("float32",), 3, ops=("RELU", "SPLIT"))
+    assert parse_tflite(alone[0].tflite).shapes == parse_tflite(after[1].tflite).shapes
+    assert "SPLIT" in {k.op for k in kernels_from_tflite(alone[0].tflite)}
+
+
 def test_uint8_inputs_and_broadcasts_are_their_own_kernel_variants():
     from nas.latency import kernels_from_tflite
 
@@ -176,11 +194,10 @@ def test_dilated_taps_inside_the_input_match_a_brute_force_count():
         assert inside_taps(size, out, kernel, stride, same, dilation) == brute
 
 
-#: Single-operator models the 2026-12-02 third-pass refit misprices beyond the bound on LiteRT
-#: (benchmarks/README.md, any .tflite): their fixed per-operator terms moved with the refit's new
-#: held-out split (TANH's to 16,000 instructions an operator). Known regressions, kept visible:
-#: strict, so a fit that fixes them fails here until this list is updated.
-_LITERT_REGRESSIONS = {"TANH": "+350%", "TRANSPOSE": "+140%", "TRANSPOSE_CONV": "+112%"}
+#: Known regressions of single-operator models on LiteRT, operator -> its error: strict xfails, so a
+#: fit that fixes one fails here until it is taken off. The three of the 2026-12-02 third pass (TANH
+#: +350%, TRANSPOSE +140%, TRANSPOSE_CONV +112%) are priced within the bound since its fourth pass.
+_LITERT_REGRESSIONS: dict[str, str] = {}
 
 
 def _calibrated_ops():
@@ -206,12 +223,11 @@ def counted(op_models):
 
 
 #: How close a single-operator model (a few thousand to a few hundred thousand instructions, where
-#: fixed per-operator costs dominate) must be priced: the calibration's held-out operator models are
-#: 79% (TFLite Micro) and 67% (LiteRT, whose XNNPACK set-up per operator varies most) within +/-10%
-#: (benchmarks/README.md, any .tflite); these bounds hold every operator of both, measured. TFLite
-#: Micro's was 55% until the 2026-12-02 refit put int8 MAXIMUM at +77% on this draw (its per-operator
-#: term absorbs what the float-input QUANTIZE around it is mispriced by): both bounds are now 80%.
-_OPERATOR_TOLERANCE = {"host-tflm-icount": 0.80, "host-litert-icount": 0.80}
+#: fixed per-operator costs dominate) must be priced. On these draws (2026-12-02, fourth pass) TFLite
+#: Micro prices 38 of 39 within +/-10% (RESIZE_NEAREST_NEIGHBOR -49%), LiteRT 33 of 40 (the worst:
+#: the 5-D TRANSPOSE of a channel shuffle -72%, STRIDED_SLICE -61%, RESIZE_NEAREST_NEIGHBOR -59%);
+#: the calibration's held-out operator models are 83% and 70% within +/-10% (benchmarks/README.md).
+_OPERATOR_TOLERANCE = {"host-tflm-icount": 0.60, "host-litert-icount": 0.80}
 
 
 @needs_valgrind

@@ -285,6 +285,55 @@ def _mlp(rng):
     return keras.Model(inputs, L.Dense(int(rng.choice([8, 64, 640])))(x))
 
 
+def _decoder(rng):
+    """An autoencoder's or a segmentation net's decoder: one or two stride-2 transposed
+    convolutions of 8 to 64 channels, each with batch norm and ReLU."""
+    keras, L = _L()
+    inputs = keras.Input(_image(rng, min_size=2, max_size=12, channels=(16, 32, 64)))
+    x = inputs
+    for _ in range(int(rng.integers(1, 3))):
+        x = L.Conv2DTranspose(int(rng.choice([8, 16, 24, 32, 48, 64])), int(rng.choice([2, 3, 4])), 2,
+                              str(rng.choice(["same", "valid"])), use_bias=False)(x)
+        x = L.ReLU()(L.BatchNormalization()(x))
+    return keras.Model(inputs, x)
+
+
+def _upsample(rng):
+    """A learned 2x upsampling (a U-Net's or an FPN's): one transposed convolution, stride 2, with bias."""
+    keras, L = _L()
+    inputs = keras.Input(_image(rng, min_size=3, max_size=16, channels=(8, 16, 32, 48, 64)))
+    layer = L.Conv2DTranspose(int(rng.choice([8, 12, 16, 32, 64])), int(rng.choice([2, 3, 4])), 2, "same")
+    return keras.Model(inputs, layer(inputs))
+
+
+def _split(rng):
+    """A channel split (ShuffleNet v2's units, CSP and GhostNet blocks): SPLIT into 2 or 4 equal
+    parts after a 1x1 convolution (so the split reads a kernel's output, as in those models), each
+    part a branch of its own."""
+    keras, L = _L()
+    from ..backend import tf
+
+    parts = int(rng.choice([2, 2, 4]))
+    h, w, _ = _image(rng, min_size=4, max_size=32)
+    inputs = keras.Input((h, w, int(rng.choice([3, 8, 16]))))
+    x = L.Conv2D(int(rng.choice([8, 16, 32, 48, 64])), 1)(inputs)
+    pieces = L.Lambda(lambda t: tf.split(t, parts, axis=-1))(x)
+    return keras.Model(inputs, [L.ReLU()(p) for p in pieces])
+
+
+def _channel_shuffle(rng):
+    """ShuffleNet's channel shuffle after a 1x1 convolution: RESHAPE to (H, W, groups, C/groups),
+    TRANSPOSE the last two axes, RESHAPE back."""
+    keras, L = _L()
+    groups = int(rng.choice([2, 4]))
+    h, w, _ = _image(rng, min_size=4, max_size=32)
+    inputs = keras.Input((h, w, int(rng.choice([3, 8, 16]))))
+    c = int(rng.choice([8, 16, 32, 48, 64]))
+    x = L.Conv2D(c, 1)(inputs)
+    x = L.Permute((1, 2, 4, 3))(L.Reshape((h, w, groups, c // groups))(x))
+    return keras.Model(inputs, L.Reshape((h, w, c))(x))
+
+
 def _conv1d(rng):
     """1-D convolutions over time (EXPAND_DIMS / RESHAPE around a CONV_2D of height 1), pooling over time."""
     keras, L = _L()
@@ -315,7 +364,14 @@ OP_BUILDERS: dict[str, Callable] = {
     # left loose; appended, so the draws above stay what they were
     "swish": _swish_unary, "mbconv": _mbconv, "preactivation": _preactivation, "FULLY_CONNECTED/mlp": _mlp,
     "conv1d": _conv1d,
+    # added 2026-12-02, after the third real set; each draws from a generator of its own (`_SHARED_GENERATOR`)
+    "TRANSPOSE_CONV/decoder": _decoder, "TRANSPOSE_CONV/upsample": _upsample, "SPLIT": _split,
+    "channel-shuffle": _channel_shuffle,
 }
+#: The builders before this index draw, in order, from one generator shared by all of them; each
+#: one after it from its own (seeded by the seed and its position), so that adding a builder never
+#: changes the models of another and one can be built alone.
+_SHARED_GENERATOR = 36
 
 
 def build_op_model(op: str, rng: np.random.Generator):
@@ -332,11 +388,14 @@ def make_op_samples(per_op: int, modes: tuple[str, ...], seed: int = 0, ops: tup
     conversions cycle their inputs and outputs through int8, float and uint8."""
     from ..candidate import IO_TYPES, convert
 
-    rng = np.random.default_rng(seed)
+    shared = np.random.default_rng(seed)
     names = ops or tuple(OP_BUILDERS)
     samples: list[Sample] = []
     total, done = len(names) * per_op, 0
+    order = list(OP_BUILDERS)
     for op in names:
+        position = order.index(op)
+        rng = shared if position < _SHARED_GENERATOR else np.random.default_rng([seed, position])
         for k in range(per_op):
             model, xs = build_op_model(op, rng)
             settle(model, xs if len(xs) > 1 else xs[0], rng, steps=2)
