@@ -71,6 +71,12 @@ for _ in range(int(sys.argv[1])):
 """
 
 
+#: What makes callgrind's total of a Python process repeat exactly: fixed string hashes, and one BLAS
+#: thread (numpy's OpenBLAS threads otherwise spin for a varying number of instructions: repeated
+#: counts of the same prediction differed by up to 25% with them).
+_REPEATABLE = {"PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
 def _predictor_instructions(data: bytes, repeats: int = 10) -> int:
     """Host instructions of one `predict` of `data` on host-tflm-icount: callgrind's total for
     1 + repeats predictions less its total for one (start-up and the artifact's first read cancel)."""
@@ -87,7 +93,7 @@ def _predictor_instructions(data: bytes, repeats: int = 10) -> int:
         totals = []
         for n in (1, 1 + repeats):
             run = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, str(script),
-                                  str(n)], capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+                                  str(n)], capture_output=True, text=True, env={**os.environ, **_REPEATABLE})
             totals.append(int(run.stderr.split("Collected :")[1].split()[0]))
     return (totals[1] - totals[0]) // repeats
 
@@ -108,14 +114,16 @@ def main() -> int:
                              "is still being made, and scored once it is final)")
     args = parser.parse_args()
 
-    from real_models import FRESH_MODELS, THIRD_MODELS, build_real_models
+    from real_models import FOURTH_MODELS, FRESH_MODELS, THIRD_MODELS, build_real_models
 
     sets = {"real": _cached(args.cache, "real-models.pkl", lambda: build_real_models(args.seed)),
             "fresh": _cached(args.cache, "fresh-models.pkl", lambda: build_real_models(args.seed, FRESH_MODELS)),
-            "third": _cached(args.cache, "third-models.pkl", lambda: build_real_models(args.seed, THIRD_MODELS))}
+            "third": _cached(args.cache, "third-models.pkl", lambda: build_real_models(args.seed, THIRD_MODELS)),
+            "fourth": _cached(args.cache, "fourth-models.pkl", lambda: build_real_models(args.seed, FOURTH_MODELS))}
     labels = {"real": "first real set (guided the second pass)", "fresh": "second real set (guided the third pass)",
-              "third": "**third real set, counted before this fit was final, scored once**"}
-    prefixes = {"real": "", "fresh": "fresh-", "third": "third-"}
+              "third": "third real set (guided the fourth pass)",
+              "fourth": "**fourth real set, counted before this fit was final, scored once**"}
+    prefixes = {"real": "", "fresh": "fresh-", "third": "third-", "fourth": "fourth-"}
     built_of = {key: [f for f in files if f[3] is not None] for key, files in sets.items()}
     if args.count_only:
         for name in DEVICES:
@@ -170,7 +178,7 @@ def main() -> int:
         for line in refused:
             print(f"\nnot priced: {line}")
         print()
-    built = built_of["real"] + built_of["fresh"] + built_of["third"]
+    built = built_of["real"] + built_of["fresh"] + built_of["third"] + built_of["fourth"]
     print("### Each real file (instructions: error against callgrind; arena: against the TFLite Micro interpreter)\n")
     print("| model | mode / io | KB | TFLM error | TFLM arena error | LiteRT error | estimated operators |")
     print("|---|---|---|---|---|---|---|")

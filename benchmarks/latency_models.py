@@ -92,6 +92,17 @@ def _from_records(device, samples) -> list:
     return out
 
 
+def _internal_reshapes(features: dict | None) -> dict | None:
+    """A plain model's recorded XNNPACK features with its reshape priced as the kernel reader now
+    prices one between two XNNPACK operators (`reshape/internal`, elided): a plain model's only
+    reshape is its Flatten, between a convolution or pool and a dense layer (`_sampling.py`)."""
+    if not features or "reshape:n" not in features:
+        return features
+    out = {k: v for k, v in features.items() if not k.startswith("reshape:")}
+    out["reshape/internal:n"] = features["reshape:n"]
+    return out
+
+
 def recount_operators(name: str, samples, args, cache: Path | None) -> dict:
     """The device refitted on the shipped artifact's space and plain records (counts and features
     as recorded) and on `samples`, the generated operator models rebuilt and counted afresh (what
@@ -101,7 +112,10 @@ def recount_operators(name: str, samples, args, cache: Path | None) -> dict:
 
     device = load_device(name)
     shipped = device.artifact
-    kept = [Sample(r["name"], r["source"], r["mode"], b"", rows=r["features"], measured=r["measured"], reason=r["reason"])
+    xnnpack = shipped.get("feature_set") == "xnnpack"
+    kept = [Sample(r["name"], r["source"], r["mode"], b"",
+                   rows=_internal_reshapes(r["features"]) if xnnpack and r["source"] == "generic" else r["features"],
+                   measured=r["measured"], reason=r["reason"])
             for r in shipped["samples"] if r["source"] != "operators" and not r["name"].startswith("arena-")]
     ops = _load(cache, f"op-measured-{name}.pkl")
     if ops is None:
@@ -183,6 +197,8 @@ def main() -> int:
     parser.add_argument("--recount-operators", action="store_true",
                         help="rebuild and count only the operator samples, refit on them and on the shipped artifacts' "
                              "space and plain records, keep the shipped TFLite Micro arena fit")
+    parser.add_argument("--devices", nargs="+", choices=ICOUNT_DEVICES, default=list(ICOUNT_DEVICES),
+                        help="refit only these instruction-count devices (the others' artifacts stay as shipped)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--write", action="store_true", help="write the artifacts into latency_models/")
@@ -225,7 +241,7 @@ def main() -> int:
     print("| device / mode | held-out n | regressor | within ±10% | Spearman | mean abs error | MACs-linear floor (±10% / Spearman) |")
     print("|---|---|---|---|---|---|---|")
     artifacts = {}
-    for name in ICOUNT_DEVICES:
+    for name in args.devices:
         fit = recount_operators if args.recount_operators else host_device
         artifact = artifacts[name] = fit(name, samples, args, args.cache)
         for mode, v in artifact["validation"].items():
@@ -233,7 +249,7 @@ def main() -> int:
                 print(_row(f"{name} {mode}", v))
     print("\nWhere the held-out models come from (search-space specs / plain models outside the spaces / "
           "generated operator models):\n")
-    for name in ICOUNT_DEVICES:
+    for name in args.devices:
         v = artifacts[name]["validation"]
         parts = [f"{key.split('_', 1)[1].replace('_', ' ')}: n={v[key]['n']}, {v[key]['within_10pct']:.0%} within ±10%, "
                  f"max error {v[key]['max_error_pct']:.0f}%" for key in ("all_search_spaces", "all_outside_spaces",
@@ -255,7 +271,7 @@ def main() -> int:
         print(f"\nhost-litert repeatability floor (two passes of the protocol, {floor['n']} models): "
               f"{floor['within_10pct']:.0%} within ±10%, median difference {floor['median_abs_diff_pct']:.1f}%")
 
-    arena = artifacts["host-tflm-icount"].get("arena")
+    arena = artifacts["host-tflm-icount"].get("arena") if "host-tflm-icount" in artifacts else None
     if arena:
         print("\n## TFLite Micro arena (greedy-planned head + fitted tail; held-out models)\n")
         print("| mode | held-out n | within ±10% | max error | mean error | liveness lower bound: mean / max error |")
