@@ -136,8 +136,6 @@ def xnnpack_features(kernel: Kernel) -> dict[str, float] | None:
     return out
 
 
-
-
 def _xnn_deconvolution(kernel: Kernel) -> dict[str, float]:
     """A float transposed convolution as XNNPACK runs it. Stride 1: the indirect GEMM of a
     convolution (callgrind: 10x8 for 4 channels, as a convolution picks it). Larger strides: one
