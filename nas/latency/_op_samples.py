@@ -334,6 +334,28 @@ def _channel_shuffle(rng):
     return keras.Model(inputs, L.Reshape((h, w, c))(x))
 
 
+def _gated_dilated(rng):
+    """WaveNet's gated unit: two dilated causal 1-D convolutions of the same input (tanh and
+    sigmoid), multiplied. With the input shared, the converter keeps each dilation as
+    SPACE_TO_BATCH_ND -> CONV_2D -> BATCH_TO_SPACE_ND instead of a dilated CONV_2D."""
+    keras, L = _L()
+    inputs = keras.Input((int(rng.choice([32, 64, 128, 200])), int(rng.choice([8, 16, 24, 32]))))
+    k, dilation, filters = int(rng.choice([2, 3])), int(rng.choice([2, 4, 8])), int(rng.choice([8, 16, 24, 32]))
+    f = L.Conv1D(filters, k, padding="causal", dilation_rate=dilation, activation="tanh")(inputs)
+    g = L.Conv1D(filters, k, padding="causal", dilation_rate=dilation, activation="sigmoid")(inputs)
+    return keras.Model(inputs, L.Multiply()([f, g]))
+
+
+def _global_max(rng):
+    """Global max pooling over time or over an image (REDUCE_MAX), as audio and text classifiers end."""
+    keras, L = _L()
+    if rng.random() < 0.5:
+        inputs = keras.Input((int(rng.integers(16, 201)), int(rng.choice([8, 16, 32, 64]))))
+        return keras.Model(inputs, L.GlobalMaxPooling1D()(inputs))
+    inputs = keras.Input(_image(rng, max_size=24, channels=(8, 16, 32, 64)))
+    return keras.Model(inputs, L.GlobalMaxPooling2D()(inputs))
+
+
 def _conv1d(rng):
     """1-D convolutions over time (EXPAND_DIMS / RESHAPE around a CONV_2D of height 1), pooling over time."""
     keras, L = _L()
@@ -367,6 +389,8 @@ OP_BUILDERS: dict[str, Callable] = {
     # added 2026-12-02, after the third real set; each draws from a generator of its own (`_SHARED_GENERATOR`)
     "TRANSPOSE_CONV/decoder": _decoder, "TRANSPOSE_CONV/upsample": _upsample, "SPLIT": _split,
     "channel-shuffle": _channel_shuffle,
+    # added 2026-12-02, after the fourth real set
+    "SPACE_TO_BATCH_ND/gated": _gated_dilated, "REDUCE_MAX": _global_max,
 }
 #: The builders before this index draw, in order, from one generator shared by all of them; each
 #: one after it from its own (seeded by the seed and its position), so that adding a builder never
