@@ -100,9 +100,11 @@ def xnnpack_features(kernel: Kernel) -> dict[str, float] | None:
         # RESHAPE and EXPAND_DIMS of a 1-D TCN); one that reads a graph input or writes a graph
         # output copies (`reshape:in`)
         return {"reshape/internal:n": 1.0}
-    if path in ("f32", "qs8") and kernel.family == "transpose_conv" and kernel.channels and kernel.window:
-        return _xnn_deconvolution(kernel, path)
-    if path is None or kernel.family not in ("conv", "dwconv", "fc") or not kernel.channels:
+    if kernel.family == "transpose_conv" and (path not in ("f32", "qs8") or not kernel.window):
+        return None
+    if kernel.family == "transpose_conv" and kernel.stride > 1 and kernel.channels:
+        return _xnn_subconvolution(kernel, path)
+    if path is None or kernel.family not in ("conv", "dwconv", "fc", "transpose_conv") or not kernel.channels:
         return None
     channels, window = kernel.channels, max(kernel.window, 1)
     pixels = max(kernel.out // channels, 1)
@@ -114,6 +116,8 @@ def xnnpack_features(kernel: Kernel) -> dict[str, float] | None:
             name = f"xnn-{path}-dw{tile}p16c"
             return {f"{name}:px": pixels, f"{name}:pxc": pixels * -(-channels // 16), "dwconv:n": 1.0}
         groups, n, k_in, kind = channels, 1, 1, "igemm"
+    elif kernel.family == "transpose_conv":  # stride 1: a convolution's indirect GEMM (callgrind: 10x8 for 4 float channels)
+        groups, n, k_in, kind = 1, channels, kernel.weights // (channels * window), "igemm"
     elif kernel.family == "fc":  # a GEMM of `pixels` rows (a 3-D input's rows): the 1-row kernel only for one row
         groups, n, k_in, kind = 1, channels, kernel.weights // channels, "fc" if pixels == 1 else "gemm"
     else:
@@ -136,28 +140,21 @@ def xnnpack_features(kernel: Kernel) -> dict[str, float] | None:
     return out
 
 
-def _xnn_deconvolution(kernel: Kernel, path: str) -> dict[str, float]:
-    """A transposed convolution as XNNPACK runs it (float or int8). Stride 1: the indirect GEMM of
-    a convolution (callgrind: 10x8 for 4 float channels, as a convolution picks it). Larger strides:
-    one sub-convolution a stride phase, each an indirect GEMM of one output pixel a call (the 1-row
-    micro-kernel: float 1x8 or 1x16 as a convolution's width rule picks, int8 1x8c8), looping over
-    the phase's share of the filter taps; every input pixel meets every tap once in all, so taps =
-    input pixels x kh x kw (callgrind: a call per output pixel, float at 4, 8, 16 and 32 channels,
-    int8 at 4, 16 and 32 channels of 4x4 and 2x2 filters)."""
+def _xnn_subconvolution(kernel: Kernel, path: str) -> dict[str, float]:
+    """A transposed convolution of stride above 1 as XNNPACK runs it (float or int8; stride 1 runs a
+    convolution's indirect GEMM, priced with the convolutions): one sub-convolution a stride phase,
+    each an indirect GEMM of one output pixel a call (the 1-row micro-kernel: float 1x8 or 1x16 as a
+    convolution's width rule picks, int8 1x8c8), looping over the phase's share of the filter taps;
+    every input pixel meets every tap once in all, so taps = input pixels x kh x kw (callgrind: a call
+    per output pixel, float at 4, 8, 16 and 32 channels, int8 at 4, 16 and 32 channels of 4x4 and 2x2
+    filters)."""
     channels, window = kernel.channels, kernel.window
     k_in = kernel.weights // (channels * window)
     in_pixels = kernel.macs // max(channels * window * k_in, 1)
     pixels = max(kernel.out // channels, 1)
-    mr, nr, kr = _XNN_GEMM[(path, "igemm")](channels)
-    across, k_steps = -(-channels // nr), -(-k_in // kr)
-    tile = f"{nr}" + (f"c{kr}" if kr > 1 else "")
-    if kernel.stride == 1:
-        name = f"xnn-{path}-igemm{mr}x{tile}"
-        rows = -(-pixels // mr)
-        blocks = rows * across
-        return {f"{name}:rows": rows, f"{name}:blocks": blocks, f"{name}:taps": blocks * window,
-                f"{name}:steps": blocks * window * k_steps, "transpose_conv:n": 1.0}
-    name = f"xnn-{path}-subconv1x{tile}"
+    _, nr, kr = _XNN_GEMM[(path, "igemm")](channels)
+    across = -(-channels // nr)
+    name = f"xnn-{path}-subconv1x{nr}" + (f"c{kr}" if kr > 1 else "")
     taps = across * in_pixels * window
     return {f"{name}:rows": pixels, f"{name}:blocks": pixels * across, f"{name}:taps": taps,
-            f"{name}:steps": taps * k_steps, "transpose_conv:n": 1.0}
+            f"{name}:steps": taps * -(-k_in // kr), "transpose_conv:n": 1.0}
