@@ -28,7 +28,8 @@ INVOKE_FUNCTIONS = {
     "tflm": "tflite::micro::MicroInterpreter::Invoke()",
 }
 _RUNNER = Path(__file__).with_name("_icount_runner.py")
-_INVOKES = 2  # per model; the second (warm) count is kept (the first differs by < 0.1%: lazy set-up)
+# per model, the second (warm) count kept (the first differs by < 0.1%: lazy set-up); the runner's exit after a failed invoke
+from ._icount_runner import INVOKE_FAILED as _INVOKE_FAILED, INVOKES as _INVOKES  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,9 @@ def _count_chunk(valgrind: str, runtime: str, paths: list[Path], tmp: Path) -> d
             else:
                 out[str(path)] = Count(None, rest[0] if rest else "failed")
             done = int(index) + 1
-        if done < len(todo):  # the process died on todo[done] (or exited after a failed invoke)
+        # the process died on todo[done], unless it exited after writing a failed invoke's line
+        failed_invoke = proc.returncode == _INVOKE_FAILED and lines and lines[-1].startswith("fail")
+        if done < len(todo) and not failed_invoke:
             if str(todo[done]) not in out:
                 out[str(todo[done])] = Count(None, _crash_reason(proc.returncode, run_dir))
             done += 1

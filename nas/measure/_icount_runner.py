@@ -15,6 +15,8 @@ import os
 import sys
 
 INVOKES = 2
+#: The exit status after a failed invoke, its "fail" line written: the next model was never tried.
+INVOKE_FAILED = 3
 
 
 def _litert(data: bytes):
@@ -57,7 +59,7 @@ def main(argv: list[str]) -> int:
             except Exception as exc:  # dumps of a failed invoke cannot be told apart: start afresh
                 status.write(f"fail {i} invoke: {' '.join(str(exc).split())[:200]}\n")
                 status.flush()
-                os._exit(3)
+                os._exit(INVOKE_FAILED)
             status.write(f"ok {i}\n")
             status.flush()
     return 0
