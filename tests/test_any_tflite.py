@@ -117,6 +117,34 @@ def _model(build, mode: str = "float32") -> bytes:
     return convert(model, mode, xs if len(xs) > 1 else xs[0], batch_size=1)
 
 
+def test_a_batched_matmul_counts_its_macs_and_the_operand_it_transposes():
+    from nas.backend import keras, tf
+    from nas.latency import kernels_from_tflite
+
+    L = keras.layers
+
+    def attention():  # 20 tokens of 12: Q.K^T reads K transposed (adj_y), scores.V reads V as it is
+        x = keras.Input((20, 12))
+        scores = L.Lambda(lambda t: tf.matmul(t, t, transpose_b=True))(x)
+        return keras.Model(x, L.Lambda(lambda t: tf.matmul(t[0], t[1]))([scores, x]))
+
+    qk, sv = [k for k in kernels_from_tflite(_model(attention, "int8")) if k.op == "BATCH_MATMUL"]
+    assert (qk.out, qk.macs, qk.weights) == (20 * 20, 20 * 20 * 12, 0)
+    assert (sv.out, sv.macs, sv.weights) == (20 * 12, 20 * 12 * 20, 20 * 12)  # V (20, 12) transposed on every invoke
+    assert set(qk.features()) == {f"batch_matmul:{f}" for f in ("n", "in", "out", "macs", "w")}
+
+
+def test_resizes_are_priced_per_output_pixel():
+    from nas.backend import keras
+    from nas.latency import kernels_from_tflite
+
+    def up():
+        x = keras.Input((6, 5, 16))
+        return keras.Model(x, keras.layers.UpSampling2D(2, interpolation="bilinear")(x))
+
+    (resize,) = [k for k in kernels_from_tflite(_model(up)) if k.op == "RESIZE_BILINEAR"]
+    assert resize.features()["resize_bilinear:px"] == 12 * 10 and resize.out == 12 * 10 * 16
+
 def test_broadcasts_count_their_inner_runs_and_concatenations_their_copies():
     from nas.backend import keras
     from nas.latency import kernels_from_tflite
@@ -314,8 +342,11 @@ def test_an_operator_outside_the_calibration_is_estimated_named_and_widens_the_e
     assert p.runs, p.reason
     (estimated,) = p.estimated
     assert estimated[0] == "SPACE_TO_DEPTH" and estimated[1] in ("strided_slice", "transpose", "concat", "pad", "reshape")
-    base = device.artifact["validation"]["int8"]["mape_pct"]
-    assert p.error_pct == pytest.approx(base + estimated[2])  # its share of the prediction, x2 either way
+    held_out, spread = device.artifact["validation"]["int8"], device.artifact["stand_in_spread"]["modes"]["int8"]
+    # its share of the prediction, times how far stand-ins strayed in the calibration (on average, at most)
+    assert spread["max"] > spread["mean"] > 0
+    assert p.error_pct == pytest.approx(held_out["mape_pct"] + estimated[2] * spread["mean"])
+    assert p.error_max_pct == pytest.approx(held_out["max_error_pct"] + estimated[2] * spread["max"])
     run = _nas("predict", "--device", "host-tflm-icount", str(path))
     assert run.returncode == 0 and "estimated: SPACE_TO_DEPTH as" in run.stdout, run.stdout + run.stderr
     board = next(d for d in __import__("nas.latency", fromlist=["board_devices"]).board_devices())
@@ -342,6 +373,57 @@ def test_a_model_the_runtime_cannot_run_is_refused_by_name(tmp_path):
     assert litert.runs and [e[0] for e in litert.estimated] == ["TOPK_V2"]
 
 
+
+def _bilinear():
+    from nas.backend import keras
+
+    inputs = keras.Input((8, 8, 4))
+    return keras.Model(inputs, keras.layers.UpSampling2D(2, interpolation="bilinear")(inputs))
+
+
+def test_a_kernel_tflite_micro_cannot_invoke_for_the_type_is_refused(tmp_path):
+    from nas.latency import load_device
+
+    p = load_device("host-tflm-icount").predict(_tflite(tmp_path, "bilinear16", _bilinear, mode="int16x8", io="int8"))
+    assert not p.runs and p.reason == "TFLite Micro has no kernel for RESIZE_BILINEAR on int16 (its invoke fails)"
+    assert load_device("host-tflm-icount").predict(_tflite(tmp_path, "bilinear8", _bilinear)).runs
+
+
+
+def _permute(rank: int):
+    def build():
+        from nas.backend import keras
+
+        L = keras.layers
+        inputs = keras.Input((8, 8, 16))
+        if rank == 5:  # a channel shuffle's 5-D transpose (with the batch): TFLite Micro runs it
+            return keras.Model(inputs, L.Permute((1, 2, 4, 3))(L.Reshape((8, 8, 4, 4))(inputs)))
+        return keras.Model(inputs, L.Permute((2, 4, 1, 3, 5))(L.Reshape((4, 2, 4, 2, 16))(inputs)))  # MobileViT's unfold
+    return build
+
+
+def test_a_transpose_of_more_dimensions_than_tflite_micro_takes_is_refused(tmp_path):
+    from nas.latency import load_device
+    from nas.measure import tflm_arena
+
+    six = _tflite(tmp_path, "t6", _permute(6))
+    assert not tflm_arena(six.read_bytes()).compatible  # the interpreter itself cannot allocate it
+    p = load_device("host-tflm-icount").predict(six)
+    assert not p.runs and p.reason == "TFLite Micro's TRANSPOSE supports up to 5 dimensions; this model transposes a 6-D tensor"
+    assert load_device("host-litert-icount").predict(six).runs  # LiteRT's TRANSPOSE takes 6-D
+    assert load_device("host-tflm-icount").predict(_tflite(tmp_path, "t5", _permute(5))).runs
+
+@needs_valgrind
+def test_a_failed_invoke_does_not_cost_the_next_model_its_count(tmp_path):
+    from nas.measure import count_instructions
+
+    failing = _tflite(tmp_path, "bilinear16", _bilinear, mode="int16x8", io="int8").read_bytes()
+    fine = _tflite(tmp_path, "bilinear8", _bilinear).read_bytes()
+    # eight models on one worker go two to a valgrind process: each failing model is followed by a fine one
+    counts = count_instructions([failing, fine] * 4, "tflm", workers=1)
+    assert all(c.instructions is None and "invoke" in c.reason for c in counts[::2])
+    assert all(c.instructions and c.reason == "" for c in counts[1::2]), [c.reason for c in counts[1::2]]
+
 def test_stand_ins_prefer_the_same_family_then_the_same_kind_of_work():
     from nas.latency import Kernel, stand_in
 
@@ -352,7 +434,27 @@ def test_stand_ins_prefer_the_same_family_then_the_same_kind_of_work():
     div = Kernel("div", "float32", (64, 1), 64, op="DIV", variant="broadcast")
     assert stand_in(div, {"mul", "mul/broadcast"}).key == "mul/broadcast"
     assert stand_in(Kernel("gather", "int8", (8,), 8, op="GATHER"), {"conv", "fc"}) is None
+    # a depthwise convolution is convolution work, a softmax transcendental: neither moves data
+    dw = Kernel("dwconv", "int8", (64,), 64, op="DEPTHWISE_CONV_2D")
+    assert stand_in(dw, {"conv", "strided_slice"}).key == "conv"
+    assert stand_in(Kernel("softmax", "int8", (10,), 10, op="SOFTMAX"), {"tanh", "strided_slice"}).key == "tanh"
 
+
+
+def test_the_stand_in_spread_is_each_family_against_its_stand_in_on_the_calibration():
+    from nas.latency import Sample, stand_in_spread
+
+    # SUB costs 3x what ADD's coefficients would price it at, ADD a third of SUB's: |3 - 1| and |1/3 - 1|
+    modes = {"int8": {"regressor": "kernel-nnls", "coef": {"add:n": 10.0, "add:in": 1.0, "add:out": 1.0,
+                                                           "sub:n": 30.0, "sub:in": 3.0, "sub:out": 3.0}}}
+    rows = {"n": 1.0, "in": 200.0, "out": 100.0}
+    samples = [Sample("op-sub-0", "operators", "int8", b"", rows={f"sub:{k}": v for k, v in rows.items()}, measured=1.0),
+               Sample("op-add-0", "operators", "int8", b"", rows={f"add:{k}": v for k, v in rows.items()}, measured=1.0),
+               Sample("plain-0", "generic", "int8", b"", rows={"sub:n": 1.0, "sub:in": 1e6}, measured=1.0)]
+    spread = stand_in_spread(samples, modes)
+    assert spread["pairs"] == 2 and spread["max"] == pytest.approx(2.0)
+    assert spread["mean"] == pytest.approx((2.0 + 2.0 / 3.0) / 2) and spread["modes"]["int8"]["pairs"] == 2
+    assert stand_in_spread(samples[2:], modes) is None  # only generated operator models are set against stand-ins
 
 def _two_in_two_out():
     from nas.backend import keras
@@ -364,10 +466,8 @@ def _two_in_two_out():
 
 
 @pytest.mark.parametrize("which", [
-    pytest.param("two-in-two-out", marks=pytest.mark.xfail(strict=True, reason=(
-        "known miss (issue 15): a 10 KB arena with two inputs and two outputs is predicted 14% under; the shipped "
-        "arena fit never saw a multi-input graph, whose allocation scratch it does not model"))),
-    "detector-head", "squeeze-excite"])
+    "two-in-two-out",  # was 14% under until the tail learned QUANTIZE, CONCATENATION, ... (`extend_arena`)
+    "detector-head", "squeeze-excite", "BATCH_MATMUL/attention", "layer-norm", "TRANSPOSE", "STRIDED_SLICE"])
 def test_arena_of_multi_input_and_output_files_is_within_10_percent(op_models, which):
     from nas.candidate import convert
     from nas.latency import load_device, settle
@@ -386,6 +486,26 @@ def test_arena_of_multi_input_and_output_files_is_within_10_percent(op_models, w
     predicted = load_device("host-tflm-icount").predict(data).arena_bytes
     assert abs(predicted / measured.arena_bytes - 1) <= 0.10, (predicted, measured.arena_bytes)
 
+
+def test_the_arena_tail_is_extended_to_operators_its_fit_never_saw_and_keeps_its_own_terms():
+    from nas.latency import extend_tail, predict_arena
+
+    fitted = {"tail": {"op:CONV_2D": 200.0, "tensors": 0.0, "ops": 0.0, "const": 0.0}, "init": []}
+    # each TRANSPOSE record costs 300 bytes of tail, each BATCH_MATMUL 250 plus its transposed operand
+    rows = [{"head": 1000.0, "tensors": 3.0 * k, "ops": 2.0 * k, "op:CONV_2D": float(k), "op:TRANSPOSE": float(k % 3),
+             "op:BATCH_MATMUL": float(k % 2), "transposed:BATCH_MATMUL": 256.0 * (k % 2) * (1 + k // 4)} for k in range(1, 9)]
+    tails = [200 * r["op:CONV_2D"] + 300 * r["op:TRANSPOSE"] + 250 * r["op:BATCH_MATMUL"] + r["transposed:BATCH_MATMUL"]
+             for r in rows]
+    # a small graph's fixed overhead (here 400 bytes) is fitted as an intercept and left out, not put on the operators
+    assert extend_tail(fitted, rows, [t + 400 for t in tails])["tail"]["op:TRANSPOSE"] == pytest.approx(300.0)
+    extended = extend_tail(fitted, rows, tails)
+    assert extended["tail"]["op:CONV_2D"] == 200.0 and fitted["tail"].keys() == {"op:CONV_2D", "tensors", "ops", "const"}
+    assert extended["tail"]["op:TRANSPOSE"] == pytest.approx(300.0)
+    assert extended["tail"]["op:BATCH_MATMUL"] == pytest.approx(250.0)
+    assert extended["tail"]["transposed:BATCH_MATMUL"] == pytest.approx(1.0)
+    assert [predict_arena(r, extended) for r in rows] == [round(1000 + t) for t in tails]
+    plain = {"head": 1000.0, "tensors": 3.0, "ops": 1.0, "op:CONV_2D": 1.0}
+    assert predict_arena(plain, extended) == predict_arena(plain, fitted) == 1200
 
 def test_operator_samples_cycle_int8_io_types_and_keep_failures_with_their_reason():
     from nas.latency import kernels_from_tflite, make_op_samples

@@ -24,7 +24,8 @@ import numpy as np
 from ._flatbuffer import Graph, parse_tflite
 from ._regress import nnls
 
-__all__ = ["Buffer", "tflm_buffers", "planned_head_bytes", "liveness_bytes", "arena_features", "fit_arena_model", "predict_arena"]
+__all__ = ["Buffer", "tflm_buffers", "planned_head_bytes", "liveness_bytes", "arena_features", "fit_arena_model", "predict_arena",
+           "extend_tail"]
 
 #: TFLite Micro aligns every planned buffer to this many bytes (kBufferAlignment).
 ALIGNMENT = 16
@@ -128,7 +129,7 @@ def planned_head_bytes(buffers: list[Buffer]) -> int:
 
 def arena_features(source: str | Path | bytes | Graph) -> dict[str, float]:
     """What the arena of a .tflite depends on: its planned head, the counts its tail is linear in
-    (`tensors`, `ops`, `op:NAME`, `channels:NAME`), the variable tensors TFLite Micro keeps in the
+    (`tensors`, `ops`, `op:NAME`, `channels:NAME`, the operand bytes a BATCH_MATMUL keeps transposed), the variable tensors TFLite Micro keeps in the
     tail (`variable_bytes`, counted as they are), and those that size the scratch space the
     interpreter needs while it allocates (`tensors` again, and `init:prepare`)."""
     graph = source if isinstance(source, Graph) else parse_tflite(source)
@@ -143,6 +144,13 @@ def arena_features(source: str | Path | bytes | Graph) -> dict[str, float]:
         name = op.name
         key = "op:" + name
         row[key] = row.get(key, 0.0) + 1.0
+        if name == "BATCH_MATMUL" and len(op.inputs) >= 2:
+            # the kernel keeps a transposed copy of an operand it reads transposed (the left one
+            # under adj_x, the right one unless adj_y) in the tail: a (32, 64) int8 right operand
+            # took 2,048 bytes more tail with adj_y false than true (2026-12-03)
+            lhs, rhs = op.inputs[0], op.inputs[1]
+            moved = (graph.nbytes[lhs] if op.adjoint[0] else 0) + (0 if op.adjoint[1] else graph.nbytes[rhs])
+            row["transposed:BATCH_MATMUL"] = row.get("transposed:BATCH_MATMUL", 0.0) + float(moved)
         if name in _PER_CHANNEL_OPS and op.outputs:
             shape = shapes[op.outputs[0]]
             channels = float(shape[-1]) if shape else 1.0
@@ -215,12 +223,36 @@ def _fit_max_of_lines(rows: list[dict[str, float]], need: list[float], rounds: i
     return lines
 
 
+def extend_tail(fitted: dict, rows: list[dict[str, float]], tails: list[int]) -> dict:
+    """`fitted` (`fit_arena_model`'s tail and init lines) with a coefficient for every tail term of
+    `rows` it has none for (operators of a type its fit never met, ...), fitted by non-negative
+    least squares on what its own terms leave of each measured tail; its terms and init lines are
+    kept as they are, so the models it was fitted on are priced as before.
+
+    The rows are small generated models, each carrying a graph's fixed overhead (its subgraph and
+    allocator records) that `fitted`'s own terms, fitted on whole models without an intercept,
+    spread over their operators. An intercept is fitted with the new terms and left out of the
+    result, so the new terms price an operator's own records, not that overhead again (with it
+    kept in them, held-out real files with many such operators came out 10-16% over)."""
+    known = fitted["tail"]
+    new = sorted({k for r in rows for k, v in _tail_terms(r).items() if v and k not in known})
+    out = {**fitted, "tail": dict(known)}
+    if not new or not rows:
+        return out
+    x = np.array([[r.get(k, 0.0) for k in new] + [1.0] for r in rows])
+    left = np.array([t - r.get("variable_bytes", 0.0) - _tail_value(r, known) for r, t in zip(rows, tails)], float)
+    out["tail"].update({k: float(v) for k, v in zip(new, nnls(x, left)[:-1])})
+    return out
+
+
+def _tail_value(row: dict[str, float], tail: dict[str, float]) -> float:
+    return tail.get("const", 0.0) + sum(tail.get(k, 0.0) * v for k, v in _tail_terms(row).items())
+
+
 def predict_arena(row: dict[str, float], fitted: dict) -> int:
     """Arena bytes: the fitted tail plus the planned head, or plus the scratch that allocation
     needs when that is larger. Operators the fit never saw are priced through the per-operator
     and per-tensor terms only."""
-    tail = fitted["tail"]
-    value = tail.get("const", 0.0) + sum(tail.get(k, 0.0) * v for k, v in _tail_terms(row).items())
-    value += row.get("variable_bytes", 0.0)  # kept in the tail byte for byte
+    value = _tail_value(row, fitted["tail"]) + row.get("variable_bytes", 0.0)  # variables: in the tail byte for byte
     init = max((ln["slope"] * row.get(ln["feature"], 0.0) + ln["const"] for ln in fitted.get("init", [])), default=0.0)
     return round(value + max(row["head"], init))

@@ -194,7 +194,7 @@ class Device:
             return refused(f"{self.name}'s latency model was not calibrated for {mode}")
         model = _cost_model(fitted)
         kernels = parsed if parsed is not None else kernels_from_spec(source, in_channels, num_classes)
-        cannot = self._cannot_run(kernels)
+        cannot = self._cannot_run(kernels, tflite)
         if cannot:
             return refused(cannot)
         kernels, estimated, row = _priced_row(kernels, model, artifact.get("feature_set", "kernel"))
@@ -204,7 +204,7 @@ class Device:
                            f"{', '.join(unpriced)}")
         value = model.predict(row)
         shares = tuple((op, family, 100.0 * cost / value) for op, family, cost in estimated) if value > 0 else ()
-        widened = sum(share for _, _, share in shares) * ESTIMATE_SPREAD
+        widened, widened_max = _widening(artifact, shares, mode)
         held_out = (artifact.get("validation") or {}).get(mode) or {}
         arena = None
         fitted_arena = (artifact.get("arena") or {}).get("modes", {}).get(mode)
@@ -214,11 +214,12 @@ class Device:
             arena = predict_arena(arena_features(tflite), fitted_arena)
         return Prediction(mode, True, self.unit, value, arena_bytes=arena,
                           error_pct=held_out["mape_pct"] + widened if "mape_pct" in held_out else None,
-                          error_max_pct=held_out["max_error_pct"] + widened if "max_error_pct" in held_out else None,
+                          error_max_pct=held_out["max_error_pct"] + widened_max if "max_error_pct" in held_out else None,
                           estimated=shares), kernels, model
 
-    def _cannot_run(self, kernels) -> str:
-        """Why this device's runtime cannot run these kernels at all (empty when it can)."""
+    def _cannot_run(self, kernels, graph=None) -> str:
+        """Why this device's runtime cannot run these kernels (of `graph`, when read from a file) at
+        all; empty when it can."""
         from ._kernels import TFLM_BUILTINS
 
         if any(k.op == "CUSTOM" for k in kernels):
@@ -227,6 +228,14 @@ class Device:
             missing = sorted({k.op for k in kernels if k.op and k.op not in TFLM_BUILTINS})
             if missing:
                 return f"TFLite Micro has no kernel for {', '.join(missing)}"
+            missing = sorted({f"{k.op} on {k.dtype}" for k in kernels if (k.op, k.dtype) in TFLM_NO_KERNEL_FOR})
+            if missing:
+                return f"TFLite Micro has no kernel for {', '.join(missing)} (its invoke fails)"
+            if graph is not None:
+                ranks = [len(graph.shapes[op.inputs[0]]) for op in graph.operators if op.name == "TRANSPOSE" and op.inputs]
+                if ranks and max(ranks) > TFLM_TRANSPOSE_MAX_RANK:
+                    return (f"TFLite Micro's TRANSPOSE supports up to {TFLM_TRANSPOSE_MAX_RANK} dimensions; "
+                            f"this model transposes a {max(ranks)}-D tensor")
         return ""
 
     def _predict_on_board(self, artifact: dict, source, mode: str, in_channels, num_classes) -> Prediction:
@@ -250,16 +259,39 @@ class Device:
         counts = class_instructions(kernels, host_model.coef)
         ms = sum(entry["ms_per_instruction"][c] * counts[c] for c in counts)
         power = entry.get("power_mw")
-        widened = sum(share for _, _, share in priced.estimated) * ESTIMATE_SPREAD
+        widened, widened_max = _widening(base.artifact, priced.estimated, mode)
         return Prediction(mode, True, self.unit, ms, arena_bytes=priced.arena_bytes if self.runtime == "tflm" else None,
                           energy_uj=power * ms if power else None, error_pct=entry["unseen_mean_pct"] + widened,
-                          error_max_pct=entry["unseen_max_pct"] + widened, energy_error_pct=entry.get("energy_loo_mean_pct"),
+                          error_max_pct=entry["unseen_max_pct"] + widened_max, energy_error_pct=entry.get("energy_loo_mean_pct"),
                           estimated=priced.estimated)
 
 
+#: (operator, activation type) that TFLite Micro registers but cannot invoke: its kernel refuses the
+#: type at run time (tflite-micro's Python interpreter: "Interpreter invocation failed" on every
+#: int16x8 RESIZE_BILINEAR model, 2026-12-03).
+TFLM_NO_KERNEL_FOR = frozenset({("RESIZE_BILINEAR", "int16")})
+#: The most dimensions TFLite Micro's TRANSPOSE takes ("Transpose op only supports 1D-5D input
+#: arrays", transpose_common.cc: a MobileViT-style 6-D unfold fails to allocate).
+TFLM_TRANSPOSE_MAX_RANK = 5
+
 #: An operator priced by a stand-in kernel may cost this many times its estimate more or less
-#: (x2 either way): its share of the prediction, times this, widens the stated error.
+#: (x2 either way): its share of the prediction, times this, widens the stated error, where the
+#: artifact has no spread measured on its calibration (`stand_in_spread`).
 ESTIMATE_SPREAD = 1.0
+
+
+def _widening(artifact: dict, shares, mode: str) -> tuple[float, float]:
+    """Percentage points added to the stated mean and maximum error for the operators priced by
+    stand-ins (`shares`: (operator, stand-in, % of the prediction)): each share times how far a
+    stand-in's price strayed from an operator's own in the calibration of this mode (of all modes
+    where this one has fewer than 5 family / stand-in pairs), on average and at most."""
+    share = sum(s for _, _, s in shares)
+    if not share:
+        return 0.0, 0.0
+    spread = artifact.get("stand_in_spread") or {}
+    mine = (spread.get("modes") or {}).get(mode)
+    spread = mine if mine and mine["pairs"] >= 5 else spread
+    return share * spread.get("mean", ESTIMATE_SPREAD), share * spread.get("max", ESTIMATE_SPREAD)
 
 
 def with_stand_ins(kernels, model, priced_by: str = "kernel"):

@@ -17,14 +17,14 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..files import atomic_write_text
-from ._arena import arena_features, fit_arena_model, liveness_bytes, predict_arena, tflm_buffers
+from ._arena import arena_features, extend_tail, fit_arena_model, liveness_bytes, predict_arena, tflm_buffers
 from ._features import feature_set, features
-from ._kernels import kernels_from_tflite
+from ._kernels import family_features, kernels_from_tflite, stand_in_key
 from ._regress import fit_mode, fit_regressor, score
 from ._sampling import Sample, make_samples
 
 __all__ = ["HELD_OUT_FRACTION", "calibrate_host", "host_artifact", "measure_samples", "write_artifact", "provenance",
-           "held_out_split", "host_cpu"]
+           "held_out_split", "host_cpu", "stand_in_spread", "extend_arena", "sample_records"]
 
 HELD_OUT_FRACTION = 0.25
 
@@ -108,6 +108,55 @@ def fit_and_validate(samples: list[Sample], modes: tuple[str, ...], seed: int) -
     return result
 
 
+def stand_in_spread(samples: list[Sample], modes: dict[str, dict]) -> dict | None:
+    """How far a stand-in's price strays from an operator's own, measured on the calibration (what
+    widens the error stated for an operator priced by a stand-in, `Device.predict`).
+
+    Each calibrated kernel family in the generated operator models is priced, as if it were unknown,
+    by the stand-in `stand_in` would pick among the others, and set against its own fitted cost in
+    the same models: per mode and family, the median ratio own / stand-in over its models, and its
+    deviation |ratio - 1| (1 = the stand-in is off by 2x). Only pairs whose stand-in is priced by
+    features the family's models carry (a stand-in reading MACs is not priced from a family without
+    them), and kernel features only (XNNPACK's tile features have no stand-ins)."""
+    deviations: dict[str, list[float]] = {}
+    for mode, fitted in modes.items():
+        coef = fitted.get("coef", {})
+        keys = frozenset(name.split(":")[0] for name in coef)
+        if fitted.get("regressor") == "macs-linear" or not keys:
+            continue
+        ratios: dict[str, list[float]] = {}
+        for s in samples:
+            if s.source != "operators" or s.mode != mode or not s.measured or not s.rows:
+                continue
+            by_key: dict[str, dict[str, float]] = {}
+            for name, value in s.rows.items():
+                key, _, feature = name.partition(":")
+                if value and key in keys and key != "graph" and not key.startswith("xnn-"):
+                    by_key.setdefault(key, {})[feature] = value
+            for key, values in by_key.items():
+                other = stand_in_key(key, keys - {key})
+                if other is None or not set(family_features(other.split("/")[0])) <= set(family_features(key.split("/")[0])):
+                    continue
+                own = sum(coef.get(f"{key}:{f}", 0.0) * v for f, v in values.items())
+                estimate = sum(coef.get(f"{other}:{f}", 0.0) * v for f, v in values.items())
+                if own > 0 and estimate > 0:
+                    ratios.setdefault(key, []).append(own / estimate)
+        if ratios:
+            deviations[mode] = [abs(float(np.median(r)) - 1.0) for r in ratios.values()]
+    if not deviations:
+        return None
+
+    def summary(d) -> dict:
+        d = np.array(d)
+        return {"pairs": len(d), "median": float(np.median(d)), "mean": float(d.mean()),
+                "p90": float(np.quantile(d, 0.9)), "max": float(d.max())}
+
+    return {**summary([v for d in deviations.values() for v in d]),
+            "modes": {mode: summary(d) for mode, d in deviations.items()},
+            "how": "per mode and calibrated family of the generated operator models: |own / stand-in - 1|, "
+                   "the family's fitted cost against its stand-in's price of the same features (median over its models)"}
+
+
 def fit_arena(samples: list[Sample], seed: int) -> dict | None:
     """TFLite Micro arena = fitted tail + the greedy-planned head (or, on tiny models, the larger
     scratch allocation needs), fitted per quantization mode on the training split and scored on
@@ -134,6 +183,35 @@ def fit_arena(samples: list[Sample], seed: int) -> dict | None:
             "validation": modes.get("int8", next(iter(modes.values()))).get("validation", {})}
 
 
+def extend_arena(arena: dict, samples: list[Sample], seed: int) -> dict:
+    """An arena fit (`fit_arena`) extended to what it never saw: per mode, a tail coefficient for
+    every term of `samples` (arena-measured models, with the tail the interpreter reported) that
+    it lacks, fitted on their training split (`extend_tail`), then scored on their held-out split
+    (`extension_validation`, next to the fit's own terms alone); the fit's own terms (kept as
+    `base_tail`), init lines and validation stay as they were."""
+    out = {**arena, "modes": dict(arena["modes"])}
+    for mode, fitted in arena["modes"].items():
+        usable = [s for s in samples if s.mode == mode and s.arena_bytes and s.arena_tail is not None and s.tflite]
+        if len(usable) < 6:
+            continue
+        rows = [_arena_row(s.tflite) for s in usable]
+        train, held = held_out_split([s.name for s in usable], seed)
+        # an extension is always made from the fit's own terms (`base_tail`), so a rerun refits it
+        base = {**fitted, "tail": fitted.get("base_tail", fitted["tail"])}
+        base.pop("base_tail", None)
+        extended = extend_tail(base, [rows[i] for i in train], [usable[i].arena_tail for i in train])
+        extended["base_tail"] = base["tail"]
+        extended["extended_on"] = len(train)
+        fitted = base
+        if len(held):
+            before = np.array([predict_arena(rows[i], fitted) for i in held], float)
+            after = np.array([predict_arena(rows[i], extended) for i in held], float)
+            measured = np.array([usable[i].arena_bytes for i in held], float)
+            extended["extension_validation"] = {**score(after, measured), "before": score(before, measured)}
+        out["modes"][mode] = extended
+    return out
+
+
 @lru_cache(maxsize=4096)
 def _arena_row(tflite: bytes) -> dict[str, float]:
     """arena_features, read once per model for the fit and the artifact's records alike."""
@@ -143,7 +221,7 @@ def _arena_row(tflite: bytes) -> dict[str, float]:
 def sample_records(samples: list[Sample]) -> list[dict]:
     """What was measured, kept in the artifact so a fit can be redone and audited."""
     return [{"name": s.name, "source": s.source, "mode": s.mode, "measured": s.measured, "arena_bytes": s.arena_bytes,
-             "arena_features": _arena_row(s.tflite) if s.tflite and s.arena_bytes else None,
+             "arena_tail": s.arena_tail, "arena_features": _arena_row(s.tflite) if s.tflite and s.arena_bytes else None,
              "reason": s.reason, "features": s.rows} for s in samples]
 
 
@@ -202,9 +280,11 @@ def host_artifact(device, samples: list[Sample], seed: int, extra_provenance: di
         if not s.measured and not s.arena_bytes:  # an arena-only sample was measured, for its arena
             key = f"{s.mode}: {s.reason or 'not measured'}"[:160]
             failures[key] = failures.get(key, 0) + 1
+    fitted = fit_and_validate(samples, device.quantization, seed)
     return {
         "device": device.name, "unit": device.unit, "runtime": device.runtime, "measure": device.measure,
-        "kind": "kernel-sum", "feature_set": priced_by, **fit_and_validate(samples, device.quantization, seed),
+        "kind": "kernel-sum", "feature_set": priced_by, **fitted,
+        "stand_in_spread": stand_in_spread(samples, fitted["modes"]),
         "arena": fit_arena(samples, seed) if device.runtime == "tflm" else None,
         "samples": sample_records(samples),
         "provenance": provenance(len(samples), seed, {

@@ -60,6 +60,7 @@ class Operator(NamedTuple):
     stride: tuple[int, int] = (1, 1)  # (h, w)
     dilation: tuple[int, int] = (1, 1)
     axis: int = 0  # CONCATENATION's axis (negative: from the end)
+    adjoint: tuple[bool, bool] = (False, False)  # BATCH_MATMUL's adj_x, adj_y (an operand read transposed)
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,10 @@ def _parse(data: bytes) -> Graph:
         elif name == "CONCATENATION" and o_options:  # ConcatenationOptions: axis 0
             table, o = r.options(op, o_options, 1)
             operators.append(Operator(name, inputs, outputs, axis=i32(data, table + o[0])[0] if o[0] else 0))
+        elif name == "BATCH_MATMUL" and o_options:  # BatchMatMulOptions: adj_x 0, adj_y 1
+            table, o = r.options(op, o_options, 2)
+            operators.append(Operator(name, inputs, outputs, adjoint=(bool(o[0] and data[table + o[0]]),
+                                                                      bool(o[1] and data[table + o[1]]))))
         else:
             operators.append(Operator(name, inputs, outputs))
     shapes, dtypes, variable, elements, nbytes = _tensor_columns(r, r.vector(graph[0]), type_names)

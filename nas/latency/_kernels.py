@@ -19,7 +19,7 @@ from ..spec import ArchSpec, plan
 from ._flatbuffer import Graph, parse_tflite
 
 __all__ = ["Kernel", "kernels_from_tflite", "kernels_from_spec", "model_mode", "inside_taps", "HYBRID_MIN_WEIGHTS",
-           "BINARY_OPS", "TFLM_BUILTINS", "stand_in", "summed_features"]
+           "BINARY_OPS", "TFLM_BUILTINS", "stand_in", "stand_in_key", "family_features", "summed_features"]
 
 #: TFLite builtin operators -> the kernel family a latency model prices, where it is not the
 #: operator's own name (lower case): every builtin is named by its code, none is lumped together.
@@ -39,6 +39,13 @@ _FAMILY_FEATURES = {
     "avgpool": ("n", "in", "out", "px"),
     "softmax": ("n", "in", "out", "px"),
     "concat": ("n", "in", "out", "k", "runs"),
+    # a batched matrix product (attention's Q.K^T and scores.V): `w` counts the elements TFLite's and
+    # TFLite Micro's kernels transpose on every invocation (the left operand under adj_x, a right one
+    # that is not constant unless adj_y)
+    "batch_matmul": ("n", "in", "out", "macs", "w"),
+    # resizes work per output pixel (a source position, or four and their weights), then per channel
+    "resize_nearest_neighbor": ("n", "in", "out", "px"),
+    "resize_bilinear": ("n", "in", "out", "px"),
 }
 _DEFAULT_FEATURES = ("n", "in", "out")
 #: Element-wise operators of two inputs: TFLite's kernels take a slower path when the shapes differ.
@@ -214,8 +221,16 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
                 vmacs = vtaps * (shape[3] if family == "conv" else 1)
             if dtype == "float32" and dtypes[filt] == "int8":
                 dtype = "hybrid"
-        elif family in ("maxpool", "avgpool", "softmax", "pad") and outputs and shapes[outputs[0]]:
-            channels = shapes[outputs[0]][-1]  # pooling runs per output pixel, softmax and XNNPACK's pad per row
+        elif family == "batch_matmul" and len(tensors) >= 2 and shapes[tensors[0]]:
+            lhs, rhs = tensors[0], tensors[1]
+            shape = shapes[lhs]
+            macs = out * (shape[-2] if op.adjoint[0] and len(shape) > 1 else shape[-1])  # out x the inner dimension
+            # operands transposed on every invoke: the left one under adj_x, a right one that is not
+            # constant unless adj_y (a constant one is transposed once, when the kernel prepares)
+            weights = (elements[lhs] if op.adjoint[0] else 0) + (0 if op.adjoint[1] or constant[rhs] else elements[rhs])
+            channels = shapes[outputs[0]][-1] if outputs and shapes[outputs[0]] else 0
+        elif family in _PER_ROW and outputs and shapes[outputs[0]]:
+            channels = shapes[outputs[0]][-1]  # pooling and resizes run per output pixel, softmax and XNNPACK's pad per row
         elif family == "dequantize" and not activations:
             activations = [j for j in tensors if constant[j]]  # float16 weights, dequantized at run time
         edge = family == "reshape" and (any(j in graph_inputs for j in tensors) or any(j in graph_outputs for j in outputs))
@@ -227,6 +242,8 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
     return kernels
 
 
+#: Families whose cost runs per output row (pixel): `channels` holds the row's length.
+_PER_ROW = frozenset(("maxpool", "avgpool", "softmax", "pad", "resize_nearest_neighbor", "resize_bilinear"))
 #: Unary operators whose output, multiplied by their own input, makes a gate: x * sigmoid(x) (swish,
 #: SiLU) or x * tanh(...). In int8, XNNPACK folds such a product into the lookup table of the unary
 #: operator (callgrind: no multiply runs), so the MUL is a variant of its own (`mul/gated`).
@@ -324,7 +341,7 @@ def kernels_from_spec(spec: ArchSpec, in_channels: int, num_classes: int) -> lis
 
 # ---------------------------------------------------------------- operators outside the calibration
 
-_TRANSCENDENTAL = frozenset("EXP LOG SIN COS ELU GELU SQRT RSQRT LOG_SOFTMAX L2_NORMALIZATION LOGISTIC TANH".split())
+_TRANSCENDENTAL = frozenset("EXP LOG SIN COS ELU GELU SQRT RSQRT SOFTMAX LOG_SOFTMAX L2_NORMALIZATION LOGISTIC TANH".split())
 _UNARY = frozenset("""ABS NEG SQUARE FLOOR CEIL ROUND CAST SIGN LOGICAL_NOT RELU_N1_TO_1 RELU_0_TO_1 ZEROS_LIKE RELU RELU6
     LEAKY_RELU HARD_SWISH PRELU""".split())
 _REDUCTIONS = frozenset("SUM REDUCE_MAX REDUCE_MIN REDUCE_PROD REDUCE_ANY REDUCE_ALL ARG_MAX ARG_MIN CUMSUM MEAN".split())
@@ -353,7 +370,7 @@ def _kind(kernel: Kernel) -> str:
         return "resize"
     if op in ("BATCH_MATMUL", "FULLY_CONNECTED", "SVDF", "UNIDIRECTIONAL_SEQUENCE_LSTM"):
         return "matmul"
-    if op in ("CONV_3D", "CONV_2D", "TRANSPOSE_CONV"):
+    if op in ("CONV_3D", "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV"):
         return "conv"
     return "move"
 
@@ -367,6 +384,25 @@ def stand_in(kernel: Kernel, priced: set[str]) -> Kernel | None:
     known = priced if isinstance(priced, frozenset) else frozenset(priced)
     choice = _stand_in_choice(kernel.op, kernel.family, kernel.dtype, kernel.variant, known)
     return None if choice is None else kernel._replace(family=choice[0], variant=choice[1])
+
+
+def stand_in_key(key: str, priced: frozenset[str]) -> str | None:
+    """The coefficient key `stand_in` would price a kernel of coefficient key `key` (family, hybrid
+    weights, variant) by, among the `priced` keys; None when nothing near is priced."""
+    parts = key.split("/")
+    family, hybrid = parts[0], "hybrid" in parts[1:]
+    dtype = "hybrid" if hybrid else ""
+    choice = _stand_in_choice(_OP_OF.get(family, family.upper()), family, dtype,
+                              "/".join(p for p in parts[1:] if p != "hybrid"), frozenset(priced))
+    return None if choice is None else Kernel(choice[0], dtype, (), 0, variant=choice[1]).key
+
+
+def family_features(family: str) -> tuple[str, ...]:
+    """The features a kernel family is priced by (`Kernel.features`: family:feature)."""
+    return _FAMILY_FEATURES.get(family, _DEFAULT_FEATURES)
+
+
+_OP_OF = {family: op for op, family in _OPS.items() if op not in ("SQUEEZE", "EXPAND_DIMS", "PADV2")}
 
 
 @lru_cache(maxsize=4096)
