@@ -98,6 +98,19 @@ def _predictor_instructions(data: bytes, repeats: int = 10) -> int:
     return (totals[1] - totals[0]) // repeats
 
 
+#: held-out set -> (its builders in real_models, cache-file prefix, label in the tables)
+_SETS = {
+    "real": ("REAL_MODELS", "", "first real set (guided the second pass)"),
+    "fresh": ("FRESH_MODELS", "fresh-", "second real set (guided the third pass)"),
+    "third": ("THIRD_MODELS", "third-", "third real set (guided the fourth pass)"),
+    "fourth": ("FOURTH_MODELS", "fourth-", "fourth real set (guided the fifth pass)"),
+    "fifth": ("FIFTH_MODELS", "fifth-", "fifth real set (guided the sixth pass)"),
+    "sixth": ("SIXTH_MODELS", "sixth-", "**sixth real set, counted before this fit was final, scored once**"),
+    "seventh": ("SEVENTH_MODELS", "seventh-",
+                "**seventh real set, counted before the arena extension was final, scored once**"),
+}
+
+
 def _stats(errors: list[float]) -> str:
     if not errors:
         return "- | - | -"
@@ -112,20 +125,17 @@ def main() -> int:
     parser.add_argument("--count-only", action="store_true",
                         help="build and count the files into --cache, print no prediction (a set is counted while a fit "
                              "is still being made, and scored once it is final)")
+    parser.add_argument("--sets", nargs="+", choices=tuple(_SETS), default=list(_SETS),
+                        help="the held-out sets to build, count and score (default: all)")
     args = parser.parse_args()
 
-    from real_models import FIFTH_MODELS, FOURTH_MODELS, FRESH_MODELS, THIRD_MODELS, build_real_models
+    import real_models
 
-    sets = {"real": _cached(args.cache, "real-models.pkl", lambda: build_real_models(args.seed)),
-            "fresh": _cached(args.cache, "fresh-models.pkl", lambda: build_real_models(args.seed, FRESH_MODELS)),
-            "third": _cached(args.cache, "third-models.pkl", lambda: build_real_models(args.seed, THIRD_MODELS)),
-            "fourth": _cached(args.cache, "fourth-models.pkl", lambda: build_real_models(args.seed, FOURTH_MODELS)),
-            "fifth": _cached(args.cache, "fifth-models.pkl", lambda: build_real_models(args.seed, FIFTH_MODELS))}
-    labels = {"real": "first real set (guided the second pass)", "fresh": "second real set (guided the third pass)",
-              "third": "third real set (guided the fourth pass)",
-              "fourth": "fourth real set (guided the fifth pass)",
-              "fifth": "**fifth real set, counted before this fit was final, scored once**"}
-    prefixes = {"real": "", "fresh": "fresh-", "third": "third-", "fourth": "fourth-", "fifth": "fifth-"}
+    sets = {key: _cached(args.cache, f"{prefix or 'real-'}models.pkl",
+                         lambda: real_models.build_real_models(args.seed, getattr(real_models, models)))
+            for key, (models, prefix, _) in _SETS.items() if key in args.sets}
+    labels = {key: label for key, (_, _, label) in _SETS.items()}
+    prefixes = {key: prefix for key, (_, prefix, _) in _SETS.items()}
     built_of = {key: [f for f in files if f[3] is not None] for key, files in sets.items()}
     if args.count_only:
         for name in DEVICES:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from nas.latency import (HELD_OUT_FRACTION, artifact_path, host_artifact, load_device,  # noqa: E402
+from nas.latency import (HELD_OUT_FRACTION, OP_BUILDERS, artifact_path, host_artifact, load_device,  # noqa: E402
                          make_op_samples, make_samples, measure_samples, write_artifact)
 from nas.spec import QUANT_MODES  # noqa: E402
 
@@ -103,28 +103,83 @@ def _internal_reshapes(features: dict | None) -> dict | None:
     return out
 
 
+def _around(ops):
+    """A test of a sample name: whether it is a generated model around one of `ops` (`make_op_samples`
+    names them op-<operator>-<k>[-io<type>]; SUB's do not take SUB/broadcast's, op-sub-broadcast-0)."""
+    import re
+
+    names = "|".join(re.escape(op.lower().replace("/", "-")) for op in ops)
+    pattern = re.compile(rf"^(arena-)?op-(?:{names})-\d+(-io\w+)?$") if ops else None
+    return lambda name: bool(pattern and pattern.match(name))
+
+
+_EXTENDED = "; its tail extended to the operators it never saw on"
+
+
+def arena_operator_samples(args, cache: Path | None) -> list:
+    """Generated operator models (--op-samples around every operator, in the modes TFLite Micro
+    runs) with the arena the TFLite Micro interpreter allocates them in, head and tail: what the
+    arena fit's tail learns the operators it never saw from. Cached: building and bisecting ~750
+    arenas takes ~15 minutes on 2 cores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nas.measure import tflm_arena
+
+    samples = _load(cache, "arena-op-samples.pkl")
+    if samples is None:
+        start = time.time()
+        samples = make_op_samples(args.op_samples, ("float32", "int8", "int16x8"), args.seed + 11)
+        for s in samples:
+            s.name = "arena-" + s.name
+
+        def measure(s):
+            if s.tflite:
+                arena = tflm_arena(s.tflite)
+                measured = (arena.arena_bytes, arena.tail_bytes) if arena.compatible else (None, None)
+                s.arena_bytes, s.arena_tail = measured
+                s.reason = s.reason or ("" if arena.compatible else arena.reason)
+
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # each arena is bisected in a worker process
+            list(pool.map(measure, samples))
+        print(f"built {len(samples)} operator models and measured {sum(1 for s in samples if s.arena_bytes)} arenas "
+              f"in {time.time() - start:.0f} s", file=sys.stderr)
+        _save(cache, "arena-op-samples.pkl", samples)
+    return samples
+
+
 def recount_operators(name: str, samples, args, cache: Path | None) -> dict:
     """The device refitted on the shipped artifact's space and plain records (counts and features
     as recorded) and on `samples`, the generated operator models rebuilt and counted afresh (what
     a change to how operators are read needs); the TFLite Micro arena fit and its arena-only
-    records are the shipped artifact's, kept as they were."""
+    records are the shipped artifact's, kept as they were.
+
+    With --add-operators, `samples` are only the models around the added operators, and the
+    shipped operator records are kept too (what adding an operator, and no change to how the
+    others are read, needs: their counts stand)."""
     from nas.latency import Sample
 
     device = load_device(name)
     shipped = device.artifact
     xnnpack = shipped.get("feature_set") == "xnnpack"
+    added = _around(args.add_operators or ())
+    samples = [s for s in samples if added(s.name)] if args.add_operators else samples  # only the operators asked for
     kept = [Sample(r["name"], r["source"], r["mode"], b"",
                    rows=_internal_reshapes(r["features"]) if xnnpack and r["source"] == "generic" else r["features"],
                    measured=r["measured"], reason=r["reason"])
-            for r in shipped["samples"] if r["source"] != "operators" and not r["name"].startswith("arena-")]
-    ops = _load(cache, f"op-measured-{name}.pkl")
-    if ops is None:
-        ops = [copy.copy(s) for s in samples if device.runs(s.mode)]
+            for r in shipped["samples"] if (r["source"] != "operators" or (args.add_operators and not added(r["name"])))
+            and not r["name"].startswith("arena-")]
+    ops = _load(cache, f"op-measured{'-added' if args.add_operators else ''}-{name}.pkl") or []
+    known = {(s.name, s.mode) for s in ops}
+    todo = [copy.copy(s) for s in samples if device.runs(s.mode) and (s.name, s.mode) not in known]
+    if todo:  # models built since the cache was written are measured and appended
         start = time.time()
-        measure_samples(ops, device)
-        print(f"{name}: measured {sum(1 for s in ops if s.measured)}/{len(ops)} operator models in "
+        measure_samples(todo, device)
+        print(f"{name}: measured {sum(1 for s in todo if s.measured)}/{len(todo)} operator models in "
               f"{time.time() - start:.0f} s", file=sys.stderr)
-        _save(cache, f"op-measured-{name}.pkl", ops)
+        ops += todo
+        _save(cache, f"op-measured{'-added' if args.add_operators else ''}-{name}.pkl", ops)
+    wanted = {(s.name, s.mode) for s in samples}
+    ops = [s for s in ops if (s.name, s.mode) in wanted]  # a cache written for other operators adds nothing
     artifact = host_artifact(device, kept + ops, args.seed,
                              {"command": "python benchmarks/latency_models.py " + " ".join(sys.argv[1:])})
     if shipped.get("arena"):
@@ -138,7 +193,22 @@ def recount_operators(name: str, samples, args, cache: Path | None) -> dict:
             # price 57% within 10% against its own 29% (2026-12-02).
             modes["int16x8"]["init"] = modes["int8"]["init"]
             artifact["provenance"]["arena"] += "; int16x8 allocates with int8's init lines (the same per-channel prepare data)"
-        artifact["samples"] += [r for r in shipped["samples"] if r["name"].startswith("arena-")]
+        artifact["samples"] += [r for r in shipped["samples"] if r["name"].startswith("arena-")
+                                and not r["name"].startswith("arena-op-")]
+        if args.extend_arena:
+            from nas.latency import extend_arena, sample_records
+
+            extra = arena_operator_samples(args, cache)
+            # the counted operator models with their arenas, less those the arena samples already hold (a
+            # builder after `_SHARED_GENERATOR` draws the same k-th model for both)
+            twins = {(s.name, s.mode) for s in extra}
+            more = [s for s in ops if s.arena_tail is not None and ("arena-" + s.name, s.mode) not in twins]
+            artifact["arena"] = extend_arena(artifact["arena"], extra + more, args.seed)
+            artifact["samples"] += sample_records([s for s in extra if s.arena_bytes])
+            kept_note = artifact["provenance"]["arena"].split(_EXTENDED)[0]
+            artifact["provenance"]["arena"] = (
+                f"{kept_note}{_EXTENDED} {len(extra) + len(more)} generated operator models (`extend_arena`: their own "
+                "terms only, fitted on what the kept terms leave of each measured tail)")
     if args.write:
         write_artifact(artifact_path(device.latency_model), artifact)
     return artifact
@@ -197,6 +267,12 @@ def main() -> int:
     parser.add_argument("--recount-operators", action="store_true",
                         help="rebuild and count only the operator samples, refit on them and on the shipped artifacts' "
                              "space and plain records, keep the shipped TFLite Micro arena fit")
+    parser.add_argument("--add-operators", nargs="+", choices=sorted(OP_BUILDERS), metavar="OPERATOR",
+                        help="with --recount-operators: build and count only the models around these operators "
+                             "(--op-samples each) and keep every shipped record, operator models included")
+    parser.add_argument("--extend-arena", action="store_true",
+                        help="with --recount-operators: extend the kept TFLite Micro arena fit to every operator, on "
+                             "generated operator models whose arena the interpreter measures (--op-samples each)")
     parser.add_argument("--devices", nargs="+", choices=ICOUNT_DEVICES, default=list(ICOUNT_DEVICES),
                         help="refit only these instruction-count devices (the others' artifacts stay as shipped)")
     parser.add_argument("--seed", type=int, default=0)
@@ -205,13 +281,19 @@ def main() -> int:
     parser.add_argument("--wallclock", type=int, default=0, help="also calibrate host-litert on this many of the samples")
     args = parser.parse_args()
 
+    if args.add_operators and not args.recount_operators:
+        parser.error("--add-operators goes with --recount-operators")
     if args.recount_operators:
-        samples = _load(args.cache, "op-samples.pkl")
-        if samples is None:
+        cached = "op-samples-added.pkl" if args.add_operators else "op-samples.pkl"
+        samples = _load(args.cache, cached) or []
+        built = {s.name for s in samples}
+        todo = tuple(op for op in args.add_operators or () if not any(map(_around([op]), built)))
+        if not samples or todo:  # operators added since the cache was written are built and appended
             start = time.time()
-            samples = make_op_samples(args.op_samples, QUANT_MODES, args.seed + 11)
+            samples += make_op_samples(args.op_samples, QUANT_MODES, args.seed + 11,
+                                       ops=todo if args.add_operators else None)
             print(f"built the operator samples in {time.time() - start:.0f} s", file=sys.stderr)
-            _save(args.cache, "op-samples.pkl", samples)
+            _save(args.cache, cached, samples)
     else:
         samples = _load(args.cache, "samples.pkl")
     if samples is None:
@@ -231,8 +313,10 @@ def main() -> int:
         print(f"built the operator samples in {time.time() - start:.0f} s", file=sys.stderr)
         _save(args.cache, "samples.pkl", samples)
     if args.recount_operators:
-        print(f"## Latency models ({len(samples)} generated operator models rebuilt and counted; the space and plain "
-              f"models' counts are the shipped artifacts' records; held-out {HELD_OUT_FRACTION:.0%})\n")
+        counted = ("around the added operators built and counted; every other model's count is"
+                   if args.add_operators else "rebuilt and counted; the space and plain models' counts are")
+        print(f"## Latency models ({len(samples)} generated operator models {counted} the shipped artifacts' "
+              f"records; held-out {HELD_OUT_FRACTION:.0%})\n")
     else:
         print(f"## Latency models ({len(samples)} sampled models: "
               f"{sum(s.source == 'generic' for s in samples)} plain models outside the search spaces, "
@@ -281,6 +365,12 @@ def main() -> int:
             if a:
                 print(f"| {mode} | {a['n']} | {a['within_10pct']:.0%} | {a['max_error_pct']:.2f}% | {a['mape_pct']:.2f}% | "
                       f"{raw['mape_pct']:.1f}% / {raw['max_error_pct']:.1f}% |")
+            e = fitted.get("extension_validation")
+            if e:
+                b = e["before"]
+                print(f"| {mode}, generated operator models (tail extended; before: {b['within_10pct']:.0%} within, "
+                      f"max {b['max_error_pct']:.1f}%) | {e['n']} | {e['within_10pct']:.0%} | "
+                      f"{e['max_error_pct']:.2f}% | {e['mape_pct']:.2f}% | |")
 
     print("\nMicrocontroller boards: `python benchmarks/board_catalog.py` (the catalog fitted on the MLPerf Tiny results).")
 
