@@ -7,7 +7,8 @@
     KernelCostModel, fit_mode, score, nnls              the kernel-sum regressors (`_regress`)
     planned_head_bytes, predict_arena, ...              the TFLite Micro arena model (`_arena`)
     make_samples, settle                                calibration samples (`_sampling`)
-    make_op_samples, OP_BUILDERS, build_op_model        ... generated around every operator deployed models use (`_op_samples`)
+    make_op_samples, OP_BUILDERS, build_op_model        ... generated around every operator deployed models use
+                                                        (`_op_samples`, its builders in `_op_builders`)
     stand_in, with_stand_ins, TFLM_BUILTINS             operators outside the calibration, priced by the nearest kernel
     stand_in_spread, stand_in_key                       ... and how far such a price strays (on the calibration)
     calibrate_host, host_artifact, ...                  fitting and validating host devices (`_fitting`)
