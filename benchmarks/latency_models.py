@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from nas.latency import (HELD_OUT_FRACTION, OP_BUILDERS, artifact_path, host_artifact, load_device,  # noqa: E402
-                         make_op_samples, make_samples, measure_samples, write_artifact)
+                         make_op_samples, make_samples, measure_samples, op_sample_stem, write_artifact)
 from nas.spec import QUANT_MODES  # noqa: E402
 
 ICOUNT_DEVICES = ("host-tflm-icount", "host-litert-icount")
@@ -104,12 +104,12 @@ def _internal_reshapes(features: dict | None) -> dict | None:
 
 
 def _around(ops):
-    """A test of a sample name: whether it is a generated model around one of `ops` (`make_op_samples`
-    names them op-<operator>-<k>[-io<type>]; SUB's do not take SUB/broadcast's, op-sub-broadcast-0)."""
+    """A test of a sample name: whether it is a generated model around one of `ops` (`op_sample_stem`,
+    then the draw and the int8 io type: SUB's do not take SUB/broadcast's, op-sub-broadcast-0)."""
     import re
 
-    names = "|".join(re.escape(op.lower().replace("/", "-")) for op in ops)
-    pattern = re.compile(rf"^(arena-)?op-(?:{names})-\d+(-io\w+)?$") if ops else None
+    stems = "|".join(re.escape(op_sample_stem(op)) for op in ops)
+    pattern = re.compile(rf"^(arena-)?(?:{stems})-\d+(-io\w+)?$") if ops else None
     return lambda name: bool(pattern and pattern.match(name))
 
 

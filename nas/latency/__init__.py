@@ -38,7 +38,7 @@ from ._runs_on import board_budget_kb, board_devices, runs_on
 from ._reference_models import REFERENCE_MODELS, build_reference
 from ._regress import REGRESSORS, KernelCostModel, fit_mode, fit_regressor, nnls, score
 from ._sampling import Sample, make_samples, settle
-from ._op_samples import OP_BUILDERS, build_op_model, make_op_samples
+from ._op_samples import OP_BUILDERS, build_op_model, make_op_samples, op_sample_stem
 
 __all__ = ["ALIGNMENT", "Buffer", "arena_features", "fit_arena_model", "liveness_bytes", "planned_head_bytes",
            "predict_arena", "tflm_buffers", "Device", "Prediction", "artifact_path", "calibration_score", "device_names",
@@ -49,5 +49,5 @@ __all__ = ["ALIGNMENT", "Buffer", "arena_features", "fit_arena_model", "liveness
            "HYBRID_MIN_WEIGHTS", "Kernel", "inside_taps", "kernels_from_spec", "kernels_from_tflite", "model_mode",
            "KERNEL_CLASSES", "class_instructions", "fit_joint", "BoardProfile", "board_profiles", "board_rows",
            "APP_RESERVE", "CATALOG_ARTIFACT", "calibrate_boards", "device_profile", "reference_class_instructions", "board_budget_kb", "board_devices", "runs_on", "REFERENCE_MODELS", "build_reference", "REGRESSORS", "KernelCostModel",
-           "fit_mode", "fit_regressor", "nnls", "score", "Sample", "make_samples", "settle", "OP_BUILDERS", "build_op_model",
+           "fit_mode", "fit_regressor", "nnls", "score", "Sample", "make_samples", "settle", "OP_BUILDERS", "build_op_model", "op_sample_stem",
            "make_op_samples", "ESTIMATE_SPREAD", "with_stand_ins", "BINARY_OPS", "TFLM_BUILTINS", "stand_in", "kernel_features"]

@@ -202,9 +202,8 @@ def extend_arena(arena: dict, samples: list[Sample], seed: int) -> dict:
         extended = extend_tail(base, [rows[i] for i in train], [usable[i].arena_tail for i in train])
         extended["base_tail"] = base["tail"]
         extended["extended_on"] = len(train)
-        fitted = base
         if len(held):
-            before = np.array([predict_arena(rows[i], fitted) for i in held], float)
+            before = np.array([predict_arena(rows[i], base) for i in held], float)
             after = np.array([predict_arena(rows[i], extended) for i in held], float)
             measured = np.array([usable[i].arena_bytes for i in held], float)
             extended["extension_validation"] = {**score(after, measured), "before": score(before, measured)}

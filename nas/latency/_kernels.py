@@ -228,7 +228,6 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
             # operands transposed on every invoke: the left one under adj_x, a right one that is not
             # constant unless adj_y (a constant one is transposed once, when the kernel prepares)
             weights = (elements[lhs] if op.adjoint[0] else 0) + (0 if op.adjoint[1] or constant[rhs] else elements[rhs])
-            channels = shapes[outputs[0]][-1] if outputs and shapes[outputs[0]] else 0
         elif family in _PER_ROW and outputs and shapes[outputs[0]]:
             channels = shapes[outputs[0]][-1]  # pooling and resizes run per output pixel, softmax and XNNPACK's pad per row
         elif family == "dequantize" and not activations:

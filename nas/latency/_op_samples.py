@@ -21,7 +21,13 @@ from ..errors import CandidateFailed
 from ._op_builders import OP_BUILDERS
 from ._sampling import Sample, settle
 
-__all__ = ["OP_BUILDERS", "make_op_samples", "build_op_model"]
+__all__ = ["OP_BUILDERS", "make_op_samples", "build_op_model", "op_sample_stem"]
+
+
+def op_sample_stem(op: str) -> str:
+    """The start of the names `make_op_samples` gives the models around `op` (a key of OP_BUILDERS):
+    op-<operator>, then -<draw> and, in int8, -io<type> (op-sub-broadcast-0-iofloat32)."""
+    return "op-" + op.lower().replace("/", "-")
 
 
 #: The builders before this index draw, in order, from one generator shared by all of them; each
@@ -57,7 +63,7 @@ def make_op_samples(per_op: int, modes: tuple[str, ...], seed: int = 0, ops: tup
             settle(model, xs if len(xs) > 1 else xs[0], rng, steps=2)
             for mode in modes:
                 io = IO_TYPES[k % len(IO_TYPES)] if mode == "int8" else "int8"
-                name = f"op-{op.lower().replace('/', '-')}-{k}" + (f"-io{io}" if mode == "int8" else "")
+                name = f"{op_sample_stem(op)}-{k}" + (f"-io{io}" if mode == "int8" else "")
                 sample = Sample(name, "operators", mode, b"")
                 try:
                     sample.tflite = convert(model, mode, xs if len(xs) > 1 else xs[0], io_type=io, batch_size=1)

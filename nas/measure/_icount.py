@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, DependencyError
+# invokes per model (the second, warm count is kept: the first differs by < 0.1%, lazy set-up), and
+# the runner's exit status after a failed invoke
+from ._icount_runner import INVOKE_FAILED as _INVOKE_FAILED, INVOKES as _INVOKES
 
 __all__ = ["INVOKE_FUNCTIONS", "Count", "count_instructions", "require_valgrind"]
 
@@ -28,8 +31,6 @@ INVOKE_FUNCTIONS = {
     "tflm": "tflite::micro::MicroInterpreter::Invoke()",
 }
 _RUNNER = Path(__file__).with_name("_icount_runner.py")
-# per model, the second (warm) count kept (the first differs by < 0.1%: lazy set-up); the runner's exit after a failed invoke
-from ._icount_runner import INVOKE_FAILED as _INVOKE_FAILED, INVOKES as _INVOKES  # noqa: E402
 
 
 @dataclass(frozen=True)
