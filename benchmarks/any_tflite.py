@@ -108,6 +108,7 @@ _SETS = {
     "sixth": ("SIXTH_MODELS", "sixth-", "**sixth real set, counted before this fit was final, scored once**"),
     "seventh": ("SEVENTH_MODELS", "seventh-",
                 "**seventh real set, counted before the arena extension was final, scored once**"),
+    "eighth": ("EIGHTH_MODELS", "eighth-", "**eighth real set, counted before this fit was final, scored once**"),
 }
 
 
