@@ -58,14 +58,15 @@ def _buffers(graph: Graph) -> list[Buffer]:
     last: dict[int, int] = {}
     scratch = []
     for step, op in enumerate(graph.operators):
-        activations = [j for j in op.inputs if not constant[j]]
-        for j in activations:
-            last[j] = step
+        for j in op.inputs:
+            if not constant[j]:
+                last[j] = step
         for j in op.outputs:
             if j not in first and not constant[j]:
                 first[j] = step
-        if activations and op.name in _SCRATCH_OPS:
-            per = _SCRATCH.get((op.name, dtypes[activations[0]]))
+        if op.name in _SCRATCH_OPS:
+            activations = [j for j in op.inputs if not constant[j]]
+            per = _SCRATCH.get((op.name, dtypes[activations[0]])) if activations else None
             if per:
                 scratch.append(Buffer(per * sum(elements[j] for j in op.outputs), step, step))
     end = max(n_ops - 1, 0)
@@ -102,20 +103,26 @@ def planned_head_bytes(buffers: list[Buffer]) -> int:
     alive: list[int] = []
     for i in sorted(range(n), key=firsts.__getitem__):
         start, mine = firsts[i], rank[i]
-        alive = [j for j in alive if lasts[j] >= start]
-        for j in alive:
-            if rank[j] < mine:
-                earlier[i].append(j)
-            else:
-                earlier[j].append(i)
+        if alive:
+            alive = [j for j in alive if lasts[j] >= start]
+            mine_earlier = earlier[i]
+            for j in alive:
+                if rank[j] < mine:
+                    mine_earlier.append(j)
+                else:
+                    earlier[j].append(i)
         alive.append(i)
     offsets = [0] * n
     top = 0
+    at = offsets.__getitem__
     for i in order:
         size = sizes[i]
         offset = 0
-        if earlier[i]:
-            for other_offset, _, j in sorted([(offsets[j], rank[j], j) for j in earlier[i]]):
+        others = earlier[i]
+        if others:
+            # by offset (ties in any order: the gap test is the same for each, the end is their max)
+            for j in sorted(others, key=at) if len(others) > 1 else others:
+                other_offset = offsets[j]
                 if other_offset - offset >= size:
                     break  # the gap before this buffer is big enough
                 end = other_offset + sizes[j]

@@ -168,6 +168,27 @@ def parse_tflite(source: str | Path | bytes) -> Graph:
         raise ConfigError(f"{where}: cannot read the flatbuffer ({type(exc).__name__})") from None
 
 
+def _table_fields(reader: _Reader, vector: tuple[int, int], count: int):
+    """For a vector of tables (tensors, operators): an int32 view of the buffer, each table's position
+    and the offsets of its first `count` fields (0 where absent), read once per distinct vtable (a
+    model has a few). FlatBuffers aligns every table and scalar; a file that is not aligned is refused
+    as corrupt rather than misread."""
+    import numpy as np
+
+    data = reader.data
+    start, n = vector
+    if start & 3:
+        raise ValueError("misaligned table vector")
+    i4 = np.frombuffer(data, "<i4", len(data) // 4)
+    p = np.arange(start, start + 4 * n, 4, dtype=np.int64) + i4[start >> 2:(start >> 2) + n]
+    vtable = p - i4[p >> 2]
+    if ((p & 3) | (vtable & 1)).any() or vtable.min() < 0:
+        raise ValueError("misaligned table")
+    _, first_of, which = np.unique(vtable, return_index=True, return_inverse=True)
+    where = np.array([reader.offsets(int(p[i]), count) for i in first_of], np.int64)[which.reshape(-1)]
+    return i4, p, where
+
+
 def _tensor_columns(reader: _Reader, vector: tuple[int, int], type_names: dict[int, str]):
     """Shape, type, is_variable, elements and bytes of every Tensor table (fields: shape 0, type 1,
     is_variable 5), read for all tensors at once with numpy over an int32 view of the buffer
@@ -176,47 +197,68 @@ def _tensor_columns(reader: _Reader, vector: tuple[int, int], type_names: dict[i
     import numpy as np
 
     data = reader.data
-    start, count = vector
+    count = vector[1]
     if not count:
         return [], [], [], [], []
-    if start & 3:
-        raise ValueError("misaligned tensor vector")
-    i4 = np.frombuffer(data, "<i4", len(data) // 4)
-    p = np.arange(start, start + 4 * count, 4, dtype=np.int64) + i4[start >> 2:(start >> 2) + count]
-    vtable = p - i4[p >> 2]
-    if ((p & 3) | (vtable & 1)).any() or vtable.min() < 0:
-        raise ValueError("misaligned tensor table")
-    # each distinct vtable (a model has a few), read through one of its tables: offsets of fields 0, 1, 5
-    _, first_of, which = np.unique(vtable, return_index=True, return_inverse=True)
-    where = np.array([reader.offsets(int(p[i]), 6) for i in first_of], np.int64)[:, [0, 1, 5]]
-    o_shape, o_type, o_var = where[which].T
+    i4, p, where = _table_fields(reader, vector, 6)
+    o_shape, o_type, o_var = where[:, [0, 1, 5]].T
     has = o_shape > 0
-    at = np.where(has, p + o_shape, 0)
-    first = np.where(has, at + i4[at >> 2], 0)
-    if (first & 3).any():
-        raise ValueError("misaligned shape vector")
-    n = np.where(has, i4[first >> 2], 0)
-    if n.min() < 0:
-        raise ValueError("negative shape length")
-    ends = np.cumsum(n)
-    total = int(ends[-1])
-    if total > len(data) // 4:  # a corrupt length: the dimensions cannot be in the file
-        raise ValueError("shape vectors longer than the file")
-    dims = i4[np.repeat((first >> 2) + 1 - (ends - n), n) + np.arange(total)]
-    flat = dims.tolist()
-    shapes, begin = [], 0
-    for end in ends.tolist():
-        shapes.append(tuple(flat[begin:end]))
-        begin = end
+    shapes, dims, n = _int_vectors(i4, np.where(has, p + o_shape, 0), has, arrays=True)
     elements = np.ones(count, np.int64)
     nonempty = n > 0
-    if total:
-        elements[nonempty] = np.multiply.reduceat(np.maximum(dims, 1).astype(np.int64), (ends - n)[nonempty])
+    if len(dims):
+        elements[nonempty] = np.multiply.reduceat(np.maximum(dims, 1).astype(np.int64), (np.cumsum(n) - n)[nonempty])
     u8 = np.frombuffer(data, np.uint8)
     dtypes = [type_names.get(c, "float32") for c in np.where(o_type > 0, u8[p + o_type], 0).tolist()]
     variable = (np.where(o_var > 0, u8[p + o_var], 0) != 0).tolist()
     elements_list = elements.tolist()
     return shapes, dtypes, variable, elements_list, [DTYPE_BYTES.get(d, 4) * e for d, e in zip(dtypes, elements_list)]
+
+
+#: Operators whose builtin options the kernel reader needs.
+_OPTIONS_READ = frozenset((*_CONV_OPTIONS, "CONCATENATION", "BATCH_MATMUL"))
+
+
+def _int_vectors(i4, at, has, arrays: bool = False):
+    """The int32 vectors that fields at positions `at` (where `has`) point to, as tuples: all read at
+    once (a file with a misaligned or overlong vector is refused as corrupt). With `arrays`, also
+    their values end to end and their lengths, as numpy arrays."""
+    import numpy as np
+
+    first = np.where(has, at + i4[at >> 2], 0)
+    if (first & 3).any():
+        raise ValueError("misaligned int vector")
+    n = np.where(has, i4[first >> 2], 0)
+    if n.min(initial=0) < 0:
+        raise ValueError("negative vector length")
+    ends = np.cumsum(n)
+    total = int(ends[-1]) if len(ends) else 0
+    if total > len(i4):
+        raise ValueError("vectors longer than the file")
+    values = i4[np.repeat((first >> 2) + 1 - (ends - n), n) + np.arange(total)]
+    flat = values.tolist()
+    out, begin = [], 0
+    for end in ends.tolist():
+        out.append(tuple(flat[begin:end]))
+        begin = end
+    return (out, values, n) if arrays else out
+
+
+def _operator_columns(reader: _Reader, vector: tuple[int, int]):
+    """Opcode index, inputs, outputs and (position, builtin-options offset) of every Operator table
+    (fields: opcode_index 0, inputs 1, outputs 2, builtin_options 4), read for all operators at once
+    with numpy, as `_tensor_columns` reads the tensors."""
+    import numpy as np
+
+    if not vector[1]:
+        return [], [], [], ([], [])
+    i4, p, where = _table_fields(reader, vector, 5)
+    o_code, o_in, o_out, o_options = where[:, 0], where[:, 1], where[:, 2], where[:, 4]
+    if ((o_code | o_in | o_out) & 3).any():
+        raise ValueError("misaligned operator field")
+    codes = np.where(o_code > 0, i4[(p + o_code) >> 2], 0).tolist()
+    return (codes, _int_vectors(i4, p + o_in, o_in > 0), _int_vectors(i4, p + o_out, o_out > 0),
+            (p.tolist(), o_options.tolist()))
 
 
 def _parse(data: bytes) -> Graph:
@@ -237,32 +279,32 @@ def _parse(data: bytes) -> Graph:
     if not subgraphs:
         raise ConfigError("the model has no subgraph")
     graph = r.fields(subgraphs[0], 4)  # SubGraph: tensors 0, inputs 1, outputs 2, operators 3
-    offsets, ints = r.offsets, r.ints
+    ints = r.ints
     operators = []
     written = set(ints(graph[1]))
-    for op in r.tables(graph[3]):  # Operator: opcode_index 0, inputs 1, outputs 2, builtin_options 4
-        o_code, o_in, o_out, _, o_options = offsets(op, 5)
-        name = codes[u32(data, op + o_code)[0] if o_code else 0]
-        inputs = ints(op + o_in if o_in else 0)
-        outputs = ints(op + o_out if o_out else 0)
+    codes_at, inputs_of, outputs_of, options_at = _operator_columns(r, r.vector(graph[3]))
+    if codes_at and (min(codes_at) < 0 or max(codes_at) >= len(codes)):
+        raise ValueError("opcode index out of range")
+    for op, index, inputs, outputs, o_options in zip(options_at[0], codes_at, inputs_of, outputs_of, options_at[1]):
+        name = codes[index]  # Operator: opcode_index 0, inputs 1, outputs 2, builtin_options 4
         written.update(outputs)
         if -1 in inputs:
             inputs = tuple(j for j in inputs if j >= 0)
-        if name in _CONV_OPTIONS and o_options:
+        if not o_options or name not in _OPTIONS_READ:
+            operators.append(Operator(name, inputs, outputs))
+        elif name in _CONV_OPTIONS:
             pad, sh, sw, dh, dw = _CONV_OPTIONS[name]
             table, o = r.options(op, o_options, 7)
             operators.append(Operator(name, inputs, outputs, (i8(data, table + o[pad])[0] if o[pad] else 0) == 0,
                                       (i32(data, table + o[sh])[0] if o[sh] else 0, i32(data, table + o[sw])[0] if o[sw] else 0),
                                       (i32(data, table + o[dh])[0] if o[dh] else 1, i32(data, table + o[dw])[0] if o[dw] else 1)))
-        elif name == "CONCATENATION" and o_options:  # ConcatenationOptions: axis 0
+        elif name == "CONCATENATION":  # ConcatenationOptions: axis 0
             table, o = r.options(op, o_options, 1)
             operators.append(Operator(name, inputs, outputs, axis=i32(data, table + o[0])[0] if o[0] else 0))
-        elif name == "BATCH_MATMUL" and o_options:  # BatchMatMulOptions: adj_x 0, adj_y 1
+        else:  # BATCH_MATMUL, BatchMatMulOptions: adj_x 0, adj_y 1
             table, o = r.options(op, o_options, 2)
             operators.append(Operator(name, inputs, outputs, adjoint=(bool(o[0] and data[table + o[0]]),
                                                                       bool(o[1] and data[table + o[1]]))))
-        else:
-            operators.append(Operator(name, inputs, outputs))
     shapes, dtypes, variable, elements, nbytes = _tensor_columns(r, r.vector(graph[0]), type_names)
     constant = [j not in written and not v for j, v in enumerate(variable)]
     for op in operators:  # float16 weights: the DEQUANTIZE of a weight is a weight
