@@ -79,12 +79,21 @@ def xnnpack_features(kernel: Kernel) -> dict[str, float] | None:
     GEMM as a 1x1 convolution (callgrind: 6x16 for float, 3x8c8 for int8, at 3 and at 20 rows).
     A depthwise micro-kernel runs per output pixel, 16 channels a pass."""
     path = _XNN_PATH.get(kernel.dtype)
+    if path is not None and kernel.family == "mean" and kernel.variant == "partial" and kernel.window:
+        # a MEAN over the innermost axis alone (a layer norm's): XNNPACK's contiguous reduction, a row
+        # sum per output (callgrind, a tiny ViT's ten over 32 channels: 35K instructions, where the
+        # strided reductions' coefficients priced them 114K). No generated model holds one yet (the
+        # generated layer norms keep Keras' default epsilon, which converts to a reduction over a
+        # transposed tensor), so it is priced by its stand-in, XNNPACK's global mean, and named
+        return {"mean/inner:n": 1.0, "mean/inner:in": float(sum(kernel.inputs)), "mean/inner:out": float(kernel.out)}
     if path is not None and kernel.family == "mean" and kernel.variant == "partial" and kernel.channels == kernel.out:
         # a MEAN over every axis but the channels of a tensor that is not 4-D (1-D global pooling):
         # XNNPACK runs it as the global pool's row sum (callgrind: 813 instructions for a (1, 58, 64)
         # int8 MEAN, not the partial reductions' ~22 per element); TFLite Micro's reference MEAN
         # special-cases only 4-D, so there it stays partial
         return {"mean:n": 1.0, "mean:in": float(sum(kernel.inputs)), "mean:out": float(kernel.out)}
+    if path == "f32" and kernel.family == "batch_matmul" and kernel.channels and kernel.macs:
+        return _xnn_batch_matmul(kernel)
     if path is not None and kernel.family == "pad":
         # XNNPACK pads row by row: a call per output row (all dimensions but the innermost), each
         # copying or filling one row (callgrind, a (1, 98, 32) int8 tensor padded to (1, 100, 32):
@@ -158,3 +167,20 @@ def _xnn_subconvolution(kernel: Kernel, path: str) -> dict[str, float]:
     taps = across * in_pixels * window
     return {f"{name}:rows": pixels, f"{name}:blocks": pixels * across, f"{name}:taps": taps,
             f"{name}:steps": taps * -(-k_in // kr), "transpose_conv:n": 1.0}
+
+
+def _xnn_batch_matmul(kernel: Kernel) -> dict[str, float]:
+    """A float BATCH_MATMUL as XNNPACK runs it: a right operand that is not constant packed on every
+    invoke (`batch_matmul/pack:in`, its elements), then a grouped GEMM, one group a product of the
+    batch, tiled as a 1x1 convolution's GEMM (callgrind, a tiny ViT's float32 file: four products
+    ran `xnn_compute_batched_packw_gemm_goi` and the 6x16 GEMM in `xnn_compute_hmp_grouped_gemm`)."""
+    n, groups = kernel.channels, max(kernel.runs, 1)
+    k_in = kernel.macs // max(kernel.out, 1)
+    m = max(kernel.out // (n * groups), 1)
+    mr, nr = 6, 16  # its default GEMM whatever N (callgrind: the Conformer's products of N = 12 and 49 ran 6x16)
+    name = "xnn-f32-bmm6x16"
+    rows = groups * -(-m // mr)
+    blocks = rows * -(-n // nr)
+    packed = float(kernel.inputs[1]) if len(kernel.inputs) > 1 else 0.0
+    return {f"{name}:rows": rows, f"{name}:blocks": blocks, f"{name}:steps": blocks * k_in, "batch_matmul:n": 1.0,
+            "batch_matmul/pack:in": packed}

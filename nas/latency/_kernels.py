@@ -186,6 +186,11 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
             if not (len(source) == 4 and source[-1] == out and elements[activations[0]] == source[1] * source[2] * out):
                 variant = "partial"
             channels = source[-1] if source else 0  # == out: every axis but the channels reduced (`xnnpack_features`)
+            result = shapes[outputs[0]]
+            # the innermost axis alone reduced (a layer norm's): XNNPACK's contiguous reduction. Read off the
+            # shapes: without keepdims, (T, C) -> (T,) is told from a reduction over T only where T != C
+            if len(source) > 1 and (result == (*source[:-1], 1) or (result == source[:-1] and source[-1] != source[-2])):
+                window = channels
         elif name == "CONCATENATION" and outputs:
             result = shapes[outputs[0]]
             axis = op.axis + len(result) if op.axis < 0 else op.axis
@@ -228,6 +233,9 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
             # operands transposed on every invoke: the left one under adj_x, a right one that is not
             # constant unless adj_y (a constant one is transposed once, when the kernel prepares)
             weights = (elements[lhs] if op.adjoint[0] else 0) + (0 if op.adjoint[1] or constant[rhs] else elements[rhs])
+            result = shapes[outputs[0]]
+            channels = result[-1] if result else 0  # N; `runs`: the products in the batch (XNNPACK's GEMM tiles)
+            runs = prod(result[:-2]) if len(result) > 2 else 1
         elif family in _PER_ROW and outputs and shapes[outputs[0]]:
             channels = shapes[outputs[0]][-1]  # pooling and resizes run per output pixel, softmax and XNNPACK's pad per row
         elif family == "dequantize" and not activations:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ._seq_builders import _attention, _layer_norm, _scores_softmax
+
 __all__ = ["OP_BUILDERS"]
+
 
 def _L():
     from ..backend import keras
@@ -355,26 +358,6 @@ def _conv1d(rng):
 
 
 
-def _attention(rng):
-    """Self-attention over a sequence of tokens (a tiny transformer's or a conformer's block): Keras'
-    MultiHeadAttention (dense projections, RESHAPE and TRANSPOSE around two BATCH_MATMUL and a
-    SOFTMAX), or one head written as Q.K^T (the right operand read transposed), SOFTMAX, .V."""
-    keras, L = _L()
-    from ..backend import tf
-
-    tokens, dim = int(rng.choice([16, 25, 36, 49, 64, 100])), int(rng.choice([8, 16, 24, 32, 48]))
-    inputs = keras.Input((tokens, dim))
-    if rng.random() < 0.5:
-        heads = int(rng.choice([1, 2, 4]))
-        y = L.MultiHeadAttention(heads, int(rng.choice([4, 8, 16, 32])))(inputs, inputs)
-    else:
-        q, k, v = (L.Dense(int(rng.choice([8, 16, 32])) if i < 2 else dim)(inputs) for i in range(3))
-        q = L.Dense(int(k.shape[-1]))(q) if q.shape[-1] != k.shape[-1] else q
-        scores = L.Softmax()(L.Lambda(lambda t: tf.matmul(t[0], t[1], transpose_b=True))([q, k]))
-        y = L.Lambda(lambda t: tf.matmul(t[0], t[1]))([scores, v])
-    return keras.Model(inputs, L.Add()([inputs, y]) if rng.random() < 0.5 else y)
-
-
 def _prelu(rng):
     """PReLU after a convolution or a dense layer (MTCNN's and ENet's activation): learned slopes per
     channel (shared over the image, a broadcast) or per element."""
@@ -400,18 +383,6 @@ def _resize_bilinear(rng):
         return keras.Model(inputs, L.UpSampling2D(int(rng.choice([2, 4])), interpolation="bilinear")(x))
     size = (int(rng.integers(h + 1, 3 * h + 2)), int(rng.integers(w + 1, 3 * w + 2)))
     return keras.Model(inputs, L.Lambda(lambda t: tf.image.resize(t, size, "bilinear"))(x))
-
-
-def _layer_norm(rng):
-    """Layer normalization over a token's features or a pixel's channels (transformers, ConvNeXt):
-    MEAN, SQUARED_DIFFERENCE, RSQRT, then the scale and shift, optionally a dense layer after."""
-    keras, L = _L()
-    if rng.random() < 0.6:
-        inputs = keras.Input((int(rng.choice([16, 32, 49, 64, 100])), int(rng.choice([8, 16, 32, 64]))))
-    else:
-        inputs = keras.Input(_image(rng, min_size=4, max_size=16, channels=(8, 16, 32)))
-    y = L.LayerNormalization()(inputs)
-    return keras.Model(inputs, L.Dense(int(rng.choice([8, 16, 32])))(y) if rng.random() < 0.5 else y)
 
 
 #: operator (as TFLite names it) -> builder of a model around it.
@@ -441,4 +412,7 @@ OP_BUILDERS: dict[str, Callable] = {
     # SUB/broadcast after the sixth (a vision transformer's layer norms)
     "BATCH_MATMUL/attention": _attention, "PRELU": _prelu, "RESIZE_BILINEAR": _resize_bilinear,
     "layer-norm": _layer_norm, "SUB/broadcast": _binary("sub", True),
+    # added 2026-12-03, after the seventh real set: attention's softmax over rows as long as the sequence
+    # (its cost had been read off short classifier rows), and GELU (transformers' and ConvNeXt's MLPs)
+    "SOFTMAX/scores": _scores_softmax, "GELU": _unary(lambda L, rng: L.Activation("gelu")),
 }

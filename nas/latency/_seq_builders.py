@@ -1,0 +1,47 @@
+"""Builders of the generated calibration models around sequence operators (`_op_builders`):
+attention, its softmax over scores, layer normalization."""
+
+from __future__ import annotations
+
+from . import _op_builders as _shared  # its _L and _image (a cycle only at call time)
+
+
+def _attention(rng):
+    """Self-attention over a sequence of tokens (a tiny transformer's or a conformer's block): Keras'
+    MultiHeadAttention (dense projections, RESHAPE and TRANSPOSE around two BATCH_MATMUL and a
+    SOFTMAX), or one head written as Q.K^T (the right operand read transposed), SOFTMAX, .V."""
+    keras, L = _shared._L()
+    from ..backend import tf
+
+    tokens, dim = int(rng.choice([16, 25, 36, 49, 64, 100])), int(rng.choice([8, 16, 24, 32, 48]))
+    inputs = keras.Input((tokens, dim))
+    if rng.random() < 0.5:
+        heads = int(rng.choice([1, 2, 4]))
+        y = L.MultiHeadAttention(heads, int(rng.choice([4, 8, 16, 32])))(inputs, inputs)
+    else:
+        q, k, v = (L.Dense(int(rng.choice([8, 16, 32])) if i < 2 else dim)(inputs) for i in range(3))
+        q = L.Dense(int(k.shape[-1]))(q) if q.shape[-1] != k.shape[-1] else q
+        scores = L.Softmax()(L.Lambda(lambda t: tf.matmul(t[0], t[1], transpose_b=True))([q, k]))
+        y = L.Lambda(lambda t: tf.matmul(t[0], t[1]))([scores, v])
+    return keras.Model(inputs, L.Add()([inputs, y]) if rng.random() < 0.5 else y)
+
+
+def _layer_norm(rng):
+    """Layer normalization over a token's features or a pixel's channels (transformers, ConvNeXt):
+    MEAN, SQUARED_DIFFERENCE, RSQRT, then the scale and shift, optionally a dense layer after."""
+    keras, L = _shared._L()
+    if rng.random() < 0.6:
+        inputs = keras.Input((int(rng.choice([16, 32, 49, 64, 100])), int(rng.choice([8, 16, 32, 64]))))
+    else:
+        inputs = keras.Input(_shared._image(rng, min_size=4, max_size=16, channels=(8, 16, 32)))
+    y = L.LayerNormalization()(inputs)
+    return keras.Model(inputs, L.Dense(int(rng.choice([8, 16, 32])))(y) if rng.random() < 0.5 else y)
+
+
+def _scores_softmax(rng):
+    """SOFTMAX over attention scores, (heads, queries, keys): rows as long as the sequence, as many as
+    heads x queries (XNNPACK runs a row's max, exponentials and scale over the whole row)."""
+    keras, L = _shared._L()
+    tokens = int(rng.choice([16, 25, 36, 49, 64, 100, 144, 196, 256]))
+    inputs = keras.Input((int(rng.choice([1, 2, 3, 4])), tokens, tokens))
+    return keras.Model(inputs, L.Softmax()(inputs))
