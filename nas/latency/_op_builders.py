@@ -6,21 +6,10 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ._builder_parts import _L, _image
 from ._seq_builders import _attention, _layer_norm, _scores_softmax
 
 __all__ = ["OP_BUILDERS"]
-
-
-def _L():
-    from ..backend import keras
-
-    return keras, keras.layers
-
-
-def _image(rng, min_size: int = 4, max_size: int = 40, channels=(1, 3, 8, 16, 24, 32, 64)):
-    h = int(rng.integers(min_size, max_size + 1))
-    w = h if rng.random() < 0.7 else int(rng.integers(min_size, max_size + 1))
-    return (h, w, int(rng.choice(channels)))
 
 
 def _unary(layer_factory):

@@ -3,14 +3,14 @@ attention, its softmax over scores, layer normalization."""
 
 from __future__ import annotations
 
-from . import _op_builders as _shared  # its _L and _image (a cycle only at call time)
+from ._builder_parts import _L, _image
 
 
 def _attention(rng):
     """Self-attention over a sequence of tokens (a tiny transformer's or a conformer's block): Keras'
     MultiHeadAttention (dense projections, RESHAPE and TRANSPOSE around two BATCH_MATMUL and a
     SOFTMAX), or one head written as Q.K^T (the right operand read transposed), SOFTMAX, .V."""
-    keras, L = _shared._L()
+    keras, L = _L()
     from ..backend import tf
 
     tokens, dim = int(rng.choice([16, 25, 36, 49, 64, 100])), int(rng.choice([8, 16, 24, 32, 48]))
@@ -29,11 +29,11 @@ def _attention(rng):
 def _layer_norm(rng):
     """Layer normalization over a token's features or a pixel's channels (transformers, ConvNeXt):
     MEAN, SQUARED_DIFFERENCE, RSQRT, then the scale and shift, optionally a dense layer after."""
-    keras, L = _shared._L()
+    keras, L = _L()
     if rng.random() < 0.6:
         inputs = keras.Input((int(rng.choice([16, 32, 49, 64, 100])), int(rng.choice([8, 16, 32, 64]))))
     else:
-        inputs = keras.Input(_shared._image(rng, min_size=4, max_size=16, channels=(8, 16, 32)))
+        inputs = keras.Input(_image(rng, min_size=4, max_size=16, channels=(8, 16, 32)))
     y = L.LayerNormalization()(inputs)
     return keras.Model(inputs, L.Dense(int(rng.choice([8, 16, 32])))(y) if rng.random() < 0.5 else y)
 
@@ -41,7 +41,7 @@ def _layer_norm(rng):
 def _scores_softmax(rng):
     """SOFTMAX over attention scores, (heads, queries, keys): rows as long as the sequence, as many as
     heads x queries (XNNPACK runs a row's max, exponentials and scale over the whole row)."""
-    keras, L = _shared._L()
+    keras, L = _L()
     tokens = int(rng.choice([16, 25, 36, 49, 64, 100, 144, 196, 256]))
     inputs = keras.Input((int(rng.choice([1, 2, 3, 4])), tokens, tokens))
     return keras.Model(inputs, L.Softmax()(inputs))
