@@ -108,7 +108,8 @@ _SETS = {
     "sixth": ("SIXTH_MODELS", "sixth-", "**sixth real set, counted before this fit was final, scored once**"),
     "seventh": ("SEVENTH_MODELS", "seventh-",
                 "**seventh real set, counted before the arena extension was final, scored once**"),
-    "eighth": ("EIGHTH_MODELS", "eighth-", "**eighth real set, counted before this fit was final, scored once**"),
+    "eighth": ("EIGHTH_MODELS", "eighth-", "eighth real set (guided the ninth pass)"),
+    "ninth": ("NINTH_MODELS", "ninth-", "**ninth real set, counted before this fit was final, scored once**"),
 }
 
 
