@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ._builder_parts import _L, _image
-from ._seq_builders import _attention, _layer_norm, _scores_softmax
+from ._seq_builders import _attention, _elementwise_chain, _layer_norm, _recurrent, _scores_softmax
 
 __all__ = ["OP_BUILDERS"]
 
@@ -404,4 +404,7 @@ OP_BUILDERS: dict[str, Callable] = {
     # added 2026-12-03, after the seventh real set: attention's softmax over rows as long as the sequence
     # (its cost had been read off short classifier rows), and GELU (transformers' and ConvNeXt's MLPs)
     "SOFTMAX/scores": _scores_softmax, "GELU": _unary(lambda L, rng: L.Activation("gelu")),
+    # added 2026-12-03, after the eighth real set: an unrolled LSTM's hundreds of tiny operators, on
+    # LiteRT 11-42% over (the per-inference overhead had gone into every single operator's cost)
+    "recurrent": _recurrent, "elementwise-chain": _elementwise_chain,
 }

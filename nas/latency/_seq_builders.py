@@ -1,5 +1,6 @@
 """Builders of the generated calibration models around sequence operators (`_op_builders`):
-attention, its softmax over scores, layer normalization."""
+attention, its softmax over scores, layer normalization, unrolled recurrent layers and chains of the
+element-wise operators their cells are made of."""
 
 from __future__ import annotations
 
@@ -45,3 +46,29 @@ def _scores_softmax(rng):
     tokens = int(rng.choice([16, 25, 36, 49, 64, 100, 144, 196, 256]))
     inputs = keras.Input((int(rng.choice([1, 2, 3, 4])), tokens, tokens))
     return keras.Model(inputs, L.Softmax()(inputs))
+
+
+def _recurrent(rng):
+    """A recurrent layer unrolled as deployed files are (LSTM, GRU or a plain RNN over 4-32 steps, 8-64
+    units): per step a fully connected layer or two, SPLIT into gates, LOGISTIC, TANH, MUL and ADD on
+    vectors of a few hundred elements, UNPACK of the sequence first. Hundreds of tiny operators, so
+    a model's fixed cost per inference is told apart from each operator's own."""
+    keras, L = _L()
+    steps, units = int(rng.integers(4, 33)), int(rng.choice([8, 16, 24, 32, 48, 64]))
+    inputs = keras.Input((steps, int(rng.choice([3, 6, 10, 13, 20, 40]))))
+    layer = (L.LSTM, L.GRU, L.SimpleRNN)[int(rng.integers(3))]
+    x = layer(units, unroll=True, return_sequences=bool(rng.random() < 0.25))(inputs)
+    return keras.Model(inputs, L.Dense(int(rng.choice([4, 8, 12])))(x) if rng.random() < 0.5 else x)
+
+
+def _elementwise_chain(rng):
+    """A chain of 2-32 element-wise operators (LOGISTIC, TANH, ADD, MUL of the chain with its input)
+    on one short vector: what a recurrent cell's gates do, with nothing else in the model."""
+    keras, L = _L()
+    inputs = keras.Input((int(rng.choice([16, 32, 64, 128, 256])),))
+    x = inputs
+    for _ in range(int(rng.integers(2, 33))):
+        kind = int(rng.integers(4))
+        x = (L.Activation("sigmoid")(x) if kind == 0 else L.Activation("tanh")(x) if kind == 1
+             else L.Add()([x, inputs]) if kind == 2 else L.Multiply()([x, inputs]))
+    return keras.Model(inputs, x)
