@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ._builder_parts import _L, _image
-from ._seq_builders import _attention, _elementwise_chain, _layer_norm, _recurrent, _scores_softmax
+from ._seq_builders import _attention, _elementwise_chain, _layer_norm, _recurrent, _scores_softmax, _squared_difference
 
 __all__ = ["OP_BUILDERS"]
 
@@ -407,4 +407,6 @@ OP_BUILDERS: dict[str, Callable] = {
     # added 2026-12-03, after the eighth real set: an unrolled LSTM's hundreds of tiny operators, on
     # LiteRT 11-42% over (the per-inference overhead had gone into every single operator's cost)
     "recurrent": _recurrent, "elementwise-chain": _elementwise_chain,
+    # and layer norms with the small epsilon transformers use, whose MEAN reduces the innermost axis alone
+    "layer-norm/eps": lambda rng: _layer_norm(rng, (1e-5, 1e-6)), "SQUARED_DIFFERENCE/broadcast": _squared_difference,
 }

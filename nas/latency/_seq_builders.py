@@ -1,6 +1,6 @@
 """Builders of the generated calibration models around sequence operators (`_op_builders`):
-attention, its softmax over scores, layer normalization, unrolled recurrent layers and chains of the
-element-wise operators their cells are made of."""
+attention, its softmax over scores, layer normalization and its squared difference, unrolled recurrent
+layers and chains of the element-wise operators their cells are made of."""
 
 from __future__ import annotations
 
@@ -27,15 +27,18 @@ def _attention(rng):
     return keras.Model(inputs, L.Add()([inputs, y]) if rng.random() < 0.5 else y)
 
 
-def _layer_norm(rng):
+def _layer_norm(rng, epsilons: tuple[float, ...] = ()):
     """Layer normalization over a token's features or a pixel's channels (transformers, ConvNeXt):
-    MEAN, SQUARED_DIFFERENCE, RSQRT, then the scale and shift, optionally a dense layer after."""
+    MEAN, SQUARED_DIFFERENCE, RSQRT, then the scale and shift, optionally a dense layer after.
+    Keras' default epsilon (1e-3) converts to MEANs over a transposed tensor; one drawn from
+    `epsilons` (1e-5, 1e-6: ViT's, DeiT's, ConvNeXt's) to MEANs over the innermost axis alone."""
     keras, L = _L()
+    epsilon = float(rng.choice(epsilons)) if epsilons else 1e-3
     if rng.random() < 0.6:
         inputs = keras.Input((int(rng.choice([16, 32, 49, 64, 100])), int(rng.choice([8, 16, 32, 64]))))
     else:
         inputs = keras.Input(_image(rng, min_size=4, max_size=16, channels=(8, 16, 32)))
-    y = L.LayerNormalization()(inputs)
+    y = L.LayerNormalization(epsilon=epsilon)(inputs)
     return keras.Model(inputs, L.Dense(int(rng.choice([8, 16, 32])))(y) if rng.random() < 0.5 else y)
 
 
@@ -72,3 +75,18 @@ def _elementwise_chain(rng):
         x = (L.Activation("sigmoid")(x) if kind == 0 else L.Activation("tanh")(x) if kind == 1
              else L.Add()([x, inputs]) if kind == 2 else L.Multiply()([x, inputs]))
     return keras.Model(inputs, x)
+
+
+def _squared_difference(rng):
+    """SQUARED_DIFFERENCE alone, as a layer norm's variance takes it: tokens (T, C) or pixels against
+    a per-row mean (T, 1), a per-feature vector (1, C), or a tensor of the same shape. In a layer
+    norm it always comes with its MEANs, which left the fit unable to tell their costs apart."""
+    keras, L = _L()
+    from ..backend import tf
+
+    shape = ((int(rng.choice([16, 32, 49, 64, 100])), int(rng.choice([8, 16, 32, 64]))) if rng.random() < 0.6
+             else _image(rng, min_size=4, max_size=16, channels=(8, 16, 32)))
+    other = (*shape[:-1], 1) if rng.random() < 0.6 else (1,) * (len(shape) - 1) + shape[-1:] if rng.random() < 0.5 else shape
+    a, b = keras.Input(shape), keras.Input(other)
+    return keras.Model([a, b], L.Lambda(lambda t: tf.math.squared_difference(t[0], t[1]))([a, b]))
+
