@@ -82,9 +82,8 @@ def xnnpack_features(kernel: Kernel) -> dict[str, float] | None:
     if path is not None and kernel.family == "mean" and kernel.variant == "partial" and kernel.window:
         # a MEAN over the innermost axis alone (a layer norm's): XNNPACK's contiguous reduction, a row
         # sum per output (callgrind, a tiny ViT's ten over 32 channels: 35K instructions, where the
-        # strided reductions' coefficients priced them 114K). No generated model holds one yet (the
-        # generated layer norms keep Keras' default epsilon, which converts to a reduction over a
-        # transposed tensor), so it is priced by its stand-in, XNNPACK's global mean, and named
+        # strided reductions' coefficients priced them 114K). Layer norms of Keras' default epsilon
+        # convert to a reduction over a transposed tensor instead; `layer-norm/eps` calibrates this one
         return {"mean/inner:n": 1.0, "mean/inner:in": float(sum(kernel.inputs)), "mean/inner:out": float(kernel.out)}
     if path is not None and kernel.family == "mean" and kernel.variant == "partial" and kernel.channels == kernel.out:
         # a MEAN over every axis but the channels of a tensor that is not 4-D (1-D global pooling):
@@ -92,8 +91,9 @@ def xnnpack_features(kernel: Kernel) -> dict[str, float] | None:
         # int8 MEAN, not the partial reductions' ~22 per element); TFLite Micro's reference MEAN
         # special-cases only 4-D, so there it stays partial
         return {"mean:n": 1.0, "mean:in": float(sum(kernel.inputs)), "mean:out": float(kernel.out)}
-    if path == "f32" and kernel.family == "batch_matmul" and kernel.channels and kernel.macs:
-        return _xnn_batch_matmul(kernel)
+    if kernel.family == "batch_matmul" and kernel.channels and kernel.macs and (
+            path == "f32" or (path == "qs8" and kernel.symmetric)):
+        return _xnn_batch_matmul(kernel, path)
     if path is not None and kernel.family == "pad":
         # XNNPACK pads row by row: a call per output row (all dimensions but the innermost), each
         # copying or filling one row (callgrind, a (1, 98, 32) int8 tensor padded to (1, 100, 32):
@@ -169,18 +169,25 @@ def _xnn_subconvolution(kernel: Kernel, path: str) -> dict[str, float]:
             f"{name}:steps": taps * -(-k_in // kr), "transpose_conv:n": 1.0}
 
 
-def _xnn_batch_matmul(kernel: Kernel) -> dict[str, float]:
-    """A float BATCH_MATMUL as XNNPACK runs it: a right operand that is not constant packed on every
+def _xnn_batch_matmul(kernel: Kernel, path: str = "f32") -> dict[str, float]:
+    """A BATCH_MATMUL as XNNPACK runs it: a right operand that is not constant packed on every
     invoke (`batch_matmul/pack:in`, its elements), then a grouped GEMM, one group a product of the
     batch, tiled as a 1x1 convolution's GEMM (callgrind, a tiny ViT's float32 file: four products
-    ran `xnn_compute_batched_packw_gemm_goi` and the 6x16 GEMM in `xnn_compute_hmp_grouped_gemm`)."""
+    ran `xnn_compute_batched_packw_gemm_goi` and the 6x16 GEMM in `xnn_compute_hmp_grouped_gemm`).
+    An int8 product runs here only when its right operand's zero point is 0 (`Kernel.symmetric`;
+    otherwise TFLite's reference kernel): the int8 GEMM's 3x8c8 micro-kernel (callgrind, a DeiT
+    file whose one such product of four ran `xnn_compute_hmp_grouped_gemm` with
+    `xnn_qs8_qc8w_gemm_minmax_fp32_ukernel_3x8c8`), priced by that GEMM's tile coefficients: the
+    generated attention models hold too few such products to fit their own."""
     n, groups = kernel.channels, max(kernel.runs, 1)
     k_in = kernel.macs // max(kernel.out, 1)
     m = max(kernel.out // (n * groups), 1)
-    mr, nr = 6, 16  # its default GEMM whatever N (callgrind: the Conformer's products of N = 12 and 49 ran 6x16)
-    name = "xnn-f32-bmm6x16"
+    # float: its default GEMM whatever N (callgrind: the Conformer's products of N = 12 and 49 ran 6x16)
+    mr, nr, kr = (6, 16, 1) if path == "f32" else (3, 8, 8)
+    name = "xnn-f32-bmm6x16" if path == "f32" else "xnn-qs8-gemm3x8c8"
     rows = groups * -(-m // mr)
     blocks = rows * -(-n // nr)
-    packed = float(kernel.inputs[1]) if len(kernel.inputs) > 1 else 0.0
-    return {f"{name}:rows": rows, f"{name}:blocks": blocks, f"{name}:steps": blocks * k_in, "batch_matmul:n": 1.0,
-            "batch_matmul/pack:in": packed}
+    out = {f"{name}:rows": rows, f"{name}:blocks": blocks, f"{name}:steps": blocks * -(-k_in // kr), "batch_matmul:n": 1.0}
+    if path == "f32":  # int8 packing is left in the tiles' cost: no int8 model in the fit packs (none was symmetric)
+        out["batch_matmul/pack:in"] = float(kernel.inputs[1]) if len(kernel.inputs) > 1 else 0.0
+    return out

@@ -61,6 +61,7 @@ class Operator(NamedTuple):
     dilation: tuple[int, int] = (1, 1)
     axis: int = 0  # CONCATENATION's axis (negative: from the end)
     adjoint: tuple[bool, bool] = (False, False)  # BATCH_MATMUL's adj_x, adj_y (an operand read transposed)
+    rhs_zero: bool = False  # BATCH_MATMUL: its right operand is quantized with zero point 0
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,18 @@ def _operator_columns(reader: _Reader, vector: tuple[int, int]):
             (p.tolist(), o_options.tolist()))
 
 
+def _zero_point(reader: _Reader, tensors: int, j: int) -> int | None:
+    """The (first) zero point tensor `j` is quantized with, None when it is not quantized (Tensor:
+    quantization 4; QuantizationParameters: zero_point 3, a vector of int64)."""
+    start, n = reader.vector(tensors)
+    if not 0 <= j < n:
+        raise ValueError("tensor index out of range")
+    table = reader.table(start + 4 * j)
+    quantization = reader.table(reader.fields(table, 5)[4])
+    at, count = reader.vector(reader.fields(quantization, 4)[3]) if quantization else (0, 0)
+    return struct.unpack_from("<q", reader.data, at)[0] if count else None
+
+
 def _parse(data: bytes) -> Graph:
     """One pass over the main subgraph. Weights are the tensors no operator writes that are not
     graph inputs or variables (what TFLite Micro requires to hold data), plus the outputs of a
@@ -304,7 +317,8 @@ def _parse(data: bytes) -> Graph:
         else:  # BATCH_MATMUL, BatchMatMulOptions: adj_x 0, adj_y 1
             table, o = r.options(op, o_options, 2)
             operators.append(Operator(name, inputs, outputs, adjoint=(bool(o[0] and data[table + o[0]]),
-                                                                      bool(o[1] and data[table + o[1]]))))
+                                                                      bool(o[1] and data[table + o[1]])),
+                                      rhs_zero=len(inputs) > 1 and _zero_point(r, graph[0], inputs[1]) == 0))
     shapes, dtypes, variable, elements, nbytes = _tensor_columns(r, r.vector(graph[0]), type_names)
     constant = [j not in written and not v for j, v in enumerate(variable)]
     for op in operators:  # float16 weights: the DEQUANTIZE of a weight is a weight

@@ -90,6 +90,7 @@ class Kernel(NamedTuple):
     variant: str = ""  # what changes the kernel's code path: "float32-int8" (QUANTIZE in -> out), "broadcast", "gated", ...
     runs: int = 0  # calls of the inner loop: a broadcast's runs (output / innermost run), a concatenation's copies
     edge: bool = False  # a reshape that reads a graph input or writes a graph output (XNNPACK elides the others)
+    symmetric: bool = False  # a BATCH_MATMUL whose right operand's zero point is 0 (XNNPACK takes such an int8 one)
 
     @property
     def key(self) -> str:
@@ -242,7 +243,7 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
             activations = [j for j in tensors if constant[j]]  # float16 weights, dequantized at run time
         edge = family == "reshape" and (any(j in graph_inputs for j in tensors) or any(j in graph_outputs for j in outputs))
         kernels.append(Kernel(family, dtype, tuple(elements[j] for j in activations), out, macs, taps, weights, name,
-                              vmacs, vtaps, channels, window, stride, variant, runs, edge))
+                              vmacs, vtaps, channels, window, stride, variant, runs, edge, op.rhs_zero))
         if name in _GATES and tensors:
             for j in outputs:
                 gated_from[j] = tensors[0]
