@@ -182,9 +182,11 @@ def _xnn_batch_matmul(kernel: Kernel, path: str = "f32") -> dict[str, float]:
     n, groups = kernel.channels, max(kernel.runs, 1)
     k_in = kernel.macs // max(kernel.out, 1)
     m = max(kernel.out // (n * groups), 1)
-    # float: its default GEMM whatever N (callgrind: the Conformer's products of N = 12 and 49 ran 6x16)
-    mr, nr, kr = (6, 16, 1) if path == "f32" else (3, 8, 8)
-    name = "xnn-f32-bmm6x16" if path == "f32" else "xnn-qs8-gemm3x8c8"
+    if path == "f32":  # its default GEMM whatever N (callgrind: the Conformer's products of N = 12 and 49 ran 6x16)
+        mr, nr, kr, name = 6, 16, 1, "xnn-f32-bmm6x16"
+    else:  # the 1x1 convolutions' GEMM: its tiles and its coefficients
+        mr, nr, kr = _XNN_GEMM[(path, "gemm")](n)
+        name = f"xnn-{path}-gemm{mr}x{nr}c{kr}"
     rows = groups * -(-m // mr)
     blocks = rows * -(-n // nr)
     out = {f"{name}:rows": rows, f"{name}:blocks": blocks, f"{name}:steps": blocks * -(-k_in // kr), "batch_matmul:n": 1.0}
