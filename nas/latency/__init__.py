@@ -9,7 +9,7 @@
     make_samples, settle                                calibration samples (`_sampling`)
     make_op_samples, OP_BUILDERS, build_op_model        ... generated around every operator deployed models use
                                                         (`_op_samples`, its builders in `_op_builders`)
-    stand_in, with_stand_ins, TFLM_BUILTINS             operators outside the calibration, priced by the nearest kernel
+    stand_in, with_stand_ins, TFLM_BUILTINS             operators outside the calibration, priced by the nearest kernel (`_stand_ins`)
     stand_in_spread, stand_in_key                       ... and how far such a price strays (on the calibration)
     calibrate_host, host_artifact, ...                  fitting and validating host devices (`_fitting`)
     calibrate_boards, CATALOG_ARTIFACT, APP_RESERVE     the microcontroller board catalog (`_mcu`, `_boards`, `_board_fit`)
@@ -23,14 +23,14 @@ Nothing here imports TensorFlow at import time; calibration imports it when it b
 from ._arena import (ALIGNMENT, Buffer, arena_features, extend_tail, fit_arena_model, liveness_bytes, planned_head_bytes,
                      predict_arena,
                      tflm_buffers)
-from ._devices import (ESTIMATE_SPREAD, Device, Prediction, artifact_path, calibration_score, device_names, load_artifact,
-                       load_device, with_stand_ins)
+from ._devices import Device, Prediction, artifact_path, calibration_score, device_names, load_artifact, load_device
 from ._features import feature_set, features, kernel_features, xnnpack_features
 from ._fitting import (HELD_OUT_FRACTION, calibrate_host, held_out_split, host_artifact, measure_samples, provenance,
                        extend_arena, sample_records, stand_in_spread, write_artifact)
 from ._flatbuffer import DTYPE_BYTES, Graph, enum_names, parse_tflite, read_tflite
 from ._kernels import (BINARY_OPS, HYBRID_MIN_WEIGHTS, TFLM_BUILTINS, Kernel, family_features, inside_taps,
-                       kernels_from_spec, kernels_from_tflite, model_mode, stand_in, stand_in_key)
+                       kernels_from_spec, kernels_from_tflite, model_mode)
+from ._stand_ins import ESTIMATE_SPREAD, stand_in, stand_in_key, with_stand_ins
 from ._board_fit import KERNEL_CLASSES, class_instructions, fit_joint
 from ._boards import BoardProfile, board_profiles, board_rows
 from ._mcu import APP_RESERVE, CATALOG_ARTIFACT, calibrate_boards, device_profile, reference_class_instructions

@@ -24,9 +24,9 @@ from pathlib import Path
 from ..catalog import catalog_candidates, catalog_dirs, catalog_file, catalog_names, load_yaml
 from ..errors import ConfigError
 from ..spec import QUANT_MODES, ArchSpec
+from ._stand_ins import _priced_row, _widening
 
-__all__ = ["Device", "Prediction", "load_device", "device_names", "load_artifact", "artifact_path", "calibration_score",
-           "with_stand_ins", "ESTIMATE_SPREAD"]
+__all__ = ["Device", "Prediction", "load_device", "device_names", "load_artifact", "artifact_path", "calibration_score"]
 
 _LATENCY_SOURCES = ("host_measurement", "model")
 _UNITS = ("ms", "instructions")
@@ -220,15 +220,16 @@ class Device:
     def _cannot_run(self, kernels, graph=None) -> str:
         """Why this device's runtime cannot run these kernels (of `graph`, when read from a file) at
         all; empty when it can."""
-        from ._kernels import TFLM_BUILTINS
+        from ._kernels import RAN_AS, TFLM_BUILTINS
 
-        if any(k.op == "CUSTOM" for k in kernels):
+        ran = set(map(RAN_AS, kernels))  # (operator, activation type), each once
+        if any(op == "CUSTOM" for op, _ in ran):
             return "the model has custom operators, which a runtime runs only with their code registered: not priced"
         if self.runtime == "tflm":
-            missing = sorted({k.op for k in kernels if k.op and k.op not in TFLM_BUILTINS})
+            missing = sorted({op for op, _ in ran if op and op not in TFLM_BUILTINS})
             if missing:
                 return f"TFLite Micro has no kernel for {', '.join(missing)}"
-            missing = sorted({f"{k.op} on {k.dtype}" for k in kernels if (k.op, k.dtype) in TFLM_NO_KERNEL_FOR})
+            missing = sorted({f"{op} on {dtype}" for op, dtype in ran & TFLM_NO_KERNEL_FOR})
             if missing:
                 return f"TFLite Micro has no kernel for {', '.join(missing)} (its invoke fails)"
             if graph is not None:
@@ -273,63 +274,6 @@ TFLM_NO_KERNEL_FOR = frozenset({("RESIZE_BILINEAR", "int16")})
 #: The most dimensions TFLite Micro's TRANSPOSE takes ("Transpose op only supports 1D-5D input
 #: arrays", transpose_common.cc: a MobileViT-style 6-D unfold fails to allocate).
 TFLM_TRANSPOSE_MAX_RANK = 5
-
-#: An operator priced by a stand-in kernel may cost this many times its estimate more or less
-#: (x2 either way): its share of the prediction, times this, widens the stated error, where the
-#: artifact has no spread measured on its calibration (`stand_in_spread`).
-ESTIMATE_SPREAD = 1.0
-
-
-def _widening(artifact: dict, shares, mode: str) -> tuple[float, float]:
-    """Percentage points added to the stated mean and maximum error for the operators priced by
-    stand-ins (`shares`: (operator, stand-in, % of the prediction)): each share times how far a
-    stand-in's price strayed from an operator's own in the calibration of this mode (of all modes
-    where this one has fewer than 5 family / stand-in pairs), on average and at most."""
-    share = sum(s for _, _, s in shares)
-    if not share:
-        return 0.0, 0.0
-    spread = artifact.get("stand_in_spread") or {}
-    mine = (spread.get("modes") or {}).get(mode)
-    spread = mine if mine and mine["pairs"] >= 5 else spread
-    return share * spread.get("mean", ESTIMATE_SPREAD), share * spread.get("max", ESTIMATE_SPREAD)
-
-
-def with_stand_ins(kernels, model, priced_by: str = "kernel"):
-    """`kernels` with each one the fitted `model` never saw replaced by its nearest calibrated
-    stand-in (`stand_in`), and what was replaced: (operator[/variant], stand-in family, its cost)."""
-    kernels, estimated, _ = _priced_row(kernels, model, priced_by)
-    return kernels, estimated
-
-
-def _priced_row(kernels, model, priced_by: str):
-    """`with_stand_ins`, and the summed features of the kernels it returns (`features` of them)."""
-    from ._features import features, kernel_features
-    from ._kernels import stand_in
-
-    known = model.families()
-    if known is None:
-        return kernels, [], features(kernels, priced_by)
-    out = []
-    estimated: dict[tuple[str, str], float] = {}  # (operator[/variant], stand-in) -> cost, summed over its kernels
-    by_shape = priced_by != "xnnpack"  # every feature of a kernel then goes under its own key
-    for kernel in kernels:
-        if not (kernel.key in known if by_shape else
-                all(_family(name) in known for name, v in kernel_features(kernel, priced_by).items() if v)):
-            substitute = stand_in(kernel, known)
-            if substitute is not None:  # else left for the caller to refuse, by name
-                label = kernel.op + (f"/{kernel.variant}" if kernel.variant else "")
-                cost = sum(model.coef.get(name, 0.0) * v for name, v in kernel_features(substitute, priced_by).items())
-                estimated[(label, substitute.key)] = estimated.get((label, substitute.key), 0.0) + cost
-                kernel = substitute
-        out.append(kernel)
-    return out, [(label, key, cost) for (label, key), cost in estimated.items()], features(out, priced_by)
-
-
-@lru_cache(maxsize=16384)
-def _family(feature: str) -> str:
-    """The kernel family (coefficient prefix) of a feature name."""
-    return feature.split(":")[0]
-
 
 _COST_MODELS: dict[int, tuple[dict, object]] = {}
 

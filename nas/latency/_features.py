@@ -3,7 +3,11 @@ weights), or, for LiteRT counted under valgrind, the tiles of the XNNPACK micro-
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 from ._kernels import Kernel, summed_features
+
+_MACS = attrgetter("macs")
 
 __all__ = ["features", "feature_set", "xnnpack_features", "kernel_features"]
 
@@ -12,16 +16,17 @@ def kernel_features(kernel: Kernel, feature_set: str = "kernel") -> dict[str, fl
     """One kernel's features in `feature_set` (what `features` sums)."""
     return (xnnpack_features(kernel) if feature_set == "xnnpack" else None) or kernel.features()
 
-def features(kernels: list[Kernel], feature_set: str = "kernel") -> dict[str, float]:
-    """Summed kernel features of one model, plus the graph-wide ones.
+def features(kernels: list[Kernel], feature_set: str = "kernel", grouped: dict[str, list[Kernel]] | None = None) -> dict[str, float]:
+    """Summed kernel features of one model, plus the graph-wide ones. `grouped`, where given, is
+    `kernels` grouped by key (`by_key`), so as not to group them again.
 
     With `feature_set="xnnpack"` the convolutions and fully connected layers that XNNPACK runs
     are described by the micro-kernel tiles it executes (`xnnpack_features`) instead of by their
     shapes: its cost per MAC varies 20-fold with how the shapes fall into those tiles."""
     total: dict[str, float] = {"graph:n": 1.0, "graph:ops": float(len(kernels)),
-                               "graph:macs": float(sum(k.macs for k in kernels))}  # for the MACs-linear floor only
+                               "graph:macs": float(sum(map(_MACS, kernels)))}  # for the MACs-linear floor only
     if feature_set != "xnnpack":
-        total.update(summed_features(kernels))
+        total.update(summed_features(kernels if grouped is None else grouped))
         return total
     for kernel in kernels:
         values = kernel_features(kernel, feature_set)

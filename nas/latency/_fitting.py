@@ -19,7 +19,8 @@ from ..errors import ConfigError
 from ..files import atomic_write_text
 from ._arena import arena_features, extend_tail, fit_arena_model, liveness_bytes, predict_arena, tflm_buffers
 from ._features import feature_set, features
-from ._kernels import family_features, kernels_from_tflite, stand_in_key
+from ._kernels import family_features, kernels_from_tflite
+from ._stand_ins import stand_in_key
 from ._regress import fit_mode, fit_regressor, score
 from ._sampling import Sample, make_samples
 

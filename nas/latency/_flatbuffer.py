@@ -216,6 +216,8 @@ def _tensor_columns(reader: _Reader, vector: tuple[int, int], type_names: dict[i
     return shapes, dtypes, variable, elements_list, [DTYPE_BYTES.get(d, 4) * e for d, e in zip(dtypes, elements_list)]
 
 
+#: The options of an operator whose options are not read: Operator's defaults.
+_PLAIN = tuple(Operator._field_defaults[field] for field in Operator._fields[3:])
 #: Operators whose builtin options the kernel reader needs.
 _OPTIONS_READ = frozenset((*_CONV_OPTIONS, "CONCATENATION", "BATCH_MATMUL"))
 
@@ -298,13 +300,14 @@ def _parse(data: bytes) -> Graph:
     codes_at, inputs_of, outputs_of, options_at = _operator_columns(r, r.vector(graph[3]))
     if codes_at and (min(codes_at) < 0 or max(codes_at) >= len(codes)):
         raise ValueError("opcode index out of range")
+    new = tuple.__new__  # an Operator without its generated __new__'s Python call, its defaults as they are
     for op, index, inputs, outputs, o_options in zip(options_at[0], codes_at, inputs_of, outputs_of, options_at[1]):
         name = codes[index]  # Operator: opcode_index 0, inputs 1, outputs 2, builtin_options 4
         written.update(outputs)
         if -1 in inputs:
             inputs = tuple(j for j in inputs if j >= 0)
         if not o_options or name not in _OPTIONS_READ:
-            operators.append(Operator(name, inputs, outputs))
+            operators.append(new(Operator, (name, inputs, outputs, *_PLAIN)))
         elif name in _CONV_OPTIONS:
             pad, sh, sw, dh, dw = _CONV_OPTIONS[name]
             table, o = r.options(op, o_options, 7)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from math import prod
+from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,7 +20,7 @@ from ..spec import ArchSpec, plan
 from ._flatbuffer import Graph, parse_tflite
 
 __all__ = ["Kernel", "kernels_from_tflite", "kernels_from_spec", "model_mode", "inside_taps", "HYBRID_MIN_WEIGHTS",
-           "BINARY_OPS", "TFLM_BUILTINS", "stand_in", "stand_in_key", "family_features", "summed_features"]
+           "BINARY_OPS", "TFLM_BUILTINS", "family_features", "summed_features", "by_key", "RAN_AS"]
 
 #: TFLite builtin operators -> the kernel family a latency model prices, where it is not the
 #: operator's own name (lower case): every builtin is named by its code, none is lumped together.
@@ -98,39 +99,57 @@ class Kernel(NamedTuple):
         return self.family + ("/hybrid" if self.dtype == "hybrid" else "") + (f"/{self.variant}" if self.variant else "")
 
     def features(self) -> dict[str, float]:
-        return summed_features((self,))
+        return summed_features({self.key: [self]})
+
+
+_GROUP = attrgetter("family", "dtype", "variant")  # what a kernel's key is made of
+RAN_AS = attrgetter("op", "dtype")  # a kernel's operator and activation type
+
+
+def by_key(kernels) -> dict[str, list[Kernel]]:
+    """`kernels` under their coefficient keys (`Kernel.key`), the keys in the order they first
+    appear: each key's string is made once, not once per kernel (a file's kernels are grouped on
+    every prediction)."""
+    groups: dict[tuple[str, str, str], list[Kernel]] = {}
+    for group, kernel in zip(map(_GROUP, kernels), kernels):
+        members = groups.get(group)
+        if members is None:
+            groups[group] = [kernel]
+        else:
+            members.append(kernel)
+    out: dict[str, list[Kernel]] = {}
+    for (family, dtype, variant), members in groups.items():
+        key = family + ("/hybrid" if dtype == "hybrid" else "") + (f"/{variant}" if variant else "")
+        if key in out:
+            out[key] = out[key] + members
+        else:
+            out[key] = members
+    return out
 
 
 def summed_features(kernels) -> dict[str, float]:
-    """The sum of `Kernel.features` over `kernels` (the same entries, in the same order), added up
-    per coefficient key first: what prices a model read from a file on every prediction."""
-    sums: dict[str, list] = {}  # key -> [family, n, in, out, macs, taps, w, vmacs, vtaps, px, k, runs]
-    for kernel in kernels:
-        key = kernel.key
-        acc = sums.get(key)
-        if acc is None:
-            acc = sums[key] = [kernel.family, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-        inputs, out, channels = kernel.inputs, kernel.out, kernel.channels
-        acc[1] += 1
-        acc[2] += sum(inputs)
-        acc[3] += out
-        if acc[0] in _FAMILY_FEATURES:
-            acc[4] += kernel.macs
-            acc[5] += kernel.taps
-            acc[6] += kernel.weights
-            acc[7] += kernel.vmacs
-            acc[8] += kernel.vtaps
-            acc[9] += out // channels if channels else 0
-            acc[10] += len(inputs)
-            acc[11] += kernel.runs
+    """The sum of `Kernel.features` over `kernels` (the same entries, in the same order): what
+    prices a model read from a file on every prediction. `kernels` may be given grouped by key
+    (`by_key`); each feature is then summed over a key's kernels at once."""
     row: dict[str, float] = {}
-    for key, acc in sums.items():
-        for full, name in _feature_names(key, acc[0]):
-            row[full] = float(acc[_SLOT[name]])
+    for key, members in (kernels if isinstance(kernels, dict) else by_key(kernels)).items():
+        for full, name in _feature_names(key, members[0].family):
+            row[full] = float(_SUMS[name](members))
     return row
 
 
-_SLOT = {"n": 1, "in": 2, "out": 3, "macs": 4, "taps": 5, "w": 6, "vmacs": 7, "vtaps": 8, "px": 9, "k": 10, "runs": 11}
+_INPUTS, _OUT = attrgetter("inputs"), attrgetter("out")
+#: Each feature summed over kernels of one key (macs, taps, ... as the kernels hold them).
+_SUMS = {
+    "n": len,
+    "in": lambda ks: sum(map(sum, map(_INPUTS, ks))),
+    "out": lambda ks: sum(map(_OUT, ks)),
+    "px": lambda ks: sum([k.out // k.channels for k in ks if k.channels]),  # output rows (pixels)
+    "k": lambda ks: sum(map(len, map(_INPUTS, ks))),  # activation inputs
+    **{name: (lambda field: lambda ks: sum(map(field, ks)))(attrgetter(attr))
+       for name, attr in (("macs", "macs"), ("taps", "taps"), ("w", "weights"), ("vmacs", "vmacs"), ("vtaps", "vtaps"),
+                          ("runs", "runs"))},
+}
 
 
 @lru_cache(maxsize=4096)
@@ -162,11 +181,10 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
     families = _FAMILY_OF
     gated_from: dict[int, int] = {}  # output of a gate (`_GATES`) -> the tensor it was computed from
     graph_inputs, graph_outputs = frozenset(graph.inputs), frozenset(graph.outputs)
+    new = tuple.__new__  # a Kernel without its generated __new__'s Python call (a few hundred per file)
     for op in graph.operators:
-        name = op.name
-        tensors = op.inputs
+        name, tensors, outputs = op[0], op[1], op[2]  # name, inputs, outputs (indexing a tuple is the cheaper read)
         activations = [j for j in tensors if not constant[j]]
-        outputs = op.outputs
         out = elements[outputs[0]] if len(outputs) == 1 else sum(elements[j] for j in outputs)
         family = families.get(name) or families.setdefault(name, _OPS.get(name, name.lower()))
         first = activations[0] if activations else (tensors[0] if tensors else None)
@@ -176,7 +194,8 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
         variant = ""
         if name in ("QUANTIZE", "DEQUANTIZE") and outputs and first is not None:
             variant = f"{dtype}-{dtypes[outputs[0]]}"
-        elif name in BINARY_OPS and len(tensors) >= 2 and len({shapes[j] for j in tensors}) > 1:
+        elif name in BINARY_OPS and len(tensors) >= 2 and (shapes[tensors[0]] != shapes[tensors[1]] if len(tensors) == 2
+                                                           else len({shapes[j] for j in tensors}) > 1):
             variant = "broadcast"
             runs = out // _broadcast_run(shapes[tensors[0]], shapes[tensors[1]], out)
         elif name == "MUL" and len(activations) == 2 and (gated_from.get(activations[1]) == activations[0]
@@ -242,8 +261,8 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
         elif family == "dequantize" and not activations:
             activations = [j for j in tensors if constant[j]]  # float16 weights, dequantized at run time
         edge = family == "reshape" and (any(j in graph_inputs for j in tensors) or any(j in graph_outputs for j in outputs))
-        kernels.append(Kernel(family, dtype, tuple(elements[j] for j in activations), out, macs, taps, weights, name,
-                              vmacs, vtaps, channels, window, stride, variant, runs, edge, op.rhs_zero))
+        kernels.append(new(Kernel, (family, dtype, tuple([elements[j] for j in activations]), out, macs, taps, weights, name,
+                                    vmacs, vtaps, channels, window, stride, variant, runs, edge, op.rhs_zero)))
         if name in _GATES and tensors:
             for j in outputs:
                 gated_from[j] = tensors[0]
@@ -293,8 +312,9 @@ def _inside(op, source: tuple[int, ...], result: tuple[int, ...], filt: tuple[in
 def model_mode(source: str | Path | bytes | Graph | list[Kernel]) -> str:
     """The quantization mode a .tflite model (or its kernel list) was converted in, from its tensor types."""
     kernels = source if isinstance(source, list) else kernels_from_tflite(source)
-    dtypes = {k.dtype for k in kernels}
-    if any(k.op == "DEQUANTIZE" and k.dtype == "float16" for k in kernels):
+    ran = set(map(RAN_AS, kernels))
+    dtypes = {dtype for _, dtype in ran}
+    if ("DEQUANTIZE", "float16") in ran:
         return "float16"
     if "hybrid" in dtypes:
         return "dynamic_int8"
@@ -347,83 +367,6 @@ def kernels_from_spec(spec: ArchSpec, in_channels: int, num_classes: int) -> lis
     return dequantize + kernels
 
 
-# ---------------------------------------------------------------- operators outside the calibration
-
-_TRANSCENDENTAL = frozenset("EXP LOG SIN COS ELU GELU SQRT RSQRT SOFTMAX LOG_SOFTMAX L2_NORMALIZATION LOGISTIC TANH".split())
-_UNARY = frozenset("""ABS NEG SQUARE FLOOR CEIL ROUND CAST SIGN LOGICAL_NOT RELU_N1_TO_1 RELU_0_TO_1 ZEROS_LIKE RELU RELU6
-    LEAKY_RELU HARD_SWISH PRELU""".split())
-_REDUCTIONS = frozenset("SUM REDUCE_MAX REDUCE_MIN REDUCE_PROD REDUCE_ANY REDUCE_ALL ARG_MAX ARG_MIN CUMSUM MEAN".split())
-#: Nearest calibrated families, best first, by the kind of work an operator does (anything else moves data).
-_NEAREST = {
-    "transcendental": ("tanh", "logistic", "softmax"), "unary": ("leaky_relu", "relu", "relu6", "hard_swish"),
-    "binary": ("mul", "add", "sub", "maximum", "minimum"), "reduction": ("mean",),
-    "move": ("strided_slice", "transpose", "concat", "pad", "reshape"), "pool": ("avgpool", "maxpool"),
-    "resize": ("resize_nearest_neighbor",), "matmul": ("fc",), "conv": ("conv",),
-}
-
-
-def _kind(kernel: Kernel) -> str:
-    op = kernel.op
-    if op in _TRANSCENDENTAL:
-        return "transcendental"
-    if op in _UNARY:
-        return "unary"
-    if op in BINARY_OPS:
-        return "binary"
-    if op in _REDUCTIONS:
-        return "reduction"
-    if op in ("L2_POOL_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        return "pool"
-    if op.startswith("RESIZE_"):
-        return "resize"
-    if op in ("BATCH_MATMUL", "FULLY_CONNECTED", "SVDF", "UNIDIRECTIONAL_SEQUENCE_LSTM"):
-        return "matmul"
-    if op in ("CONV_3D", "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV"):
-        return "conv"
-    return "move"
-
-
-def stand_in(kernel: Kernel, priced: set[str]) -> Kernel | None:
-    """The calibrated kernel nearest to `kernel`, whose coefficients price it when its own family
-    was never calibrated (`priced`: the families a fitted model knows): the same family in another
-    variant (QUANTIZE's int8 -> uint8 for its float -> int8, a broadcast for a plain ADD), else the
-    nearest family doing the same kind of work (element-wise, data movement, reduction, ...), with
-    the same element counts. None when nothing near was calibrated."""
-    known = priced if isinstance(priced, frozenset) else frozenset(priced)
-    choice = _stand_in_choice(kernel.op, kernel.family, kernel.dtype, kernel.variant, known)
-    return None if choice is None else kernel._replace(family=choice[0], variant=choice[1])
-
-
-def stand_in_key(key: str, priced: frozenset[str]) -> str | None:
-    """The coefficient key `stand_in` would price a kernel of coefficient key `key` (family, hybrid
-    weights, variant) by, among the `priced` keys; None when nothing near is priced."""
-    parts = key.split("/")
-    family, hybrid = parts[0], "hybrid" in parts[1:]
-    dtype = "hybrid" if hybrid else ""
-    choice = _stand_in_choice(_OP_OF.get(family, family.upper()), family, dtype,
-                              "/".join(p for p in parts[1:] if p != "hybrid"), frozenset(priced))
-    return None if choice is None else Kernel(choice[0], dtype, (), 0, variant=choice[1]).key
-
-
 def family_features(family: str) -> tuple[str, ...]:
     """The features a kernel family is priced by (`Kernel.features`: family:feature)."""
     return _FAMILY_FEATURES.get(family, _DEFAULT_FEATURES)
-
-
-_OP_OF = {family: op for op, family in _OPS.items() if op not in ("SQUEEZE", "EXPAND_DIMS", "PADV2")}
-
-
-@lru_cache(maxsize=4096)
-def _stand_in_choice(op: str, family: str, dtype: str, variant: str, priced: frozenset[str]) -> tuple[str, str] | None:
-    """`stand_in`'s pick, (family, variant), worked out once per kind of kernel and fitted model."""
-    kernel = Kernel(family, dtype, (), 0, op=op, variant=variant)
-    same = sorted(f for f in priced if f.split("/")[0] == family and f != kernel.key)
-    candidates = [kernel._replace(variant=f.split("/", 1)[1] if "/" in f else "") for f in same
-                  if "/hybrid" not in f or dtype == "hybrid"]
-    candidates += [kernel._replace(family=f, variant="broadcast" if variant == "broadcast" else "")
-                   for f in _NEAREST[_kind(kernel)] if f != family]
-    candidates += [kernel._replace(family=f, variant="") for f in _NEAREST[_kind(kernel)] if f != family]
-    for candidate in candidates:
-        if candidate.key in priced:
-            return candidate.family, candidate.variant
-    return None
