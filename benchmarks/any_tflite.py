@@ -8,7 +8,8 @@ models, generated operator models; from the artifact) and the held-out real mode
 (`benchmarks/real_models.py`: Keras applications and plain Keras architectures, converted as
 deployed files are), with how many were priced, how many within ±10%, the median and the largest
 error; then the arena, each real file, the boards and the prediction cost.
---cache keeps the built files and their counts (counting them takes ~15 minutes on 2 cores).
+--cache keeps the built files and their counts (counting them takes ~15 minutes on 2 cores);
+--cost-only prints only the prediction cost, which needs the files and no counts.
 """
 
 from __future__ import annotations
@@ -120,6 +121,37 @@ def _stats(errors: list[float]) -> str:
     return f"{np.mean(e <= 10):.0%} | {np.median(e):.1f}% | {e.max():.1f}%"
 
 
+def _prediction_cost(built) -> None:
+    """The prediction cost table: host wall clock per file up to 1 MB on host-tflm-icount, and the
+    predictor's own instructions for the costliest (callgrind, which repeats exactly)."""
+    from nas.latency import parse_tflite
+
+    device = load_device("host-tflm-icount")
+    small = [f for f in built if len(f[3]) <= 1 << 20 and device.runs(f[1])]
+    times = []
+    for f in small:
+        device.predict(f[3])  # warm: the artifact is read once
+        best = float("inf")
+        for _ in range(3):  # the least of three runs of ten: what the host's drift leaves least
+            start = time.perf_counter()
+            for _ in range(10):
+                device.predict(f[3])
+            best = min(best, (time.perf_counter() - start) / 10 * 1000)
+        times.append(best)
+    order = np.argsort(times)[::-1]
+    print(f"### Prediction cost\n\nhost-tflm-icount, {len(small)} real files up to 1 MB (bytes -> kernels -> "
+          f"instructions and arena), least of three runs of ten: mean {np.mean(times):.2f} ms, max {max(times):.2f} ms "
+          f"per file (largest {max(len(f[3]) for f in small) // 1024} KB), {sum(t <= 1.0 for t in times)} of {len(small)} "
+          "under 1 ms. The predictor's own instructions (callgrind over ten predictions less one, which repeat exactly "
+          "where the wall clock drifts):\n")
+    print("| file | KB | operators | ms (wall clock) | predictor instructions |")
+    print("|---|---|---|---|---|")
+    for i in order[:5]:
+        f = small[i]
+        ops = len(parse_tflite(f[3]).operators)
+        print(f"| {f[0]} {f[1]}/{f[2]} | {len(f[3]) // 1024} | {ops} | {times[i]:.2f} | {_predictor_instructions(f[3]):,} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path)
@@ -127,6 +159,8 @@ def main() -> int:
     parser.add_argument("--count-only", action="store_true",
                         help="build and count the files into --cache, print no prediction (a set is counted while a fit "
                              "is still being made, and scored once it is final)")
+    parser.add_argument("--cost-only", action="store_true",
+                        help="build the files into --cache and print only the prediction cost (no counts needed)")
     parser.add_argument("--sets", nargs="+", choices=tuple(_SETS), default=list(_SETS),
                         help="the held-out sets to build, count and score (default: all)")
     args = parser.parse_args()
@@ -139,6 +173,9 @@ def main() -> int:
     labels = {key: label for key, (_, _, label) in _SETS.items()}
     prefixes = {key: prefix for key, (_, prefix, _) in _SETS.items()}
     built_of = {key: [f for f in files if f[3] is not None] for key, files in sets.items()}
+    if args.cost_only:
+        _prediction_cost([f for files in built_of.values() for f in files])
+        return 0
     if args.count_only:
         for name in DEVICES:
             device = load_device(name)
@@ -211,28 +248,7 @@ def main() -> int:
     print(f"\n### Boards\n\n{priced_everywhere} of {len(int8)} int8 real files priced on all {len(boards)} "
           "microcontroller profiles (each prices through host-tflm-icount's kernel classes).\n")
 
-    device = load_device("host-tflm-icount")
-    small = [f for f in built if len(f[3]) <= 1 << 20 and device.runs(f[1])]
-    times = []
-    for f in small:
-        device.predict(f[3])  # warm: the artifact is read once
-        best = float("inf")
-        for _ in range(3):  # the least of three runs of ten: what the host's drift leaves least
-            start = time.perf_counter()
-            for _ in range(10):
-                device.predict(f[3])
-            best = min(best, (time.perf_counter() - start) / 10 * 1000)
-        times.append(best)
-    order = np.argsort(times)[::-1]
-    print(f"### Prediction cost\n\nhost-tflm-icount, {len(small)} real files up to 1 MB (bytes -> kernels -> "
-          f"instructions and arena), least of three runs of ten: mean {np.mean(times):.2f} ms, max {max(times):.2f} ms "
-          f"per file (largest {max(len(f[3]) for f in small) // 1024} KB). The predictor's own instructions "
-          "(callgrind over ten predictions less one, which repeat exactly where the wall clock drifts):\n")
-    print("| file | KB | ms (wall clock) | predictor instructions |")
-    print("|---|---|---|---|")
-    for i in order[:3]:
-        f = small[i]
-        print(f"| {f[0]} {f[1]}/{f[2]} | {len(f[3]) // 1024} | {times[i]:.2f} | {_predictor_instructions(f[3]):,} |")
+    _prediction_cost(built)
     return 0
 
 

@@ -190,7 +190,7 @@ def _table_fields(reader: _Reader, vector: tuple[int, int], count: int):
     return i4, p, where
 
 
-def _tensor_columns(reader: _Reader, vector: tuple[int, int], type_names: dict[int, str]):
+def _tensor_columns(reader: _Reader, vector: tuple[int, int]):
     """Shape, type, is_variable, elements and bytes of every Tensor table (fields: shape 0, type 1,
     is_variable 5), read for all tensors at once with numpy over an int32 view of the buffer
     (FlatBuffers aligns every scalar to its size; a file that is not aligned is refused as corrupt
@@ -210,10 +210,21 @@ def _tensor_columns(reader: _Reader, vector: tuple[int, int], type_names: dict[i
     if len(dims):
         elements[nonempty] = np.multiply.reduceat(np.maximum(dims, 1).astype(np.int64), (np.cumsum(n) - n)[nonempty])
     u8 = np.frombuffer(data, np.uint8)
-    dtypes = [type_names.get(c, "float32") for c in np.where(o_type > 0, u8[p + o_type], 0).tolist()]
+    codes = np.where(o_type > 0, u8[p + o_type], 0)  # uint8 TensorType codes: names and sizes looked up by table
+    names, sizes = _type_tables()
     variable = (np.where(o_var > 0, u8[p + o_var], 0) != 0).tolist()
-    elements_list = elements.tolist()
-    return shapes, dtypes, variable, elements_list, [DTYPE_BYTES.get(d, 4) * e for d, e in zip(dtypes, elements_list)]
+    return shapes, list(map(names.__getitem__, codes.tolist())), variable, elements.tolist(), (sizes[codes] * elements).tolist()
+
+
+@lru_cache(maxsize=1)
+def _type_tables():
+    """Each uint8 TensorType code's lower-case name (float32 where TFLite defines none) and bytes per
+    element (4 where unknown), as a list and a numpy array."""
+    import numpy as np
+
+    type_names = _enums()[1]
+    names = [type_names.get(code, "float32") for code in range(256)]
+    return names, np.array([DTYPE_BYTES.get(name, 4) for name in names], np.int64)
 
 
 #: The options of an operator whose options are not read: Operator's defaults.
@@ -238,13 +249,17 @@ def _int_vectors(i4, at, has, arrays: bool = False):
     total = int(ends[-1]) if len(ends) else 0
     if total > len(i4):
         raise ValueError("vectors longer than the file")
+    if not arrays:  # each vector unpacked straight into its tuple
+        unpack = _INTS
+        return [unpack[k](i4, a) if k < 17 else struct.unpack_from(f"<{k}i", i4, a)
+                for k, a in zip(n.tolist(), (first + 4).tolist())]
     values = i4[np.repeat((first >> 2) + 1 - (ends - n), n) + np.arange(total)]
     flat = values.tolist()
     out, begin = [], 0
     for end in ends.tolist():
         out.append(tuple(flat[begin:end]))
         begin = end
-    return (out, values, n) if arrays else out
+    return out, values, n
 
 
 def _operator_columns(reader: _Reader, vector: tuple[int, int]):
@@ -280,7 +295,7 @@ def _parse(data: bytes) -> Graph:
     """One pass over the main subgraph. Weights are the tensors no operator writes that are not
     graph inputs or variables (what TFLite Micro requires to hold data), plus the outputs of a
     DEQUANTIZE of weights (float16 weights, expanded at run time): no buffer needs reading."""
-    op_names, type_names = _enums()
+    op_names = _enums()[0]
     r = _Reader(data)
     u32 = struct.Struct("<I").unpack_from
     i32 = struct.Struct("<i").unpack_from
@@ -322,7 +337,7 @@ def _parse(data: bytes) -> Graph:
             operators.append(Operator(name, inputs, outputs, adjoint=(bool(o[0] and data[table + o[0]]),
                                                                       bool(o[1] and data[table + o[1]])),
                                       rhs_zero=len(inputs) > 1 and _zero_point(r, graph[0], inputs[1]) == 0))
-    shapes, dtypes, variable, elements, nbytes = _tensor_columns(r, r.vector(graph[0]), type_names)
+    shapes, dtypes, variable, elements, nbytes = _tensor_columns(r, r.vector(graph[0]))
     constant = [j not in written and not v for j, v in enumerate(variable)]
     for op in operators:  # float16 weights: the DEQUANTIZE of a weight is a weight
         if op.name == "DEQUANTIZE" and op.inputs and all(constant[j] for j in op.inputs):
