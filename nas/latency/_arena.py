@@ -102,6 +102,8 @@ def planned_head_bytes(buffers: list[Buffer], by: str = "") -> int:
     sizes, so regions, would be passed over (a convolutional net's), as regions otherwise (an
     unrolled recurrent net's long-lived state tensors of one size).
     """
+    # a buffer lives at least for the step that writes it (one read before it is written, in a malformed graph)
+    buffers = [b if b.last >= b.first else b._replace(last=b.first) for b in buffers]
     n = len(buffers)
     sizes = [(size + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT for size, _, _ in buffers]
     # largest first; equal sizes, later buffer first (a stable sort, reversed, keeps the input's order of ties)

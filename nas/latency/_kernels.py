@@ -96,10 +96,14 @@ class Kernel(NamedTuple):
     @property
     def key(self) -> str:
         """The name its coefficients go under: family, then hybrid weights and the variant."""
-        return self.family + ("/hybrid" if self.dtype == "hybrid" else "") + (f"/{self.variant}" if self.variant else "")
+        return _key_of(self.family, self.dtype, self.variant)
 
     def features(self) -> dict[str, float]:
         return summed_features({self.key: [self]})
+
+
+def _key_of(family: str, dtype: str, variant: str) -> str:
+    return family + ("/hybrid" if dtype == "hybrid" else "") + (f"/{variant}" if variant else "")
 
 
 _GROUP = attrgetter("family", "dtype", "variant")  # what a kernel's key is made of
@@ -118,8 +122,8 @@ def by_key(kernels) -> dict[str, list[Kernel]]:
         else:
             members.append(kernel)
     out: dict[str, list[Kernel]] = {}
-    for (family, dtype, variant), members in groups.items():
-        key = family + ("/hybrid" if dtype == "hybrid" else "") + (f"/{variant}" if variant else "")
+    for group, members in groups.items():
+        key = _key_of(*group)
         if key in out:
             out[key] = out[key] + members
         else:
@@ -138,17 +142,22 @@ def summed_features(kernels) -> dict[str, float]:
     return row
 
 
-_INPUTS, _OUT = attrgetter("inputs"), attrgetter("out")
-#: Each feature summed over kernels of one key (macs, taps, ... as the kernels hold them).
+def _summed(field: str):
+    """The sum of one field of the kernels given (in C: a few hundred kernels per file)."""
+    read = attrgetter(field)
+    return lambda kernels: sum(map(read, kernels))
+
+
+_INPUTS = attrgetter("inputs")
+#: Each feature, summed over the kernels of one key.
 _SUMS = {
     "n": len,
-    "in": lambda ks: sum(map(sum, map(_INPUTS, ks))),
-    "out": lambda ks: sum(map(_OUT, ks)),
-    "px": lambda ks: sum([k.out // k.channels for k in ks if k.channels]),  # output rows (pixels)
-    "k": lambda ks: sum(map(len, map(_INPUTS, ks))),  # activation inputs
-    **{name: (lambda field: lambda ks: sum(map(field, ks)))(attrgetter(attr))
-       for name, attr in (("macs", "macs"), ("taps", "taps"), ("w", "weights"), ("vmacs", "vmacs"), ("vtaps", "vtaps"),
-                          ("runs", "runs"))},
+    "in": lambda kernels: sum(map(sum, map(_INPUTS, kernels))),  # activation input elements
+    "out": _summed("out"),
+    "px": lambda kernels: sum([k.out // k.channels for k in kernels if k.channels]),  # output rows (pixels)
+    "k": lambda kernels: sum(map(len, map(_INPUTS, kernels))),  # activation inputs
+    "macs": _summed("macs"), "taps": _summed("taps"), "w": _summed("weights"), "vmacs": _summed("vmacs"),
+    "vtaps": _summed("vtaps"), "runs": _summed("runs"),
 }
 
 
