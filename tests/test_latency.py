@@ -243,9 +243,9 @@ def _plain_greedy(buffers) -> int:
     return max((offset + sizes[i] for offset, i in placed), default=0)
 
 
-@pytest.mark.parametrize("by", ["step", "region", ""])
+@pytest.mark.parametrize("by", ["pairs", "region", ""])
 def test_greedy_planner_places_as_the_plain_algorithm_does(by):
-    # either layout of what is placed (per step, or regions with equal offsets and ends shared)
+    # either way of finding what stands in a buffer's way (pairs alive together, or regions placed with equal offsets and ends shared)
     # only meets buffers alive together: it must lay out every case as the plain algorithm does
     rng = np.random.default_rng(7)
     for _ in range(3000):

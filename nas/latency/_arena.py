@@ -16,10 +16,9 @@ TFLite Micro splits its arena in two (what `print_allocations()` reports as head
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections import Counter
-from itertools import chain
-from operator import itemgetter
+from operator import gt, itemgetter, sub
 from pathlib import Path
 from typing import NamedTuple
 
@@ -97,56 +96,79 @@ def planned_head_bytes(buffers: list[Buffer], by: str = "") -> int:
     stable sort of its reversed list leaves them); each goes to the lowest offset where it fits
     between the buffers already placed that are alive at any step of its own lifetime.
 
-    What is placed is kept per step (`by="step"`) or as regions of the arena (`by="region"`): the
-    same layout at different costs. By default, per step where buffers are short-lived and many
-    sizes, so regions, would be passed over (a convolutional net's), as regions otherwise (an
-    unrolled recurrent net's long-lived state tensors of one size).
+    Those buffers are found as pairs alive together (`by="pairs"`) or as regions of the arena
+    placed so far (`by="region"`): the same layout at different costs. By default, as pairs where
+    buffers live a few steps (convolutional nets, transformers), as regions where they live long
+    (an unrolled recurrent net's state tensors: tens of thousands of pairs).
     """
-    # a buffer lives at least for the step that writes it (one read before it is written, in a malformed graph)
-    buffers = [b if b.last >= b.first else b._replace(last=b.first) for b in buffers]
     n = len(buffers)
     sizes = [(size + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT for size, _, _ in buffers]
+    firsts, lasts = list(map(_FIRST, buffers)), list(map(_LAST, buffers))
+    if any(map(gt, firsts, lasts)):  # a buffer lives at least for the step that writes it (a malformed graph's)
+        lasts = list(map(max, firsts, lasts))
     # largest first; equal sizes, later buffer first (a stable sort, reversed, keeps the input's order of ties)
     order = sorted(range(n - 1, -1, -1), key=sizes.__getitem__, reverse=True)
     if not by:
-        lives = sum(last - first + 1 for _, first, last in buffers)
-        by = "step" if lives * _STEP_COST < n * len(set(sizes)) else "region"
-    return (_placed_by_step if by == "step" else _placed_by_region)(buffers, sizes, order)
+        by = "pairs" if sum(map(sub, lasts, firsts)) + n <= _PAIRS_LIFE * n else "region"
+    return (_placed_by_pairs if by == "pairs" else _placed_by_region)(firsts, lasts, sizes, order)
 
 
-#: Placing per step inserts each buffer at every step it lives; by region, each buffer passes over
-#: regions of other times, about as many as there are sizes. Timed on the 63 real int8 files of
-#: benchmarks/real_models.py, per step was the cheaper where the steps lived came to under an eighth
-#: of buffers x sizes (MobileNet v3, EfficientNet: 30-40% less), by region everywhere else (an
-#: unrolled GRU: 80x less).
-_STEP_COST = 8
+_FIRST, _LAST = itemgetter(1), itemgetter(2)
 
 
-def _placed_by_step(buffers: list[Buffer], sizes: list[int], order: list[int]) -> int:
-    """The greedy placement with what is placed listed per step, by offset: a buffer meets only the
-    buffers alive at its own steps."""
-    at: list[list[tuple[int, int]]] = [[] for _ in range(max((b.last for b in buffers), default=-1) + 1)]
+#: The mean lifetime (steps) up to which finding the buffers alive together pair by pair costs less
+#: than scanning regions: timed on the 63 real int8 files of benchmarks/real_models.py, pairs were
+#: the cheaper on every convolutional net and transformer (mean lifetimes 1.6-3.9 steps; up to 30%
+#: less than regions), regions on the unrolled recurrent nets (8-47 steps; 4x less on a GRU).
+_PAIRS_LIFE = 6
+
+
+def _placed_by_pairs(firsts: list[int], lasts: list[int], sizes: list[int], order: list[int]) -> int:
+    """The greedy placement of buffers (first and last steps, aligned sizes, the order they are
+    placed in), each checked against the buffers placed before it that share a step with it,
+    found by a sweep over first steps."""
+    n = len(sizes)
+    rank = [0] * n
+    for r, i in enumerate(order):
+        rank[i] = r
+    # Only buffers alive at the same time constrain each other: for each buffer, those placed
+    # before it that share a step with it (a sweep over first steps), in the planner's order.
+    earlier: list[list[int]] = [[] for _ in range(n)]
+    alive: list[int] = []
+    for i in sorted(range(n), key=firsts.__getitem__):
+        start, mine = firsts[i], rank[i]
+        if alive:
+            alive = [j for j in alive if lasts[j] >= start]
+            mine_earlier = earlier[i]
+            for j in alive:
+                if rank[j] < mine:
+                    mine_earlier.append(j)
+                else:
+                    earlier[j].append(i)
+        alive.append(i)
+    offsets = [0] * n
     top = 0
+    at = offsets.__getitem__
     for i in order:
         size = sizes[i]
-        _, first, last = buffers[i]
-        # those alive with it, by offset (one alive at several of its steps is met more than once: the same gap test)
-        others = at[first] if first == last else sorted(chain.from_iterable(at[first:last + 1]))
         offset = 0
-        for other_offset, other_end in others:
-            if other_offset - offset >= size:
-                break  # the gap before this buffer is big enough
-            if other_end > offset:
-                offset = other_end
-        placed = (offset, offset + size)
-        for step in range(first, last + 1):
-            insort(at[step], placed)
+        others = earlier[i]
+        if others:
+            # by offset (ties in any order: the gap test is the same for each, the end is their max)
+            for j in sorted(others, key=at) if len(others) > 1 else others:
+                other_offset = offsets[j]
+                if other_offset - offset >= size:
+                    break  # the gap before this buffer is big enough
+                end = other_offset + sizes[j]
+                if end > offset:
+                    offset = end
+        offsets[i] = offset
         if offset + size > top:
             top = offset + size
     return top
 
 
-def _placed_by_region(buffers: list[Buffer], sizes: list[int], order: list[int]) -> int:
+def _placed_by_region(firsts: list[int], lasts: list[int], sizes: list[int], order: list[int]) -> int:
     """The greedy placement with what is placed held as regions by offset: [offset, end, first step,
     last step, the steps as bits]. Buffers placed at the same offset with the same end share one,
     so a buffer's scan passes each such region once (an unrolled GRU's 855 16-byte state tensors
@@ -155,8 +177,7 @@ def _placed_by_region(buffers: list[Buffer], sizes: list[int], order: list[int])
     regions: list[list[int]] = []
     top = 0
     for i in order:
-        size = sizes[i]
-        _, first, last = buffers[i]
+        size, first, last = sizes[i], firsts[i], lasts[i]
         mine = ((1 << (last - first + 1)) - 1) << first
         offset = 0
         for other_offset, other_end, lo, hi, steps in regions:
