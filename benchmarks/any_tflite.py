@@ -142,8 +142,8 @@ def _prediction_cost(built) -> None:
     print(f"### Prediction cost\n\nhost-tflm-icount, {len(small)} real files up to 1 MB (bytes -> kernels -> "
           f"instructions and arena), least of three runs of ten: mean {np.mean(times):.2f} ms, max {max(times):.2f} ms "
           f"per file (largest {max(len(f[3]) for f in small) // 1024} KB), {sum(t <= 1.0 for t in times)} of {len(small)} "
-          "under 1 ms. The predictor's own instructions (callgrind over ten predictions less one, which repeat exactly "
-          "where the wall clock drifts):\n")
+          "under 1 ms. The predictor's own instructions (callgrind over ten predictions less one, which move by a few "
+          "per cent between processes where the wall clock drifts by 40%):\n")
     print("| file | KB | operators | ms (wall clock) | predictor instructions |")
     print("|---|---|---|---|---|")
     for i in order[:5]:
