@@ -404,3 +404,15 @@ def test_repeatability_compares_the_two_passes_model_by_model(monkeypatch):
     assert floor["n"] == 3  # the model one pass could not time is left out
     assert floor["within_10pct"] == pytest.approx(2 / 3) and floor["within_5pct"] == pytest.approx(2 / 3)
     assert floor["median_abs_diff_pct"] == pytest.approx(4.0)
+
+
+def test_summed_features_read_any_iterable_of_kernels_once():
+    # grouping reads the kernels twice: a generator must give the sums a list does
+    from nas.latency import Kernel
+    from nas.latency._kernels import summed_features
+
+    kernels = [Kernel("add", "int8", (4, 4), 4, op="ADD"), Kernel("relu", "int8", (4,), 4, op="RELU"),
+               Kernel("add", "int8", (8, 8), 8, op="ADD", variant="broadcast", runs=2)]
+    listed = summed_features(kernels)
+    assert listed["add:n"] == 1.0 and listed["add/broadcast:runs"] == 2.0 and listed["relu:in"] == 4.0
+    assert summed_features(k for k in kernels) == listed

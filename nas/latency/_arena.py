@@ -17,7 +17,6 @@ TFLite Micro splits its arena in two (what `print_allocations()` reports as head
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import Counter
 from operator import gt, itemgetter, sub
 from pathlib import Path
 from typing import NamedTuple
@@ -110,6 +109,8 @@ def planned_head_bytes(buffers: list[Buffer], by: str = "") -> int:
     order = sorted(range(n - 1, -1, -1), key=sizes.__getitem__, reverse=True)
     if not by:
         by = "pairs" if sum(map(sub, lasts, firsts)) + n <= _PAIRS_LIFE * n else "region"
+    elif by not in ("pairs", "region"):
+        raise ValueError(f"by must be 'pairs' or 'region', not {by!r}")
     return (_placed_by_pairs if by == "pairs" else _placed_by_region)(firsts, lasts, sizes, order)
 
 
@@ -215,13 +216,12 @@ def arena_features(source: str | Path | bytes | Graph) -> dict[str, float]:
     variable = sum((size + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT for size, v in zip(graph.nbytes, graph.variable) if v)
     if variable:
         row["variable_bytes"] = float(variable)
-    operators = graph.operators
-    for name, count in Counter([op.name for op in operators]).items():
-        row["op:" + name] = float(count)
     per_channel = []  # output channels of the per-channel layers, in execution order
     shapes = graph.shapes
-    for op in operators:
-        name = op.name
+    for op in graph.operators:  # the keys in the order the operators first need them (the tail sums them in that order)
+        name = op[0]
+        key = "op:" + name
+        row[key] = row.get(key, 0.0) + 1.0
         if name not in _TAIL_SHAPED:
             continue
         if name == "BATCH_MATMUL" and len(op.inputs) >= 2:

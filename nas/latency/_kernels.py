@@ -114,6 +114,7 @@ def by_key(kernels) -> dict[str, list[Kernel]]:
     """`kernels` under their coefficient keys (`Kernel.key`), the keys in the order they first
     appear: each key's string is made once, not once per kernel (a file's kernels are grouped on
     every prediction)."""
+    kernels = kernels if isinstance(kernels, (list, tuple)) else list(kernels)  # read twice below
     groups: dict[tuple[str, str, str], list[Kernel]] = {}
     for group, kernel in zip(map(_GROUP, kernels), kernels):
         members = groups.get(group)

@@ -115,6 +115,7 @@ def with_stand_ins(kernels, model, priced_by: str = "kernel"):
 
 def _priced_row(kernels, model, priced_by: str):
     """`with_stand_ins`, and the summed features of the kernels it returns (`features` of them)."""
+    kernels = list(kernels)  # a list of its own, whatever the caller gave (read more than once below)
     known = model.families()
     if known is None:
         return kernels, [], features(kernels, priced_by)
