@@ -72,7 +72,7 @@ for _ in range(int(sys.argv[1])):
 """
 
 
-#: What makes callgrind's total of a Python process repeat exactly: fixed string hashes, and one BLAS
+#: What makes callgrind's total of a Python process repeat (to a few per cent between processes, 2026-12-04): fixed string hashes, and one BLAS
 #: thread (numpy's OpenBLAS threads otherwise spin for a varying number of instructions: repeated
 #: counts of the same prediction differed by up to 25% with them).
 _REPEATABLE = {"PYTHONHASHSEED": "0", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
@@ -123,7 +123,8 @@ def _stats(errors: list[float]) -> str:
 
 def _prediction_cost(built) -> None:
     """The prediction cost table: host wall clock per file up to 1 MB on host-tflm-icount, and the
-    predictor's own instructions for the costliest (callgrind, which repeats exactly)."""
+    predictor's own instructions for the costliest (callgrind: a few per cent between processes, where
+    the wall clock drifts by 40%)."""
     from nas.latency import parse_tflite
 
     device = load_device("host-tflm-icount")
