@@ -9,7 +9,8 @@ models, generated operator models; from the artifact) and the held-out real mode
 deployed files are), with how many were priced, how many within ±10%, the median and the largest
 error; then the arena, each real file, the boards and the prediction cost.
 --cache keeps the built files and their counts (counting them takes ~15 minutes on 2 cores);
---cost-only prints only the prediction cost, which needs the files and no counts.
+--cost-only prints only the prediction cost, --refusals-only only whether the predictor refuses exactly
+the files each runtime cannot run; neither needs counts.
 """
 
 from __future__ import annotations
@@ -153,6 +154,49 @@ def _prediction_cost(built) -> None:
         print(f"| {f[0]} {f[1]}/{f[2]} | {len(f[3]) // 1024} | {ops} | {times[i]:.2f} | {_predictor_instructions(f[3]):,} |")
 
 
+def _runtime_runs(data: bytes, runtime: str) -> bool:
+    """Whether `runtime` loads, allocates and invokes `data` (zero input, no valgrind): the counting
+    runner alone, in a process of its own (a kernel that aborts takes the process with it)."""
+    import subprocess
+    import tempfile
+
+    runner = Path(__file__).resolve().parents[1] / "nas" / "measure" / "_icount_runner.py"
+    with tempfile.TemporaryDirectory() as tmp:
+        model, status = Path(tmp) / "m.tflite", Path(tmp) / "status"
+        model.write_bytes(data)
+        subprocess.run([sys.executable, str(runner), runtime, str(status), str(model)], capture_output=True, timeout=600)
+        return status.is_file() and status.read_text().startswith("ok")
+
+
+def _refusals(built) -> None:
+    """Does the predictor refuse exactly the files the runtime cannot run? Every file of a mode the
+    device runs, run once in the runtime and predicted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    print("### Refusals: the runtime against the predictor\n")
+    print("Every file of a mode the device runs, invoked once in the runtime (the counting runner, no valgrind) and "
+          "predicted.\n")
+    print("| device | files | the runtime runs | priced of those | it cannot run | refused of those |")
+    print("|---|---|---|---|---|---|")
+    wrong = []
+    for name in DEVICES:
+        device = load_device(name)
+        files = [f for f in built if device.runs(f[1])]
+        with ThreadPoolExecutor(2) as pool:
+            runs = list(pool.map(lambda f: _runtime_runs(f[3], device.runtime), files))
+        priced = [device.predict(f[3]) for f in files]
+        ran = [p for p, r in zip(priced, runs) if r]
+        failed = [p for p, r in zip(priced, runs) if not r]
+        print(f"| {name} | {len(files)} | {len(ran)} | {sum(p.runs for p in ran)} | {len(failed)} | "
+              f"{sum(not p.runs for p in failed)} |")
+        wrong += [f"{name}: {f[0]} {f[1]}/{f[2]}: the runtime {'runs' if r else 'cannot run'} it, the predictor "
+                  f"{'prices' if p.runs else 'refuses'} it" + ("" if p.runs else f" ({p.reason})")
+                  for f, p, r in zip(files, priced, runs) if p.runs != r]
+    for line in wrong:
+        print(f"\n- {line}")
+    print()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path)
@@ -162,6 +206,9 @@ def main() -> int:
                              "is still being made, and scored once it is final)")
     parser.add_argument("--cost-only", action="store_true",
                         help="build the files into --cache and print only the prediction cost (no counts needed)")
+    parser.add_argument("--refusals-only", action="store_true",
+                        help="build the files into --cache and print only whether the predictor refuses exactly the files "
+                             "each runtime cannot run (no counts needed; ~10 minutes on 2 cores)")
     parser.add_argument("--sets", nargs="+", choices=tuple(_SETS), default=list(_SETS),
                         help="the held-out sets to build, count and score (default: all)")
     args = parser.parse_args()
@@ -176,6 +223,9 @@ def main() -> int:
     built_of = {key: [f for f in files if f[3] is not None] for key, files in sets.items()}
     if args.cost_only:
         _prediction_cost([f for files in built_of.values() for f in files])
+        return 0
+    if args.refusals_only:
+        _refusals([f for files in built_of.values() for f in files])
         return 0
     if args.count_only:
         for name in DEVICES:
@@ -249,6 +299,7 @@ def main() -> int:
     print(f"\n### Boards\n\n{priced_everywhere} of {len(int8)} int8 real files priced on all {len(boards)} "
           "microcontroller profiles (each prices through host-tflm-icount's kernel classes).\n")
 
+    _refusals(built)
     _prediction_cost(built)
     return 0
 

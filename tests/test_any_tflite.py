@@ -502,7 +502,7 @@ def test_a_kernel_tflite_micro_cannot_invoke_for_the_type_is_refused(tmp_path):
     from nas.latency import load_device
 
     p = load_device("host-tflm-icount").predict(_tflite(tmp_path, "bilinear16", _bilinear, mode="int16x8", io="int8"))
-    assert not p.runs and p.reason == "TFLite Micro has no kernel for RESIZE_BILINEAR on int16 (its invoke fails)"
+    assert not p.runs and p.reason == "TFLite Micro has no kernel for RESIZE_BILINEAR on int16 (it fails to run)"
     assert load_device("host-tflm-icount").predict(_tflite(tmp_path, "bilinear8", _bilinear)).runs
 
 

@@ -11,6 +11,7 @@
                                                         (`_op_samples`, its builders in `_op_builders`)
     stand_in, with_stand_ins, TFLM_BUILTINS             operators outside the calibration, priced by the nearest kernel (`_stand_ins`)
     stand_in_spread, stand_in_key                       ... and how far such a price strays (on the calibration)
+    cannot_run, TFLM_NO_KERNEL_FOR, ...                 what a runtime cannot run, read from the file (`_runtimes`)
     calibrate_host, host_artifact, ...                  fitting and validating host devices (`_fitting`)
     calibrate_boards, CATALOG_ARTIFACT, APP_RESERVE     the microcontroller board catalog (`_mcu`, `_boards`, `_board_fit`)
     board_profiles, fit_joint, class_instructions       its profiles and joint latency model
@@ -31,6 +32,7 @@ from ._flatbuffer import DTYPE_BYTES, Graph, enum_names, parse_tflite, read_tfli
 from ._kernels import (BINARY_OPS, HYBRID_MIN_WEIGHTS, TFLM_BUILTINS, Kernel, family_features, inside_taps,
                        kernels_from_spec, kernels_from_tflite, model_mode)
 from ._stand_ins import ESTIMATE_SPREAD, stand_in, stand_in_key, with_stand_ins
+from ._runtimes import LITERT_NO_KERNEL_FOR, TFLM_NO_KERNEL_FOR, TFLM_TRANSPOSE_MAX_RANK, cannot_run, rescales
 from ._board_fit import KERNEL_CLASSES, class_instructions, fit_joint
 from ._boards import BoardProfile, board_profiles, board_rows
 from ._mcu import APP_RESERVE, CATALOG_ARTIFACT, calibrate_boards, device_profile, reference_class_instructions
@@ -50,4 +52,5 @@ __all__ = ["ALIGNMENT", "Buffer", "arena_features", "fit_arena_model", "liveness
            "KERNEL_CLASSES", "class_instructions", "fit_joint", "BoardProfile", "board_profiles", "board_rows",
            "APP_RESERVE", "CATALOG_ARTIFACT", "calibrate_boards", "device_profile", "reference_class_instructions", "board_budget_kb", "board_devices", "runs_on", "REFERENCE_MODELS", "build_reference", "REGRESSORS", "KernelCostModel",
            "fit_mode", "fit_regressor", "nnls", "score", "Sample", "make_samples", "settle", "OP_BUILDERS", "build_op_model", "op_sample_stem",
-           "make_op_samples", "ESTIMATE_SPREAD", "with_stand_ins", "BINARY_OPS", "TFLM_BUILTINS", "stand_in", "kernel_features"]
+           "make_op_samples", "ESTIMATE_SPREAD", "with_stand_ins", "BINARY_OPS", "TFLM_BUILTINS", "stand_in", "kernel_features",
+           "cannot_run", "rescales", "TFLM_NO_KERNEL_FOR", "LITERT_NO_KERNEL_FOR", "TFLM_TRANSPOSE_MAX_RANK"]

@@ -172,6 +172,9 @@ class Device:
             return Prediction(mode, False, self.unit, reason=reason), None, None
 
         if not self.runs(mode):
+            if mode == "uint8" and self.runtime == "litert":  # LiteRT runs them, on kernels no calibration has measured
+                return refused(f"{self.name}'s latency model was not calibrated for uint8 models (quantized to uint8 "
+                               "throughout, as TensorFlow 1 quantized them; LiteRT runs them on kernels of their own)")
             return refused(f"{self.name} ({self.runtime}) does not run {mode} models; it runs {', '.join(self.quantization)}")
         if self.measure == "wallclock":
             from ._fitting import host_cpu
@@ -219,25 +222,10 @@ class Device:
 
     def _cannot_run(self, kernels, graph=None) -> str:
         """Why this device's runtime cannot run these kernels (of `graph`, when read from a file) at
-        all; empty when it can."""
-        from ._kernels import RAN_AS, TFLM_BUILTINS
+        all; empty when it can (`_runtimes.cannot_run`)."""
+        from ._runtimes import cannot_run
 
-        ran = set(map(RAN_AS, kernels))  # (operator, activation type), each once
-        if any(op == "CUSTOM" for op, _ in ran):
-            return "the model has custom operators, which a runtime runs only with their code registered: not priced"
-        if self.runtime == "tflm":
-            missing = sorted({op for op, _ in ran if op and op not in TFLM_BUILTINS})
-            if missing:
-                return f"TFLite Micro has no kernel for {', '.join(missing)}"
-            missing = sorted({f"{op} on {dtype}" for op, dtype in ran & TFLM_NO_KERNEL_FOR})
-            if missing:
-                return f"TFLite Micro has no kernel for {', '.join(missing)} (its invoke fails)"
-            if graph is not None:
-                ranks = [len(graph.shapes[op.inputs[0]]) for op in graph.operators if op.name == "TRANSPOSE" and op.inputs]
-                if ranks and max(ranks) > TFLM_TRANSPOSE_MAX_RANK:
-                    return (f"TFLite Micro's TRANSPOSE supports up to {TFLM_TRANSPOSE_MAX_RANK} dimensions; "
-                            f"this model transposes a {max(ranks)}-D tensor")
-        return ""
+        return cannot_run(self.runtime, kernels, graph)
 
     def _predict_on_board(self, artifact: dict, source, mode: str, in_channels, num_classes) -> Prediction:
         """Board catalog: host TFLite Micro instructions per kernel class x this board's ms per instruction."""
@@ -266,14 +254,6 @@ class Device:
                           error_max_pct=entry["unseen_max_pct"] + widened_max, energy_error_pct=entry.get("energy_loo_mean_pct"),
                           estimated=priced.estimated)
 
-
-#: (operator, activation type) that TFLite Micro registers but cannot invoke: its kernel refuses the
-#: type at run time (tflite-micro's Python interpreter: "Interpreter invocation failed" on every
-#: int16x8 RESIZE_BILINEAR model, 2026-12-03).
-TFLM_NO_KERNEL_FOR = frozenset({("RESIZE_BILINEAR", "int16")})
-#: The most dimensions TFLite Micro's TRANSPOSE takes ("Transpose op only supports 1D-5D input
-#: arrays", transpose_common.cc: a MobileViT-style 6-D unfold fails to allocate).
-TFLM_TRANSPOSE_MAX_RANK = 5
 
 _COST_MODELS: dict[int, tuple[dict, object]] = {}
 

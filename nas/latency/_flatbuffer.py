@@ -6,8 +6,8 @@ Shared by the kernel reader (what the runtime executes) and the arena model (wha
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
@@ -79,10 +79,36 @@ class Graph:
     operators: tuple[Operator, ...]
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
+    #: the file's bytes and where each tensor's quantization field is (0: none): what `scales` reads
+    data: bytes = field(default=b"", repr=False, compare=False)
+    quantization_at: object = field(default=None, repr=False, compare=False)
 
     @property
     def tensors(self) -> tuple[Tensor, ...]:
         return tuple(map(Tensor, self.shapes, self.dtypes, self.constant, self.variable, self.elements, self.nbytes))
+
+    @cached_property
+    def scales(self):
+        """Each tensor's (first) quantization scale, 0.0 where it has none, as a numpy array: read on
+        first use (only the checks of what a runtime's kernels accept need it), for all tensors at once."""
+        import numpy as np
+
+        if self.quantization_at is None:
+            return np.zeros(len(self.shapes))
+        try:
+            return _first_scales(self.data, self.quantization_at)
+        except Exception as exc:  # a corrupt quantization table: out-of-range or misaligned offsets
+            raise ConfigError(f"cannot read the flatbuffer's quantization ({type(exc).__name__})") from None
+
+    def scale(self, j: int) -> float:
+        """Tensor `j`'s (first) quantization scale, 0.0 where it has none, read alone (cheaper than
+        `scales` for a few tensors)."""
+        if "scales" in self.__dict__ or self.quantization_at is None:
+            return float(self.scales[j])
+        try:
+            return _first_scale(self.data, int(self.quantization_at[j]))
+        except Exception as exc:
+            raise ConfigError(f"cannot read the flatbuffer's quantization ({type(exc).__name__})") from None
 
 
 class _Reader:
@@ -191,18 +217,19 @@ def _table_fields(reader: _Reader, vector: tuple[int, int], count: int):
 
 
 def _tensor_columns(reader: _Reader, vector: tuple[int, int]):
-    """Shape, type, is_variable, elements and bytes of every Tensor table (fields: shape 0, type 1,
-    is_variable 5), read for all tensors at once with numpy over an int32 view of the buffer
-    (FlatBuffers aligns every scalar to its size; a file that is not aligned is refused as corrupt
-    rather than misread): the Python work left is a tuple per shape."""
+    """Shape, type, is_variable, elements and bytes of every Tensor table, and where its quantization
+    field is (fields: shape 0, type 1, quantization 4, is_variable 5), read for all tensors at once
+    with numpy over an int32 view of the buffer (FlatBuffers aligns every scalar to its size; a file
+    that is not aligned is refused as corrupt rather than misread): the Python work left is a tuple
+    per shape."""
     import numpy as np
 
     data = reader.data
     count = vector[1]
     if not count:
-        return [], [], [], [], []
+        return [], [], [], [], [], np.zeros(0, np.int64)
     i4, p, where = _table_fields(reader, vector, 6)
-    o_shape, o_type, o_var = where[:, [0, 1, 5]].T
+    o_shape, o_type, o_quantization, o_var = where[:, [0, 1, 4, 5]].T
     has = o_shape > 0
     shapes, dims, n = _int_vectors(i4, np.where(has, p + o_shape, 0), has, arrays=True)
     elements = np.ones(count, np.int64)
@@ -213,7 +240,56 @@ def _tensor_columns(reader: _Reader, vector: tuple[int, int]):
     codes = np.where(o_type > 0, u8[p + o_type], 0)  # uint8 TensorType codes: names and sizes looked up by table
     names, sizes = _type_tables()
     variable = (np.where(o_var > 0, u8[p + o_var], 0) != 0).tolist()
-    return shapes, list(map(names.__getitem__, codes.tolist())), variable, elements.tolist(), (sizes[codes] * elements).tolist()
+    return (shapes, list(map(names.__getitem__, codes.tolist())), variable, elements.tolist(), (sizes[codes] * elements).tolist(),
+            np.where(o_quantization > 0, p + o_quantization, 0))
+
+
+_U16 = struct.Struct("<H").unpack_from
+_I32 = struct.Struct("<i").unpack_from
+_F32 = struct.Struct("<f").unpack_from
+
+
+def _first_scale(data: bytes, at: int) -> float:
+    """`_first_scales` for one tensor, in Python: its quantization field's position (0: none)."""
+    if not at:
+        return 0.0
+    table = at + _I32(data, at)[0]
+    vtable = table - _I32(data, table)[0]
+    if (at | table) & 3 or vtable & 1 or min(table, vtable) < 0:  # refused as `_first_scales` refuses them
+        raise ValueError("misaligned quantization")
+    o_scale = _U16(data, vtable + 8)[0] if _U16(data, vtable)[0] > 8 else 0
+    if not o_scale:
+        return 0.0
+    start = table + o_scale + _I32(data, table + o_scale)[0]
+    if start & 3 or start < 0:
+        raise ValueError("misaligned scale vector")
+    return _F32(data, start + 4)[0] if _I32(data, start)[0] > 0 else 0.0
+
+
+def _first_scales(data: bytes, at):
+    """The first scale of each tensor's quantization (QuantizationParameters: scale 2, a float32
+    vector), 0.0 where there is none, from the positions of the tensors' quantization fields (`at`:
+    0 where absent; `_tensor_columns` finds them), with numpy over the buffer."""
+    import numpy as np
+
+    scales = np.zeros(len(at))
+    has = at > 0
+    at = at[has]
+    if not len(at):
+        return scales
+    i4 = np.frombuffer(data, "<i4", len(data) // 4)
+    u2 = np.frombuffer(data, "<u2", len(data) // 2)
+    table = at + i4[at >> 2]
+    vtable = table - i4[table >> 2]
+    size = u2[vtable >> 1]  # the vtable's bytes: it reaches field 2 past 8 (4 of header, 2 per field)
+    o_scale = np.where(size > 8, u2[np.where(size > 8, vtable + 8, vtable) >> 1], 0)
+    field = np.where(o_scale > 0, table + o_scale, 0)  # 0: a harmless read of the root, masked below
+    start = field + i4[field >> 2]
+    if ((at | table | field | start) & 3).any() or (vtable & 1).any() or vtable.min() < 0:
+        raise ValueError("misaligned quantization")
+    n = np.where(o_scale > 0, i4[start >> 2], 0)
+    scales[has] = np.where(n > 0, np.frombuffer(data, "<f4", len(data) // 4)[np.where(n > 0, start + 4, 0) >> 2], 0.0)
+    return scales
 
 
 @lru_cache(maxsize=1)
@@ -337,10 +413,11 @@ def _parse(data: bytes) -> Graph:
             operators.append(Operator(name, inputs, outputs, adjoint=(bool(o[0] and data[table + o[0]]),
                                                                       bool(o[1] and data[table + o[1]])),
                                       rhs_zero=len(inputs) > 1 and _zero_point(r, graph[0], inputs[1]) == 0))
-    shapes, dtypes, variable, elements, nbytes = _tensor_columns(r, r.vector(graph[0]))
+    shapes, dtypes, variable, elements, nbytes, quantization_at = _tensor_columns(r, r.vector(graph[0]))
     constant = [j not in written and not v for j, v in enumerate(variable)]
     for op in operators:  # float16 weights: the DEQUANTIZE of a weight is a weight
         if op.name == "DEQUANTIZE" and op.inputs and all(constant[j] for j in op.inputs):
             for j in op.outputs:
                 constant[j] = True
-    return Graph(shapes, dtypes, constant, variable, elements, nbytes, tuple(operators), ints(graph[1]), ints(graph[2]))
+    return Graph(shapes, dtypes, constant, variable, elements, nbytes, tuple(operators), ints(graph[1]), ints(graph[2]),
+                 data, quantization_at)

@@ -320,10 +320,13 @@ def _inside(op, source: tuple[int, ...], result: tuple[int, ...], filt: tuple[in
 
 
 def model_mode(source: str | Path | bytes | Graph | list[Kernel]) -> str:
-    """The quantization mode a .tflite model (or its kernel list) was converted in, from its tensor types."""
+    """The quantization mode a .tflite model (or its kernel list) was converted in, from its tensor types:
+    one of the search's modes (`QUANT_MODES`), or "uint8" for a model quantized to uint8 throughout."""
     kernels = source if isinstance(source, list) else kernels_from_tflite(source)
     ran = set(map(RAN_AS, kernels))
     dtypes = {dtype for _, dtype in ran}
+    if "uint8" in dtypes and any(dtype == "uint8" and op not in ("QUANTIZE", "DEQUANTIZE") for op, dtype in ran):
+        return "uint8"  # quantized to uint8 throughout (TensorFlow 1's quantization), not only at its inputs
     if ("DEQUANTIZE", "float16") in ran:
         return "float16"
     if "hybrid" in dtypes:
