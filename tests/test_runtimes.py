@@ -240,3 +240,24 @@ def test_a_model_quantized_to_uint8_throughout_is_refused_not_priced_as_float(tm
     assert not litert.runs and "not calibrated for uint8 models" in litert.reason
     assert _runs(data, "litert", tmp_path)  # LiteRT runs it: refused for want of a calibration, not as impossible
     assert model_mode(_op_model("CONV_2D", "int8", io="uint8")) == "int8"  # uint8 at the edges alone stays int8
+
+
+def _gru(unroll: bool):
+    from nas.backend import keras
+
+    inputs = keras.Input((20, 8), batch_size=1)
+    return keras.Model(inputs, keras.layers.Dense(4)(keras.layers.GRU(16, unroll=unroll)(inputs)))
+
+
+def test_a_loop_is_refused_as_what_the_predictor_cannot_read_though_the_runtime_runs_it(tmp_path):
+    from nas.candidate import convert
+    from nas.latency import kernels_from_tflite, load_device
+
+    x = np.random.default_rng(0).normal(size=(16, 20, 8)).astype(np.float32)
+    loop, unrolled = (convert(_gru(unroll), "float32", x, io_type="float32", batch_size=1) for unroll in (False, True))
+    assert "WHILE" in {k.op for k in kernels_from_tflite(loop)}
+    for runtime in ("tflm", "litert"):
+        p = load_device(DEVICE[runtime]).predict(loop)
+        assert not p.runs and p.reason.startswith("the model has control flow (WHILE)") and "unroll=True" in p.reason
+        assert _runs(loop, runtime, tmp_path)  # the runtime runs it: the predictor's own limit, and it says so
+        assert load_device(DEVICE[runtime]).predict(unrolled).runs

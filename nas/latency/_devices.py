@@ -222,7 +222,7 @@ class Device:
 
     def _cannot_run(self, kernels, graph=None) -> str:
         """Why this device's runtime cannot run these kernels (of `graph`, when read from a file) at
-        all; empty when it can (`_runtimes.cannot_run`)."""
+        all, or the predictor cannot price them; empty when it can (`_runtimes.cannot_run`)."""
         from ._runtimes import cannot_run
 
         return cannot_run(self.runtime, kernels, graph)
