@@ -160,8 +160,12 @@ class Device:
         else:
             # parsed once: kernels, mode and arena all come from it (`tflite` is its Graph from here on)
             tflite = source if isinstance(source, Graph) else parse_tflite(source)
-            parsed = kernels_from_tflite(tflite)
-            mode = model_mode(parsed)
+            if _LAST_READ[0] is tflite:  # the same Graph priced again (on each board of `runs_on`)
+                parsed, mode = _LAST_READ[1], _LAST_READ[2]
+            else:
+                parsed = kernels_from_tflite(tflite)
+                mode = model_mode(parsed)
+                _LAST_READ[:] = [tflite, parsed, mode]
         artifact = self.artifact
         if artifact is None:
             raise ConfigError(f"device {self.name} has no latency model: "
@@ -230,6 +234,7 @@ class Device:
     def _predict_on_board(self, artifact: dict, source, mode: str, in_channels, num_classes) -> Prediction:
         """Board catalog: host TFLite Micro instructions per kernel class x this board's ms per instruction."""
         from ._board_fit import class_instructions
+        from ._flatbuffer import Graph
 
         entry = artifact["profiles"].get(self.name)
         if entry is None:
@@ -241,8 +246,15 @@ class Device:
         if coef_digest(base.artifact["modes"][mode]["coef"]) != artifact.get("base_coef_digest"):
             return Prediction(mode, False, self.unit, reason=f"{artifact['base_device']}'s latency model changed since the board "
                               "catalog was fitted on it: refit the catalog with `nas calibrate --boards`")
-        # the host model prices the kernels (refusing what it cannot), the board splits the same kernels by class
-        priced, kernels, host_model = base._predict(source, in_channels, num_classes)
+        # the host model prices the kernels (refusing what it cannot), the board splits the same kernels by class;
+        # a Graph or spec priced on one board after another is priced on the host once (a Graph is immutable)
+        memo, key = _LAST_BASE[0], (base.name, in_channels, num_classes)
+        if memo is not None and memo[0] is source and memo[1] is base.artifact and memo[2] == key:
+            priced, kernels, host_model = memo[3]
+        else:
+            priced, kernels, host_model = base._predict(source, in_channels, num_classes)
+            if isinstance(source, (Graph, ArchSpec)):
+                _LAST_BASE[0] = (source, base.artifact, key, (priced, kernels, host_model))
         if not priced.runs:
             return Prediction(mode, False, self.unit, reason=priced.reason)
         counts = class_instructions(kernels, host_model.coef)
@@ -256,6 +268,10 @@ class Device:
 
 
 _COST_MODELS: dict[int, tuple[dict, object]] = {}
+#: The last Graph read, with its kernels and mode; the last source priced on the host for a board,
+#: with what the host said (one entry each: `runs_on` prices one file on every board in turn).
+_LAST_READ: list = [None, None, None]
+_LAST_BASE: list = [None]
 
 
 def _cost_model(fitted: dict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..units import KB
 from ._devices import device_names, load_device
+from ._flatbuffer import parse_tflite
 from ._mcu import APP_RESERVE, CATALOG_ARTIFACT
 
 __all__ = ["runs_on", "board_devices", "board_budget_kb"]
@@ -28,9 +29,10 @@ def runs_on(tflite: bytes, arena_bytes: int | None) -> list[dict]:
     `energy_uj` where the board published energy (`energy_error_pct`), and `why` when it does not fit or run."""
     size_kb = len(tflite) / KB
     arena_kb = arena_bytes / KB if arena_bytes is not None else None
+    graph = parse_tflite(tflite)  # read once, priced on the host once, split by class on each board
     rows = []
     for device in board_devices():
-        prediction = device.predict(tflite)
+        prediction = device.predict(graph)
         flash, sram = board_budget_kb(device.flash_kb), board_budget_kb(device.sram_kb)
         why = []
         if not prediction.runs:
