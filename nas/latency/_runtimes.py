@@ -67,9 +67,10 @@ _CONTROL_FLOW = ("WHILE", "IF")
 
 def _unread_subgraphs(ran: set) -> str:
     """Why the predictor cannot price a model although its runtime may run it: control flow, whose
-    subgraphs it does not read (`ran`: the kernels' (operator, type) pairs). Priced as a stand-in, a
-    Keras GRU left as a loop came out 97% (TFLite Micro) and 99.5% (LiteRT) under callgrind's count,
-    outside the error the prediction stated, so such a model is not priced."""
+    subgraphs it does not read (`ran`: the kernels' (operator, type) pairs). Priced with a stand-in
+    for the loop operator, a Keras GRU left as a loop came out 97% (TFLite Micro) and 99.5% (LiteRT)
+    under callgrind's count: its body, where the work is, was not in the price at all, so such a model
+    is not priced."""
     found = sorted({op for op, _ in ran if op in _CONTROL_FLOW})
     if not found:
         return ""
