@@ -530,6 +530,39 @@ def test_a_transpose_of_more_dimensions_than_tflite_micro_takes_is_refused(tmp_p
     assert load_device("host-litert-icount").predict(six).runs  # LiteRT's TRANSPOSE takes 6-D
     assert load_device("host-tflm-icount").predict(_tflite(tmp_path, "t5", _permute(5))).runs
 
+def _fused_lstm(mode: str) -> bytes:
+    """A Keras LSTM as the converter fuses it (one UNIDIRECTIONAL_SEQUENCE_LSTM), 12 steps: a step
+    count none of the calibration's LSTM models has (benchmarks/fused_lstm.py)."""
+    from nas.backend import keras, tf
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((12, 6), batch_size=1)
+    converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, keras.layers.Dense(3)(keras.layers.LSTM(20)(inputs))))
+    if mode == "int8":
+        xs = np.random.default_rng(5).normal(size=(16, 1, 12, 6)).astype(np.float32)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([x] for x in xs)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter.convert()
+
+
+@needs_valgrind
+@pytest.mark.parametrize("mode", ["float32", "int8"])
+def test_a_fused_lstm_layer_is_priced_by_a_kernel_model_of_its_own_close_to_callgrind(mode):
+    """Priced by a stand-in, such a layer came out 95-99.7% under callgrind's count (2026-12-04)."""
+    from nas.latency import kernels_from_tflite, load_device
+    from nas.measure import count_instructions
+
+    data = _fused_lstm(mode)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in {k.op for k in kernels_from_tflite(data)}
+    for name in ("host-tflm-icount", "host-litert-icount"):
+        device = load_device(name)
+        p = device.predict(data)
+        assert p.runs and p.estimated == (), p.estimated  # its own coefficients, not a stand-in's
+        (count,) = count_instructions([data], device.runtime)
+        assert abs(p.value / count.instructions - 1) <= 0.10, (name, p.value, count.instructions)
+
+
 @needs_valgrind
 def test_a_failed_invoke_does_not_cost_the_next_model_its_count(tmp_path):
     from nas.measure import count_instructions

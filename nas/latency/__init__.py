@@ -27,7 +27,7 @@ from ._arena import (ALIGNMENT, Buffer, arena_features, extend_tail, fit_arena_m
 from ._devices import Device, Prediction, artifact_path, calibration_score, device_names, load_artifact, load_device
 from ._features import feature_set, features, kernel_features, xnnpack_features
 from ._fitting import (HELD_OUT_FRACTION, calibrate_host, held_out_split, host_artifact, measure_samples, provenance,
-                       extend_arena, sample_records, stand_in_spread, write_artifact)
+                       extend_arena, extend_kernels, sample_records, stand_in_spread, write_artifact)
 from ._flatbuffer import DTYPE_BYTES, Graph, enum_names, parse_tflite, read_tflite
 from ._kernels import (BINARY_OPS, HYBRID_MIN_WEIGHTS, TFLM_BUILTINS, Kernel, family_features, inside_taps,
                        kernels_from_spec, kernels_from_tflite, model_mode)
@@ -46,7 +46,7 @@ __all__ = ["ALIGNMENT", "Buffer", "arena_features", "fit_arena_model", "liveness
            "predict_arena", "tflm_buffers", "Device", "Prediction", "artifact_path", "calibration_score", "device_names",
            "load_artifact", "load_device", "feature_set", "features", "xnnpack_features", "HELD_OUT_FRACTION",
            "calibrate_host", "held_out_split", "host_artifact", "measure_samples", "provenance", "write_artifact",
-           "stand_in_spread", "stand_in_key", "family_features", "extend_arena", "extend_tail", "sample_records",
+           "stand_in_spread", "stand_in_key", "family_features", "extend_arena", "extend_kernels", "extend_tail", "sample_records",
            "DTYPE_BYTES", "Graph", "enum_names", "parse_tflite", "read_tflite",
            "HYBRID_MIN_WEIGHTS", "Kernel", "inside_taps", "kernels_from_spec", "kernels_from_tflite", "model_mode",
            "KERNEL_CLASSES", "class_instructions", "fit_joint", "BoardProfile", "board_profiles", "board_rows",

@@ -212,6 +212,34 @@ def extend_arena(arena: dict, samples: list[Sample], seed: int) -> dict:
     return out
 
 
+def extend_kernels(fitted: dict, tflites: list[bytes], counts: list[float], names: list[str], families: tuple[str, ...],
+                   seed: int, priced_by: str = "kernel") -> dict:
+    """A mode's kernel-sum fit (`fitted`: its regressor and coefficients) extended with coefficients
+    for kernel `families` it never saw, fitted by non-negative least squares on generated models
+    around them (`tflites`, their counted instructions `counts`): on the training split of `names`,
+    on what the fit's own coefficients leave of each count. Its own coefficients stay as they are, so
+    every model it priced before is priced the same; coefficients it had for `families` (an earlier
+    extension) are fitted again. `extensions` records the new terms and their held-out score."""
+    from ._regress import nnls
+
+    coef = {k: v for k, v in fitted["coef"].items() if k.split(":")[0] not in families}
+    rows = [features(kernels_from_tflite(t), priced_by) for t in tflites]
+    new = sorted({k for r in rows for k, v in r.items() if v and k.split(":")[0] in families})
+    if not new:
+        raise ConfigError(f"none of the models has a kernel of {', '.join(families)}")
+    measured = np.asarray(counts, float)
+    own = np.array([sum(coef.get(k, 0.0) * v for k, v in r.items()) for r in rows])
+    x = np.array([[r.get(k, 0.0) for k in new] for r in rows])
+    train, held = held_out_split(names, seed)
+    scale = measured[train, None]  # relative errors: a small model counts as much as a large one
+    w = nnls(x[train] / scale, (measured[train] - own[train]) / scale[:, 0])
+    predicted = own + x @ w
+    record = {"families": list(families), "terms": new, "fitted_on": int(len(train)),
+              "held_out": score(predicted[held], measured[held]) if len(held) else None}
+    kept = [e for e in fitted.get("extensions", []) if e.get("families") != list(families)]
+    return {**fitted, "coef": {**coef, **{k: float(v) for k, v in zip(new, w)}}, "extensions": [*kept, record]}
+
+
 @lru_cache(maxsize=4096)
 def _arena_row(tflite: bytes) -> dict[str, float]:
     """arena_features, read once per model for the fit and the artifact's records alike."""

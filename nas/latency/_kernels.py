@@ -47,6 +47,8 @@ _FAMILY_FEATURES = {
     # resizes work per output pixel (a source position, or four and their weights), then per channel
     "resize_nearest_neighbor": ("n", "in", "out", "px"),
     "resize_bilinear": ("n", "in", "out", "px"),
+    # a fused LSTM layer (Keras LSTM through the TFLite converter): its gates' products, per step
+    "unidirectional_sequence_lstm": ("n", "out", "macs", "runs"),
 }
 _DEFAULT_FEATURES = ("n", "in", "out")
 #: Element-wise operators of two inputs: TFLite's kernels take a slower path when the shapes differ.
@@ -270,6 +272,12 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
             channels = shapes[outputs[0]][-1]  # pooling and resizes run per output pixel, softmax and XNNPACK's pad per row
         elif family == "dequantize" and not activations:
             activations = [j for j in tensors if constant[j]]  # float16 weights, dequantized at run time
+        elif family == "unidirectional_sequence_lstm" and activations and shapes[activations[0]]:
+            # a fused LSTM layer: every step multiplies its input and its state by each 2-D weight (the gates'
+            # input and recurrent weights, a projection); `runs`: steps x batch, whichever axis is time
+            runs = elements[activations[0]] // max(shapes[activations[0]][-1], 1)
+            weights = sum([elements[j] for j in tensors if constant[j] and len(shapes[j]) == 2])
+            macs = runs * weights
         edge = family == "reshape" and (any(j in graph_inputs for j in tensors) or any(j in graph_outputs for j in outputs))
         kernels.append(new(Kernel, (family, dtype, tuple([elements[j] for j in activations]), out, macs, taps, weights, name,
                                     vmacs, vtaps, channels, window, stride, variant, runs, edge, op.rhs_zero)))
