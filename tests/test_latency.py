@@ -416,3 +416,18 @@ def test_summed_features_read_any_iterable_of_kernels_once():
     listed = summed_features(kernels)
     assert listed["add:n"] == 1.0 and listed["add/broadcast:runs"] == 2.0 and listed["relu:in"] == 4.0
     assert summed_features(k for k in kernels) == listed
+
+
+def test_replacing_an_extended_fit_with_one_not_extended_warns_with_the_command(tmp_path):
+    from nas.latency import write_artifact
+
+    path = tmp_path / "host-x.json"
+    write_artifact(path, {"provenance": {"extended": {"unidirectional_sequence_lstm": "python benchmarks/fused_lstm.py --write"}}})
+    with pytest.warns(UserWarning, match=r"extended \(unidirectional_sequence_lstm\).*benchmarks/fused_lstm.py --write"):
+        write_artifact(path, {"provenance": {}})
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # extended again: no warning
+        write_artifact(path, {"provenance": {"extended": {"unidirectional_sequence_lstm": "again"}}})
+        write_artifact(path, {"provenance": {"extended": {"unidirectional_sequence_lstm": "again"}}})

@@ -51,6 +51,8 @@ def kernel_class(kernel) -> str:
         return "pointwise" if kernel.window == 1 else "conv"
     if kernel.family == "transpose_conv":
         return "conv"
+    if kernel.family == "unidirectional_sequence_lstm":  # its work is its gates' matrix-vector products
+        return "fc"
     return kernel.family if kernel.family in ("dwconv", "fc") else "other"
 
 

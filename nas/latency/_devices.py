@@ -160,12 +160,13 @@ class Device:
         else:
             # parsed once: kernels, mode and arena all come from it (`tflite` is its Graph from here on)
             tflite = source if isinstance(source, Graph) else parse_tflite(source)
-            if _LAST_READ[0] is tflite:  # the same Graph priced again (on each board of `runs_on`)
-                parsed, mode = _LAST_READ[1], _LAST_READ[2]
+            memo = _LAST_READ[0]
+            if memo is not None and memo[0] is tflite:  # the same Graph priced again (on each board of `runs_on`)
+                parsed, mode = memo[1], memo[2]
             else:
                 parsed = kernels_from_tflite(tflite)
                 mode = model_mode(parsed)
-                _LAST_READ[:] = [tflite, parsed, mode]
+                _LAST_READ[0] = (tflite, parsed, mode)  # one tuple: read whole, whatever another thread writes
         artifact = self.artifact
         if artifact is None:
             raise ConfigError(f"device {self.name} has no latency model: "
@@ -270,7 +271,7 @@ class Device:
 _COST_MODELS: dict[int, tuple[dict, object]] = {}
 #: The last Graph read, with its kernels and mode; the last source priced on the host for a board,
 #: with what the host said (one entry each: `runs_on` prices one file on every board in turn).
-_LAST_READ: list = [None, None, None]
+_LAST_READ: list = [None]
 _LAST_BASE: list = [None]
 
 

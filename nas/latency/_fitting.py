@@ -254,8 +254,22 @@ def sample_records(samples: list[Sample]) -> list[dict]:
 
 
 def write_artifact(path: Path, artifact: dict) -> Path:
-    atomic_write_text(Path(path), json.dumps(artifact, indent=1, sort_keys=False) + "\n")
-    return Path(path)
+    """Write `artifact` to `path`. Replacing one whose fit was extended (`extend_kernels`, recorded in
+    its provenance's `extended`) with one that was not warns, naming the commands that extend it
+    again: a refit from samples holds none of the extension's models, so it drops their coefficients."""
+    import warnings
+
+    path = Path(path)
+    try:
+        old = json.loads(path.read_text()).get("provenance", {}).get("extended", {}) if path.is_file() else {}
+    except (OSError, ValueError):
+        old = {}
+    lost = {k: v for k, v in old.items() if k not in artifact.get("provenance", {}).get("extended", {})}
+    if lost:
+        warnings.warn(f"{path.name}: the fit it replaces was extended ({', '.join(lost)}) and this one is not; "
+                      f"extend it again: {'; '.join(lost.values())}", stacklevel=2)
+    atomic_write_text(path, json.dumps(artifact, indent=1, sort_keys=False) + "\n")
+    return path
 
 
 def measure_samples(samples: list[Sample], device) -> None:

@@ -276,8 +276,11 @@ def kernels_from_tflite(source: str | Path | bytes | Graph) -> list[Kernel]:
             # a fused LSTM layer: every step multiplies its input and its state by each 2-D weight (the gates'
             # input and recurrent weights, a projection); `runs`: steps x batch, whichever axis is time
             runs = elements[activations[0]] // max(shapes[activations[0]][-1], 1)
-            weights = sum([elements[j] for j in tensors if constant[j] and len(shapes[j]) == 2])
+            matrices = [j for j in tensors if constant[j] and len(shapes[j]) == 2]
+            weights = sum([elements[j] for j in matrices])
             macs = runs * weights
+            if dtype == "float32" and matrices and dtypes[matrices[0]] == "int8":
+                dtype = "hybrid"  # dynamic-range: int8 weights, float activations (a kernel path of its own)
         edge = family == "reshape" and (any(j in graph_inputs for j in tensors) or any(j in graph_outputs for j in outputs))
         kernels.append(new(Kernel, (family, dtype, tuple([elements[j] for j in activations]), out, macs, taps, weights, name,
                                     vmacs, vtaps, channels, window, stride, variant, runs, edge, op.rhs_zero)))

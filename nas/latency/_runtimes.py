@@ -61,8 +61,10 @@ def cannot_run(runtime: str, kernels, graph: Graph | None = None) -> str:
 
 
 #: Operators that run other subgraphs of the file: a loop's body as many times as its condition
-#: decides, one branch of two. The predictor prices the main subgraph alone.
-_CONTROL_FLOW = ("WHILE", "IF")
+#: decides, one branch of two (LiteRT also registers StableHLO's case and composite, which run
+#: subgraphs). The predictor prices the main subgraph alone. CALL_ONCE is not among them: it runs its
+#: subgraph in the first invoke only, and a count keeps the second.
+_CONTROL_FLOW = frozenset(("WHILE", "IF", "STABLEHLO_CASE", "STABLEHLO_COMPOSITE", "STABLEHLO_WHILE"))
 
 
 def _unread_subgraphs(ran: set) -> str:
@@ -74,9 +76,9 @@ def _unread_subgraphs(ran: set) -> str:
     found = sorted({op for op, _ in ran if op in _CONTROL_FLOW})
     if not found:
         return ""
-    return (f"the model has control flow ({', '.join(found)}): its subgraphs run as many times as the model decides "
-            "at run time, and the predictor reads the main subgraph alone: not priced (a Keras RNN converts to a "
-            "WHILE loop unless it is unrolled: unroll=True)")
+    return (f"the model has control flow ({', '.join(found)}): which of its subgraphs run, and how often, is decided at "
+            "run time, and the predictor reads the main subgraph alone: not priced (a Keras GRU or SimpleRNN converts "
+            "to a WHILE loop unless it is unrolled: unroll=True)")
 
 
 def _graph_checks(runtime: str, name: str, ran: set, graph: Graph) -> str:
