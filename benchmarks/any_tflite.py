@@ -34,7 +34,8 @@ from nas.latency import board_devices, load_device  # noqa: E402
 DEVICES = ("host-tflm-icount", "host-litert-icount")
 
 
-def _cached(cache: Path | None, name: str, make):
+def cached(cache: Path | None, name: str, make):
+    """`make()`, kept in `cache/name` (a pickle) when a cache is given (fused_lstm.py uses it too)."""
     path = cache / name if cache else None
     if path and path.is_file():
         with open(path, "rb") as fh:
@@ -154,24 +155,12 @@ def _prediction_cost(built) -> None:
         print(f"| {f[0]} {f[1]}/{f[2]} | {len(f[3]) // 1024} | {ops} | {times[i]:.2f} | {_predictor_instructions(f[3]):,} |")
 
 
-def _runtime_runs(data: bytes, runtime: str) -> bool:
-    """Whether `runtime` loads, allocates and invokes `data` (zero input, no valgrind): the counting
-    runner alone, in a process of its own (a kernel that aborts takes the process with it)."""
-    import subprocess
-    import tempfile
-
-    runner = Path(__file__).resolve().parents[1] / "nas" / "measure" / "_icount_runner.py"
-    with tempfile.TemporaryDirectory() as tmp:
-        model, status = Path(tmp) / "m.tflite", Path(tmp) / "status"
-        model.write_bytes(data)
-        subprocess.run([sys.executable, str(runner), runtime, str(status), str(model)], capture_output=True, timeout=600)
-        return status.is_file() and status.read_text().startswith("ok")
-
-
 def _refusals(built) -> None:
     """Does the predictor refuse exactly the files the runtime cannot run? Every file of a mode the
     device runs, run once in the runtime and predicted."""
     from concurrent.futures import ThreadPoolExecutor
+
+    from nas.measure import invokes
 
     print("### Refusals: the runtime against the predictor\n")
     print("Every file of a mode the device runs, invoked once in the runtime (the counting runner, no valgrind) and "
@@ -183,7 +172,7 @@ def _refusals(built) -> None:
         device = load_device(name)
         files = [f for f in built if device.runs(f[1])]
         with ThreadPoolExecutor(2) as pool:
-            runs = list(pool.map(lambda f: _runtime_runs(f[3], device.runtime), files))
+            runs = list(pool.map(lambda f: invokes(f[3], device.runtime), files))
         priced = [device.predict(f[3]) for f in files]
         ran = [p for p, r in zip(priced, runs) if r]
         failed = [p for p, r in zip(priced, runs) if not r]
@@ -215,7 +204,7 @@ def main() -> int:
 
     import real_models
 
-    sets = {key: _cached(args.cache, f"{prefix or 'real-'}models.pkl",
+    sets = {key: cached(args.cache, f"{prefix or 'real-'}models.pkl",
                          lambda: real_models.build_real_models(args.seed, getattr(real_models, models)))
             for key, (models, prefix, _) in _SETS.items() if key in args.sets}
     labels = {key: label for key, (_, _, label) in _SETS.items()}
@@ -231,7 +220,7 @@ def main() -> int:
         for name in DEVICES:
             device = load_device(name)
             for which, files in sets.items():
-                _cached(args.cache, f"{prefixes[which]}real-measured-{name}.pkl", lambda: _measure(files, device))
+                cached(args.cache, f"{prefixes[which]}real-measured-{name}.pkl", lambda: _measure(files, device))
         print(f"counted {sum(map(len, built_of.values()))} files into {args.cache}")
         return 0
     for key, files in sets.items():
@@ -254,7 +243,7 @@ def main() -> int:
                       f"{s['max_error_pct']:.1f}% |")
         refused = []
         for which, files in sets.items():
-            measured = _cached(args.cache, f"{prefixes[which]}real-measured-{name}.pkl", lambda: _measure(files, device))
+            measured = cached(args.cache, f"{prefixes[which]}real-measured-{name}.pkl", lambda: _measure(files, device))
             errors, arena_errors, priced, runnable = [], [], 0, 0
             for f in built_of[which]:
                 key = (f[0], f[1], f[2])

@@ -3,24 +3,12 @@ refused by name and really fails in the runtime, and its twin that keeps it is p
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-RUNNER = Path(__file__).resolve().parents[1] / "nas" / "measure" / "_icount_runner.py"
+from nas.measure import invokes  # whether the runtime runs a model at all, in a process of its own
+
 DEVICE = {"tflm": "host-tflm-icount", "litert": "host-litert-icount"}
-
-
-def _runs(data: bytes, runtime: str, tmp_path) -> bool:
-    """Whether the runtime loads, allocates and invokes the model (a process of its own: some aborts)."""
-    model, status = tmp_path / f"run-{runtime}.tflite", tmp_path / f"status-{runtime}"
-    model.write_bytes(data)
-    status.unlink(missing_ok=True)
-    subprocess.run([sys.executable, str(RUNNER), runtime, str(status), str(model)], capture_output=True, timeout=300)
-    return status.is_file() and status.read_text().startswith("ok")
 
 
 def _op_model(op: str, mode: str, io: str = "int8") -> bytes:
@@ -41,21 +29,22 @@ def _op_model(op: str, mode: str, io: str = "int8") -> bytes:
     ("PADV2", "tflm", "TFLite Micro's PADV2 fails to prepare: its pad value is float32, its input int16"),
     ("PADV2", "litert", "LiteRT's PADV2 fails to prepare: its pad value is float32, its input int16"),
 ])
-def test_a_kernel_without_code_for_the_model_s_types_is_refused_and_fails_in_the_runtime(op, runtime, reason, tmp_path):
+def test_a_kernel_without_code_for_the_model_s_types_is_refused_and_fails_in_the_runtime(op, runtime, reason):
     from nas.latency import load_device
 
     device = load_device(DEVICE[runtime])
     int16, int8 = _op_model(op, "int16x8"), _op_model(op, "int8")
     p = device.predict(int16)
     assert not p.runs and p.reason == reason
-    assert not _runs(int16, runtime, tmp_path)
-    assert device.predict(int8).runs and _runs(int8, runtime, tmp_path)  # the int8 twin: priced, and it runs
+    assert not invokes(int16, runtime)
+    assert device.predict(int8).runs and invokes(int8, runtime)  # the int8 twin: priced, and it runs
 
 
 #: A tensor op between two dense layers, for the kernels TFLite Micro has only for some types.
 _LAMBDAS = {
     "EXP": lambda tf: tf.exp, "LOG": lambda tf: (lambda t: tf.math.log(tf.abs(t) + 1.0)),
-    "SQRT": lambda tf: (lambda t: tf.sqrt(tf.abs(t) + 1.0)), "GATHER": lambda tf: (lambda t: tf.gather(t, [3, 1, 0, 2, 7, 6, 5, 4], axis=-1)),
+    "SQRT": lambda tf: (lambda t: tf.sqrt(tf.abs(t) + 1.0)),
+    "GATHER": lambda tf: (lambda t: tf.gather(t, [3, 1, 0, 2, 7, 6, 5, 4], axis=-1)),
     "MIRROR_PAD": lambda tf: (lambda t: tf.pad(t, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")),
     "REDUCE_MIN": lambda tf: (lambda t: tf.reduce_min(t, -1, keepdims=True) + t),
     "ARG_MAX": lambda tf: (lambda t: tf.cast(tf.argmax(t, -1), tf.float32)[..., None] + t),
@@ -84,17 +73,17 @@ def _lambda_model(op: str, mode: str) -> bytes:
     ("REDUCE_MIN", "int16x8", "TFLite Micro has no kernel for REDUCE_MIN on int16 (it fails to run)"),
     ("ARG_MAX", "int8", "TFLite Micro's ARG_MAX writes only int32 indices; this model asks for int64"),
 ])
-def test_a_kernel_tflite_micro_has_only_for_other_types_is_refused_there_alone(op, mode, reason, tmp_path):
+def test_a_kernel_tflite_micro_has_only_for_other_types_is_refused_there_alone(op, mode, reason):
     from nas.latency import load_device
 
     data = _lambda_model(op, mode)
     p = load_device("host-tflm-icount").predict(data)
     assert not p.runs and p.reason == reason
-    assert not _runs(data, "tflm", tmp_path)
-    assert load_device("host-litert-icount").predict(data).runs and _runs(data, "litert", tmp_path)
+    assert not invokes(data, "tflm")
+    assert load_device("host-litert-icount").predict(data).runs and invokes(data, "litert")
     if op != "ARG_MAX":  # the float twin runs on TFLite Micro and is priced
         twin = _lambda_model(op, "float32")
-        assert load_device("host-tflm-icount").predict(twin).runs and _runs(twin, "tflm", tmp_path)
+        assert load_device("host-tflm-icount").predict(twin).runs and invokes(twin, "tflm")
 
 
 def _difference(kind: str, gap: float):
@@ -119,7 +108,7 @@ def _difference(kind: str, gap: float):
     ("sub", "int16x8", 1e-3, {"tflm"}),  # under / 2^14: TFLite Micro's SUB aborts; LiteRT's checks only its inputs
     ("add", "int16x8", 1e-3, {"tflm", "litert"}),
 ])
-def test_an_add_or_sub_whose_rescaling_aborts_its_kernel_is_refused(kind, mode, gap, refused_by, tmp_path):
+def test_an_add_or_sub_whose_rescaling_aborts_its_kernel_is_refused(kind, mode, gap, refused_by):
     from nas.candidate import convert
     from nas.latency import load_device
 
@@ -128,9 +117,10 @@ def test_an_add_or_sub_whose_rescaling_aborts_its_kernel_is_refused(kind, mode, 
     for runtime in ("tflm", "litert"):
         p = load_device(DEVICE[runtime]).predict(data)
         assert p.runs == (runtime not in refused_by), (runtime, p.reason)
-        assert _runs(data, runtime, tmp_path) == p.runs
+        assert invokes(data, runtime) == p.runs
         if not p.runs:
-            assert p.reason.startswith(f"{'TFLite Micro' if runtime == 'tflm' else 'LiteRT'}'s {kind.upper()} aborts while it prepares")
+            runtime_name = "TFLite Micro" if runtime == "tflm" else "LiteRT"
+            assert p.reason.startswith(f"{runtime_name}'s {kind.upper()} aborts while it prepares")
 
 
 def _many_sums(gap: float):
@@ -150,7 +140,7 @@ def _many_sums(gap: float):
     return model
 
 
-def test_many_sums_are_checked_at_once_as_a_few_are_one_by_one(tmp_path):
+def test_many_sums_are_checked_at_once_as_a_few_are_one_by_one():
     from nas.candidate import convert
     from nas.latency import load_device, parse_tflite
     from nas.latency._runtimes import _FEW_ROWS
@@ -160,8 +150,8 @@ def test_many_sums_are_checked_at_once_as_a_few_are_one_by_one(tmp_path):
     assert sum(op.name == "ADD" for op in parse_tflite(aborts).operators) > _FEW_ROWS  # the numpy path
     for runtime in ("tflm", "litert"):
         p = load_device(DEVICE[runtime]).predict(aborts)
-        assert not p.runs and "ADD aborts while it prepares" in p.reason and not _runs(aborts, runtime, tmp_path)
-        assert load_device(DEVICE[runtime]).predict(runs).runs and _runs(runs, runtime, tmp_path)
+        assert not p.runs and "ADD aborts while it prepares" in p.reason and not invokes(aborts, runtime)
+        assert load_device(DEVICE[runtime]).predict(runs).runs and invokes(runs, runtime)
 
 
 def test_quantization_scales_are_read_as_the_runtime_reads_them():
@@ -236,9 +226,9 @@ def test_a_model_quantized_to_uint8_throughout_is_refused_not_priced_as_float(tm
     assert model_mode(data) == "uint8"
     tflm, litert = load_device("host-tflm-icount").predict(data), load_device("host-litert-icount").predict(data)
     assert not tflm.runs and tflm.reason == "host-tflm-icount (tflm) does not run uint8 models; it runs float32, int8, int16x8"
-    assert not _runs(data, "tflm", tmp_path)
+    assert not invokes(data, "tflm")
     assert not litert.runs and "not calibrated for uint8 models" in litert.reason
-    assert _runs(data, "litert", tmp_path)  # LiteRT runs it: refused for want of a calibration, not as impossible
+    assert invokes(data, "litert")  # LiteRT runs it: refused for want of a calibration, not as impossible
     assert model_mode(_op_model("CONV_2D", "int8", io="uint8")) == "int8"  # uint8 at the edges alone stays int8
 
 
@@ -249,7 +239,7 @@ def _gru(unroll: bool):
     return keras.Model(inputs, keras.layers.Dense(4)(keras.layers.GRU(16, unroll=unroll)(inputs)))
 
 
-def test_a_loop_is_refused_as_what_the_predictor_cannot_read_though_the_runtime_runs_it(tmp_path):
+def test_a_loop_is_refused_as_what_the_predictor_cannot_read_though_the_runtime_runs_it():
     from nas.candidate import convert
     from nas.latency import kernels_from_tflite, load_device
 
@@ -259,5 +249,5 @@ def test_a_loop_is_refused_as_what_the_predictor_cannot_read_though_the_runtime_
     for runtime in ("tflm", "litert"):
         p = load_device(DEVICE[runtime]).predict(loop)
         assert not p.runs and p.reason.startswith("the model has control flow (WHILE)") and "unroll=True" in p.reason
-        assert _runs(loop, runtime, tmp_path)  # the runtime runs it: the predictor's own limit, and it says so
+        assert invokes(loop, runtime)  # the runtime runs it: the predictor's own limit, and it says so
         assert load_device(DEVICE[runtime]).predict(unrolled).runs

@@ -220,7 +220,7 @@ def extend_kernels(fitted: dict, tflites: list[bytes], counts: list[float], name
     on what the fit's own coefficients leave of each count. Its own coefficients stay as they are, so
     every model it priced before is priced the same; coefficients it had for `families` (an earlier
     extension) are fitted again. `extensions` records the new terms and their held-out score."""
-    from ._regress import nnls
+    from ._regress import KernelCostModel, nnls
 
     coef = {k: v for k, v in fitted["coef"].items() if k.split(":")[0] not in families}
     rows = [features(kernels_from_tflite(t), priced_by) for t in tflites]
@@ -228,7 +228,8 @@ def extend_kernels(fitted: dict, tflites: list[bytes], counts: list[float], name
     if not new:
         raise ConfigError(f"none of the models has a kernel of {', '.join(families)}")
     measured = np.asarray(counts, float)
-    own = np.array([sum(coef.get(k, 0.0) * v for k, v in r.items()) for r in rows])
+    model = KernelCostModel(fitted["regressor"], coef)
+    own = np.array([model.predict(r) for r in rows])  # what the fit's own coefficients price
     x = np.array([[r.get(k, 0.0) for k in new] for r in rows])
     train, held = held_out_split(names, seed)
     scale = measured[train, None]  # relative errors: a small model counts as much as a large one

@@ -23,7 +23,7 @@ from ..errors import ConfigError, DependencyError
 # the runner's exit status after a failed invoke
 from ._icount_runner import INVOKE_FAILED as _INVOKE_FAILED, INVOKES as _INVOKES
 
-__all__ = ["INVOKE_FUNCTIONS", "Count", "count_instructions", "require_valgrind"]
+__all__ = ["INVOKE_FUNCTIONS", "Count", "count_instructions", "require_valgrind", "invokes"]
 
 #: The function callgrind counts inside, per runtime.
 INVOKE_FUNCTIONS = {
@@ -47,6 +47,20 @@ def require_valgrind() -> str:
             "`sudo apt-get install valgrind` (Debian/Ubuntu) or `sudo dnf install valgrind` (Fedora)"
         )
     return path
+
+
+def invokes(model: bytes, runtime: str, timeout_s: float = 600) -> bool:
+    """Whether `runtime` ("litert" or "tflm") loads, allocates and invokes `model` (zero input): the
+    counting runner without valgrind, in a process of its own, as a kernel that aborts takes its
+    process with it."""
+    if runtime not in INVOKE_FUNCTIONS:
+        raise ConfigError(f"runtime {runtime!r} is not one of {sorted(INVOKE_FUNCTIONS)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path, status = Path(tmp) / "model.tflite", Path(tmp) / "status"
+        path.write_bytes(model)
+        subprocess.run([sys.executable, str(_RUNNER), runtime, str(status), str(path)], capture_output=True,
+                       timeout=timeout_s)
+        return status.is_file() and status.read_text().startswith("ok")
 
 
 def count_instructions(models: list[bytes], runtime: str, workers: int | None = None) -> list[Count]:
