@@ -336,12 +336,24 @@ def counted(op_models):
 
 
 #: How close a single-operator model (a few thousand to a few hundred thousand instructions, where
-#: fixed per-operator costs dominate) must be priced. On these draws (2026-12-02, fifth pass) TFLite
-#: Micro prices 38 of 41 within +/-10% (RESIZE_NEAREST_NEIGHBOR -49%, REDUCE_MAX -16%, CONV_2D +14%),
-#: LiteRT 29 of 42 (the worst: the 5-D TRANSPOSE of a channel shuffle -71%, STRIDED_SLICE -64%,
-#: RESIZE_NEAREST_NEIGHBOR -59%); the calibration's held-out operator models are 82% and 71% within
-#: +/-10% (benchmarks/README.md).
-_OPERATOR_TOLERANCE = {"host-tflm-icount": 0.60, "host-litert-icount": 0.80}
+#: fixed per-operator costs dominate) must be priced: a margin above what these draws measured
+#: (2026-12-07, `count_instructions` on every OP_BUILDERS model): TFLite Micro 49 of 51 within +/-10%,
+#: the worst REDUCE_MAX -16.1% and CONV_2D +11.3%; LiteRT 39 of 53 within +/-10%, the worst outside
+#: `_FAR_ON_LITERT` AVERAGE_POOL_2D -26.1% and squeeze-excite +25.4%. The calibration's held-out
+#: operator models: benchmarks/README.md.
+_OPERATOR_TOLERANCE = {"host-tflm-icount": 0.25, "host-litert-icount": 0.35}
+#: LiteRT operators priced further off than the rest, each bounded on its own (measured error after #)
+_FAR_ON_LITERT = {"channel-shuffle": 0.80,  # -71.5%: the 5-D TRANSPOSE of a channel shuffle
+                  "STRIDED_SLICE": 0.75,  # -64.5%
+                  "elementwise-chain": 0.60,  # -50.1%
+                  "TRANSPOSE": 0.50,  # +38.6%
+                  "REDUCE_MAX": 0.50}  # +36.9%
+#: The share of operator models priced within +/-10% (measured: 96% and 74%).
+_WITHIN_10PCT = {"host-tflm-icount": 0.90, "host-litert-icount": 0.65}
+
+
+def _operator_bound(device_name: str, op: str) -> float:
+    return (_FAR_ON_LITERT.get(op) if device_name == "host-litert-icount" else None) or _OPERATOR_TOLERANCE[device_name]
 
 
 @needs_valgrind
@@ -361,9 +373,27 @@ def test_each_calibrated_operator_is_priced_close_to_callgrind(op_models, counte
     assert p.runs, p.reason
     assert p.estimated == (), f"{op} was estimated, not calibrated: {p.estimated}"
     error = p.value / count.instructions - 1
-    assert abs(error) <= _OPERATOR_TOLERANCE[device_name], (
-        f"{op} on {device_name}: predicted {p.value:,.0f}, counted {count.instructions:,}")
+    assert abs(error) <= _operator_bound(device_name, op), (
+        f"{op} on {device_name}: predicted {p.value:,.0f}, counted {count.instructions:,} ({error:+.1%})")
     assert p.error_pct is not None and p.error_max_pct >= p.error_pct
+    assert 100 * abs(error) <= p.error_max_pct, f"{op}: {error:+.1%}, outside its stated error ({p.error_max_pct:.0f}%)"
+
+
+@needs_valgrind
+@pytest.mark.parametrize("device_name", ["host-tflm-icount", "host-litert-icount"])
+def test_most_calibrated_operators_are_priced_within_10pct_of_callgrind(op_models, counted, device_name):
+    from nas.latency import load_device
+
+    device = load_device(device_name)
+    errors = {}
+    for op, model in op_models.items():
+        count, p = counted[device.runtime][op], device.predict(model)
+        if p.runs and count.instructions:
+            errors[op] = abs(p.value / count.instructions - 1)
+    assert len(errors) >= len(op_models) - 2  # TFLite Micro: GELU has no kernel, SOFTMAX's model crashes it
+    within = sum(e <= 0.10 for e in errors.values()) / len(errors)
+    worst = sorted(errors.items(), key=lambda kv: -kv[1])[:5]
+    assert within >= _WITHIN_10PCT[device_name], f"{within:.0%} within 10%; the worst: {worst}"
 
 
 def _tflite(tmp_path, name: str, build, mode: str = "int8", io: str = "float32"):

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -78,3 +79,106 @@ def test_evaluate_json_end_to_end(tmp_path):
         assert key in data, key
     assert 0 <= data["accuracy"] <= 1 and data["tflm_compatible"] is True
     assert (tmp_path / "out" / "model.tflite").stat().st_size == data["size_bytes"]
+
+
+BOARD = "cortex-m33-stm32u575-xcubeai-10.2"
+
+
+@pytest.fixture(scope="module")
+def board_arch(tmp_path_factory):
+    """An architecture from `nas space sample`, in the int8 mode the X-CUBE-AI board runs."""
+    sample = run("space", "sample", "--space", "mobilenet_tiny", "--seed", "1")
+    assert sample.returncode == 0, sample.stderr
+    data = json.loads(sample.stdout)
+    data["spec"]["quantization"] = "int8"
+    path = tmp_path_factory.mktemp("predict") / "arch.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_predict_prices_an_architecture_on_a_board_with_its_error(board_arch):
+    from nas.latency import load_device
+    from nas.spec import ArchSpec
+
+    result = run("predict", str(board_arch), "--device", BOARD, "--classes", "7")
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.strip().splitlines()
+    assert line.startswith(f"{board_arch}  [int8]  ")
+    assert re.search(r" [\d,]+\.\d{3} ms \(error for a model no board has run: mean \d+%, max \d+%", line), line
+    listed = run("predict", str(board_arch), "--device", BOARD, "--classes", "7", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (entry,) = json.loads(listed.stdout)
+    assert {"path", "mode", "runs", "unit", "latency_ms", "error_pct", "error_max_pct"} <= set(entry)
+    assert entry["runs"] is True and entry["unit"] == "ms" and entry["mode"] == "int8"
+    assert 0 < entry["error_pct"] <= entry["error_max_pct"]
+    # the CLI is thin: the number is the Python API's for the same spec, channels and classes
+    expected = load_device(BOARD).predict(ArchSpec.from_json(board_arch.read_text()), 1, 7)
+    assert entry["latency_ms"] == pytest.approx(expected.latency_ms)
+    assert f"{entry['latency_ms']:,.3f} ms" in line and f"mean {entry['error_pct']:.0f}%" in line
+
+
+@pytest.mark.parametrize("flag, value, allowed", [("--channels", "-2", "1 or more"), ("--channels", "0", "1 or more"),
+                                                  ("--classes", "-5", "2 or more"), ("--classes", "1", "2 or more"),
+                                                  ("--channels", "two", "1 or more")])
+def test_predict_refuses_nonsense_input_in_one_line(board_arch, flag, value, allowed):
+    result = run("predict", str(board_arch), "--device", BOARD, flag, value, "--json")
+    assert result.returncode == 2 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"nas: error: argument {flag}: ") and value in line and allowed in line, line
+
+
+def _numeric_flags():
+    """(subcommand path, flag) of every option of every command that takes a value of a type."""
+    import argparse
+
+    from nas.cli import build_parser
+
+    found = []
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, [*path, name])
+            elif action.option_strings and action.type is not None:
+                found.append((tuple(path), action.option_strings[-1]))
+
+    walk(build_parser(), [])
+    return found
+
+
+def test_every_numeric_flag_is_checked():
+    flags = _numeric_flags()
+    assert len(flags) >= 30 and (("predict",), "--channels") in flags and (("search",), "--max-energy-uj") in flags
+
+
+@pytest.mark.parametrize("path, flag", _numeric_flags(), ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "x"])
+def test_every_numeric_flag_refuses_nonsense_before_any_work(capsys, path, flag, value):
+    from nas.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main([*path, flag, value])
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"nas: error: argument {flag}: ") and value in line and "expected" in line, line
+
+
+@pytest.mark.parametrize("path, flag", [(("space", "sample"), "--count"), (("evaluate",), "--epochs"),
+                                        (("evaluate",), "--batch-size"), (("evaluate",), "--resolution"),
+                                        (("predict",), "--channels"), (("search",), "--trials"),
+                                        (("search",), "--max-size-kb"), (("search",), "--max-ram-kb"),
+                                        (("search",), "--max-latency-ms"), (("search",), "--max-energy-uj"),
+                                        (("search",), "--time-budget-s"), (("search",), "--workers"),
+                                        (("search",), "--cpus-per-trial"), (("baselines",), "--input-scale")],
+                         ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
+def test_a_flag_where_zero_means_nothing_refuses_zero(capsys, path, flag):
+    from nas.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main([*path, flag, "0"])
+    assert exited.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"nas: error: argument {flag}: 0 is not allowed; expected "), line

@@ -144,7 +144,7 @@ def test_the_size_and_ram_floors_are_below_every_spec_of_the_space():
     from nas.latency import load_device
     from nas.measure import tflm_arena
     from nas.search import space_floor
-    from nas.search._screen import _untrained_tflite  # the conversion the floors use
+    from nas.search._screen import _untrained_tflite, smallest_specs  # the conversion and the specs the floors use
 
     config = load_study("digits_demo")
     space, device = config.search_space(), load_device("host-tflm")
@@ -157,7 +157,13 @@ def test_the_size_and_ram_floors_are_below_every_spec_of_the_space():
         arena = tflm_arena(tflite)
         if arena.compatible:
             assert arena.arena_bytes / 1024 >= floor["min_ram_kb"], spec.to_json()
-    # and the floor is reached: the smallest spec converts to exactly the floor
+    # and the floor is reached: the smallest specs are specs of the space and convert to exactly the floor
+    smallest = smallest_specs(space, device)
+    for spec in smallest["size"] + smallest["ram"]:
+        space.validate(spec)
+    assert min(len(_untrained_tflite(s, 1, 10)) for s in smallest["size"]) / 1024 == floor["min_size_kb"]
+    arenas = [tflm_arena(_untrained_tflite(s, 1, 10)).arena_bytes for s in smallest["ram"]]
+    assert min(arenas) / 1024 == floor["min_ram_kb"]
     assert floor["min_size_kb"] > 2  # a .tflite is more than its weights: the flatbuffer's own bytes count
 
 

@@ -366,6 +366,30 @@ def test_a_mode_the_device_cannot_run_is_reported_not_priced(converted, tmp_path
     assert "not predicted" in text.stdout
 
 
+@pytest.mark.parametrize(("channels", "classes"), [(0, 10), (-2, 10), (1, 1), (1, -5), (1.5, 10)])
+def test_a_spec_without_an_input_channel_or_two_classes_is_refused_not_priced(channels, classes):
+    from nas.errors import ConfigError
+    from nas.latency import load_device
+
+    # the board does not run TINY_SPEC's float32 either: the input is refused before that answer
+    for name in ("host-tflm-icount", "cortex-m33-stm32u575-xcubeai-10.2"):
+        with pytest.raises(ConfigError, match="^(in_channels|num_classes): .* is not allowed; expected a whole number"):
+            load_device(name).predict(TINY_SPEC, channels, classes)
+    with pytest.raises(ConfigError, match="is not allowed"):
+        kernels_from_spec(TINY_SPEC, channels, classes)
+
+
+def test_calibration_refuses_too_few_models_before_any_work():
+    from nas.errors import ConfigError
+    from nas.latency import calibrate_host, load_device
+
+    device = load_device("host-tflm-icount")
+    with pytest.raises(ConfigError, match="count: 7 is not allowed; expected 8 or more"):
+        calibrate_host(device, 7)
+    with pytest.raises(ConfigError, match="op_samples: -1 is not allowed"):
+        calibrate_host(device, 8, op_samples=-1)
+
+
 def test_unknown_device_lists_the_valid_ones():
     with pytest.raises(UnknownNameError, match="valid devices") as raised:
         load_device("cortex-m99")

@@ -109,13 +109,35 @@ def test_a_killed_worker_fails_or_retries_its_trial_and_the_search_completes(hea
         assert "died" in worker_failures["reason"].iloc[0]
 
 
-def test_workers_start_a_local_ray_on_loopback(tmp_path):
+def test_workers_start_a_local_ray_that_runs_the_search(tmp_path):
     study = write_study(tmp_path / "s.yaml", trials=2)
     result = nas("search", str(study), "--out", str(tmp_path / "out"), "--workers", "2", "--json", "--no-progress")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     assert summary["trained"] + summary["failed"] == 2
     assert (tmp_path / "out" / "pareto.csv").is_file()
+
+
+@pytest.mark.xfail(strict=True, reason="not yet: Ray 2.60 turns the 127.0.0.1 that nas/search/_ray.py gives ray.init "
+                   "into the machine's routable address (ray._private.services.resolve_ip_for_localhost), and its GCS "
+                   "and raylet listen on every interface")
+def test_the_local_ray_of_workers_is_on_loopback_only(tmp_path):
+    import psutil  # Ray's own copy, importable once ray is
+
+    from nas.data import load_dataset
+    from nas.search import load_study, make_executor
+
+    executor = make_executor(load_dataset("digits"), load_study(write_study(tmp_path / "s.yaml")), workers=2)
+    try:
+        nodes = [n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"]]
+        gcs = ray.get_runtime_context().gcs_address
+        ours = {os.getpid()} | {p.pid for p in psutil.Process().children(recursive=True)}
+        listening = sorted({(c.laddr.ip, psutil.Process(c.pid).name()) for c in psutil.net_connections(kind="inet")
+                            if c.status == psutil.CONN_LISTEN and c.pid in ours})
+    finally:
+        executor.close()
+    assert nodes == ["127.0.0.1"] and gcs.startswith("127.0.0.1:"), (nodes, gcs)
+    assert listening and all(ip in ("127.0.0.1", "::1") for ip, _ in listening), listening
 
 
 def _dies(spec, dataset, cfg, split="val"):

@@ -1,6 +1,7 @@
 """The `nas` command line: parses arguments and calls the public Python API, nothing more.
 
-User mistakes (`NasError`) print one line `nas: error: ...` and exit 2, without a traceback.
+User mistakes (`NasError`, and argparse's usage errors: a numeric flag out of range, a missing argument)
+print one line `nas: error: ...` and exit 2, without a traceback.
 Commands live with their concern: `_explore` (space, datasets, evaluate), `_latency` (devices,
 calibrate, predict), `_search` (search, pareto, export, baselines, compare).
 """
@@ -14,13 +15,13 @@ from typing import Sequence
 from .. import __version__
 from ..errors import NasError
 from . import _explore, _latency, _search
-from ._common import EXIT_USAGE, VERBOSE, protect_stdout
+from ._common import EXIT_USAGE, VERBOSE, Parser, protect_stdout
 
 __all__ = ["main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nas", description="Hardware-aware neural architecture search for TinyML.")
+    parser = Parser(prog="nas", description="Hardware-aware neural architecture search for TinyML.")
     parser.add_argument("--version", action="version", version=f"nas {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import ConfigError, NasError
-from ._common import add_parser, check_writable, print_json, read_text
+from ..errors import NasError
+from ._common import add_parser, check_writable, number, positive_int, print_json, read_text, seed
 
 
 def cmd_space_list(args: argparse.Namespace) -> int:
@@ -31,8 +31,6 @@ def cmd_space_sample(args: argparse.Namespace) -> int:
     from ..spec import load_space
 
     space = load_space(args.space)
-    if args.count < 1:
-        raise ConfigError(f"--count: expected a positive integer, got {args.count}")
     rng = np.random.default_rng(args.seed)
     samples = [{"space": space.name, "hash": spec.hash, "spec": spec.to_dict()} for spec in (space.sample(rng) for _ in range(args.count))]
     print_json(samples[0] if args.count == 1 else samples)
@@ -120,7 +118,7 @@ def _print_result(d: dict) -> None:
 
 def register(sub) -> None:
     """Add `space`, `datasets` and `evaluate` to the `nas` parser's subcommands."""
-    from ..spec import QUANT_MODES
+    from ..spec import MAX_SPARSITY, QUANT_MODES
 
     space = add_parser(sub, "space", help="inspect search spaces and sample architectures")
     space_sub = space.add_subparsers(dest="space_command", metavar="SUBCOMMAND")
@@ -129,8 +127,8 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_space_list)
     p = add_parser(space_sub, "sample", help="print a seeded random architecture as JSON")
     p.add_argument("--space", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--count", type=positive_int, default=1)
     p.set_defaults(func=cmd_space_sample)
 
     p = add_parser(sub, "datasets", help="list the datasets and whether their files are in place; `fetch` downloads one")
@@ -142,7 +140,7 @@ def register(sub) -> None:
     f.add_argument("name", help="fashion_mnist, pneumonia or skin_lesion")
     f.add_argument("--data-dir", help="where to install (default: where `nas datasets` looks first)")
     f.add_argument("--mirror", help="a base URL serving the same file names (default: the publisher's; or $NAS_DATASET_MIRROR)")
-    f.add_argument("--size", type=int, default=28, help="MedMNIST image size: 28, 64, 128 or 224 (default 28)")
+    f.add_argument("--size", type=positive_int, default=28, help="MedMNIST image size: 28, 64, 128 or 224 (default 28)")
     f.add_argument("--no-progress", action="store_true")
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=cmd_datasets_fetch)
@@ -151,15 +149,17 @@ def register(sub) -> None:
     p.add_argument("--dataset", required=True)
     p.add_argument("--arch", required=True, help="architecture JSON file (from `nas space sample`), or - for stdin")
     p.add_argument("--quant", help=f"override the spec's quantization: {', '.join(QUANT_MODES)}")
-    p.add_argument("--sparsity", type=float, help="override the spec's pruning sparsity")
-    p.add_argument("--resolution", type=int, help="override the spec's input resolution")
+    p.add_argument("--sparsity", type=number(float, least=0.0, most=MAX_SPARSITY),
+                   help=f"override the spec's pruning sparsity (0 to {MAX_SPARSITY})")
+    p.add_argument("--resolution", type=positive_int, help="override the spec's input resolution")
     p.add_argument("--space", help="also check the spec against this search space")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--max-train-samples", type=int)
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--max-train-samples", type=number(int, least=10),
+                   help="train on a random subset this large (10 or more)")
     p.add_argument("--split", choices=["val", "test"], default="val", help="split the accuracies are measured on")
     p.add_argument("--data-dir")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--save-tflite", help="also write the converted model here")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)

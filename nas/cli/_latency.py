@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from ._common import add_parser, check_writable, print_json, read_text
+from ._common import add_parser, check_writable, nonnegative_int, number, positive_int, print_json, read_text, seed
 
 
 def _device_row(device) -> dict:
@@ -162,15 +162,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise ConfigError(f"device {device.name} is not calibrated by measurement ({device.calibration})")
     out = Path(args.out) if args.out else artifact_path(device.latency_model or device.name)
     check_writable(out.parent)
-    if args.samples < 8:
-        raise ConfigError("--samples must be at least 8 (a held-out split needs some)")
     if device.measure == "icount":
         from ..measure import require_valgrind
 
         require_valgrind()
     show = None if args.json or args.no_progress else (lambda i, n: print(f"\rbuilt {i}/{n} models", end="", file=sys.stderr, flush=True))
-    if args.op_samples < 0:
-        raise ConfigError("--op-samples must be 0 or more")
     artifact = calibrate_host(device, args.samples, seed=args.seed, progress=show, op_samples=args.op_samples)
     if show:
         print(file=sys.stderr)
@@ -254,10 +250,11 @@ def register(sub) -> None:
     p.add_argument("--device", help="a host device to calibrate (a microcontroller refits the whole board catalog)")
     p.add_argument("--boards", action="store_true", help="fit the microcontroller board catalog on the MLPerf Tiny results "
                    "and write its device profiles")
-    p.add_argument("--samples", type=int, default=300, help="models to sample and measure (host devices)")
-    p.add_argument("--op-samples", type=int, default=2, help="and this many generated models around each operator "
+    p.add_argument("--samples", type=number(int, least=8), default=300,
+                   help="models to sample and measure (host devices; 8 or more: a held-out split needs some)")
+    p.add_argument("--op-samples", type=nonnegative_int, default=2, help="and this many generated models around each operator "
                    "(QUANTIZE, PAD, CONCATENATION, ...), in every mode the device runs (host devices)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--check", action="store_true", help="wall-clock devices: measure and print this machine's repeatability floor")
     p.add_argument("--out", help="artifact path (default: latency_models/<device>.json)")
     p.add_argument("--no-progress", action="store_true")
@@ -267,7 +264,8 @@ def register(sub) -> None:
     p = add_parser(sub, "predict", help="predict latency (or instructions) of .tflite files or architecture JSON on a device")
     p.add_argument("models", nargs="+", help=".tflite files, or architecture .json files (from `nas space sample`)")
     p.add_argument("--device", required=True)
-    p.add_argument("--channels", type=int, default=1, help="architecture JSON: input channels (default 1)")
-    p.add_argument("--classes", type=int, default=10, help="architecture JSON: number of classes (default 10)")
+    p.add_argument("--channels", type=positive_int, default=1, help="architecture JSON: input channels (default 1)")
+    p.add_argument("--classes", type=number(int, least=2), default=10,
+                   help="architecture JSON: number of classes (2 or more; default 10)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)

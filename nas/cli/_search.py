@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from ._common import add_parser, check_writable, print_json
+from ._common import (add_parser, check_writable, nonnegative_float, nonnegative_int, number, positive_float, positive_int,
+                      print_json, seed)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -160,27 +161,27 @@ def register(sub) -> None:
     p = add_parser(sub, "search", help="run (or resume) a multi-objective search from a study file")
     p.add_argument("study", help="a study YAML file, or the name of one in studies/")
     p.add_argument("--out", help="output folder (default runs/<study name>); running again resumes")
-    p.add_argument("--trials", type=int, help="total finished trained trials the study should hold")
-    p.add_argument("--max-size-kb", type=float)
-    p.add_argument("--max-ram-kb", type=float)
-    p.add_argument("--max-latency-ms", type=float, help="milliseconds on the study's device (a board: that board's ms)")
-    p.add_argument("--max-energy-uj", type=float, help="microjoules per inference on a board that published energy")
+    p.add_argument("--trials", type=positive_int, help="total finished trained trials the study should hold")
+    p.add_argument("--max-size-kb", type=positive_float)
+    p.add_argument("--max-ram-kb", type=positive_float)
+    p.add_argument("--max-latency-ms", type=positive_float, help="milliseconds on the study's device (a board: that board's ms)")
+    p.add_argument("--max-energy-uj", type=positive_float, help="microjoules per inference on a board that published energy")
     p.add_argument("--device")
     p.add_argument("--strategy", help="optuna or guided (the default: a feasible space-filling start, then a surrogate "
                                       "and expected hypervolume improvement, with successive halving), tpe, nsga2, random, "
                                       "kerastuner-bayes, kerastuner-hyperband")
     p.add_argument("--warm-start", metavar="RUN", help="an earlier search's output folder (same space and device): its "
                                                        "best specs are trained first")
-    p.add_argument("--time-budget-s", type=float, help="stop asking for trials after this many seconds (trials in flight "
+    p.add_argument("--time-budget-s", type=positive_float, help="stop asking for trials after this many seconds (trials in flight "
                                                        "finish; --trials still caps the count)")
     p.add_argument("--sampler", help=argparse.SUPPRESS)  # the earlier name of --strategy
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=seed)
     p.add_argument("--storage", help="an Optuna RDB URL or a journal file (default: SQLite in --out)")
     p.add_argument("--data-dir")
     p.add_argument("--ray-address", help="run trials on a Ray cluster: 'auto' inside one, or the head's host:port")
-    p.add_argument("--workers", type=int, help="trials at a time on Ray (a local Ray is started when no --ray-address)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="Ray resources per trial (default 1)")
-    p.add_argument("--gpus-per-trial", type=float, default=0.0, help="Ray GPUs per trial (default 0)")
+    p.add_argument("--workers", type=positive_int, help="trials at a time on Ray (a local Ray is started when no --ray-address)")
+    p.add_argument("--cpus-per-trial", type=positive_float, default=1.0, help="Ray resources per trial (default 1)")
+    p.add_argument("--gpus-per-trial", type=nonnegative_float, default=0.0, help="Ray GPUs per trial (default 0)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
@@ -197,12 +198,14 @@ def register(sub) -> None:
     p.add_argument("--models", default="all", help="comma-separated: custom, vgg16, mobilenet (default all)")
     p.add_argument("--modes", default="all", help="comma-separated columns of paper_results.csv (default all)")
     p.add_argument("--out", required=True)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--max-train-samples", type=int)
-    p.add_argument("--input-scale", type=float, default=1.0, help="scale the study's input sizes down (0-1] for small machines")
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--max-train-samples", type=number(int, least=10),
+                   help="train on a random subset this large (10 or more)")
+    p.add_argument("--input-scale", type=number(float, above=0.0, most=1.0), default=1.0,
+                   help="scale the study's input sizes down (0-1] for small machines")
     p.add_argument("--data-dir")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_baselines)
 
@@ -215,7 +218,8 @@ def register(sub) -> None:
 
     p = add_parser(sub, "dashboard", help="optuna-dashboard on a search's study, on 127.0.0.1 (needs the dashboard extra)")
     p.add_argument("run", help="the search's output folder")
-    p.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080; 0 picks a free one)")
+    p.add_argument("--port", type=number(int, least=0, most=65535), default=8080,
+                   help="port on 127.0.0.1 (default 8080; 0 picks a free one)")
     p.add_argument("--storage", help="the search's --storage, if it used one")
     p.set_defaults(func=cmd_dashboard)
 
@@ -224,7 +228,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="folder to write the files to")
     p.add_argument("--best", action="store_true",
                    help="the retrained model within every budget with the highest validation accuracy (ties: smaller)")
-    p.add_argument("--trial", type=int, help="a trial number instead")
+    p.add_argument("--trial", type=nonnegative_int, help="a trial number instead")
     p.add_argument("--name", default="g_model", help="C identifier of the model array")
     p.add_argument("--data-dir")
     p.add_argument("--json", action="store_true")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..catalog import catalog_candidates, catalog_dirs, catalog_file, catalog_names, load_yaml
 from ..errors import ConfigError
-from ..spec import QUANT_MODES, ArchSpec
+from ..spec import QUANT_MODES, ArchSpec, check_io
 from ._stand_ins import _priced_row, _widening
 
 __all__ = ["Device", "Prediction", "load_device", "device_names", "load_artifact", "artifact_path", "calibration_score"]
@@ -144,7 +144,8 @@ class Device:
                 num_classes: int | None = None) -> Prediction:
         """Predict one model (a spec, or .tflite bytes or path) on this device.
 
-        Raises ConfigError when the device has no fitted latency model."""
+        Raises ConfigError when the device has no fitted latency model, or a spec comes with fewer
+        than 1 input channel or 2 classes (`nas.spec.check_io`)."""
         return self._predict(source, in_channels, num_classes)[0]
 
     def _predict(self, source, in_channels, num_classes) -> tuple[Prediction, list | None, object]:
@@ -160,6 +161,7 @@ class Device:
         else:
             # parsed once: kernels, mode and arena all come from it (`tflite` is its Graph from here on)
             tflite = source if isinstance(source, Graph) else parse_tflite(source)
+            check_io(in_channels, num_classes)  # before any answer, "does not run" included
             memo = _LAST_READ[0]
             if memo is not None and memo[0] is tflite:  # the same Graph priced again (on each board of `runs_on`)
                 parsed, mode = memo[1], memo[2]

@@ -301,9 +301,14 @@ def measure_samples(samples: list[Sample], device) -> None:
 
 def calibrate_host(device, count: int, seed: int = 0, progress=None, op_samples: int = 0) -> dict:
     """Sample, measure, fit and validate the latency model of a host device: `count` models of the
-    search spaces and plain ones, and `op_samples` generated around each operator (`_op_samples`)."""
+    search spaces and plain ones, and `op_samples` generated around each operator (`_op_samples`).
+    ConfigError, before any work, for fewer than 8 models (a held-out split needs some) or a negative `op_samples`."""
     from ._op_samples import make_op_samples
 
+    if count < 8:
+        raise ConfigError(f"count: {count} is not allowed; expected 8 or more models (a held-out split needs some)")
+    if op_samples < 0:
+        raise ConfigError(f"op_samples: {op_samples} is not allowed; expected 0 or more")
     start = time.time()
     samples = make_samples(count, device.quantization, seed, progress=progress)
     if op_samples:

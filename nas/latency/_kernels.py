@@ -355,7 +355,8 @@ _MODE_DTYPE = {"float32": "float32", "float16": "float32", "dynamic_int8": "floa
 
 
 def kernels_from_spec(spec: ArchSpec, in_channels: int, num_classes: int) -> list[Kernel]:
-    """The kernels the converter emits for `spec` in its quantization mode (no TensorFlow needed)."""
+    """The kernels the converter emits for `spec` in its quantization mode (no TensorFlow needed);
+    ConfigError for fewer than 1 input channel or 2 classes (`nas.spec.plan` refuses them)."""
     mode = spec.quantization
     dtype = _MODE_DTYPE[mode]
     kernels: list[Kernel] = []

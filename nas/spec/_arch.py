@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from ..errors import ConfigError, UnknownNameError
 
-__all__ = ["QUANT_MODES", "StageSpec", "ArchSpec"]
+__all__ = ["QUANT_MODES", "MAX_SPARSITY", "StageSpec", "ArchSpec"]
 
 #: Deployment modes, in the order of the study's columns.
 QUANT_MODES = ("float32", "float16", "dynamic_int8", "int8", "int16x8")

@@ -8,12 +8,14 @@ memory) are sums and maxima over them, so they are available in microseconds, be
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
+from ..errors import ConfigError
 from ._arch import ArchSpec
 
-__all__ = ["Layer", "plan", "count_params", "count_deployed_params", "count_macs", "activation_peak_bytes", "weight_bytes",
-           "BYTES_PER_ACTIVATION", "BYTES_PER_WEIGHT"]
+__all__ = ["Layer", "plan", "check_io", "count_params", "count_deployed_params", "count_macs", "activation_peak_bytes",
+           "weight_bytes", "BYTES_PER_ACTIVATION", "BYTES_PER_WEIGHT"]
 
 #: Bytes per activation element in the converted model, by quantization mode.
 BYTES_PER_ACTIVATION = {"float32": 4, "float16": 4, "dynamic_int8": 4, "int8": 1, "int16x8": 2}
@@ -71,7 +73,20 @@ def _same(size: int, stride: int) -> int:
     return -(-size // stride)
 
 
+def check_io(in_channels: int, num_classes: int) -> None:
+    """Refuse (ConfigError) an input of fewer than 1 channel or a classifier of fewer than 2 classes:
+    no model has them, so nothing planned, built or priced from them would mean anything."""
+    for name, value, least in (("in_channels", in_channels, 1), ("num_classes", num_classes, 2)):
+        try:
+            allowed = operator.index(value) >= least
+        except TypeError:  # a float, a string, None
+            allowed = False
+        if not allowed:
+            raise ConfigError(f"{name}: {value!r} is not allowed; expected a whole number, {least} or more")
+
+
 def plan(spec: ArchSpec, in_channels: int, num_classes: int) -> list[Layer]:
+    check_io(in_channels, num_classes)
     layers: list[Layer] = []
     h = spec.resolution
     shape = (h, h, in_channels)
