@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import write_fashion_mnist
+from helpers import fake_evaluate, write_fashion_mnist, write_study
 
 NAS = [sys.executable, "-m", "nas.cli"]
 REFERENCE = Path(__file__).resolve().parents[1] / "studies" / "paper_results.csv"
@@ -90,11 +90,11 @@ def test_unknown_model_lists_the_valid_ones(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def _fake_run(folder: Path, rows: list[dict], device: str = "host-tflm") -> Path:
+def _fake_run(folder: Path, rows: list[dict], device: str = "host-tflm", seed: int = 0) -> Path:
     from nas.search import load_study
 
     folder.mkdir()
-    config = load_study("digits_demo", device=device)
+    config = load_study("digits_demo", device=device, seed=seed)
     (folder / "study.json").write_text(json.dumps(config.to_dict()))
     columns = ["trial", "accuracy", "size_bytes", "latency_ms", "host_latency_ms", "peak_ram_bytes", "quantization"]
     with open(folder / "pareto.csv", "w", newline="") as fh:
@@ -162,3 +162,86 @@ def test_compare_on_a_board_prices_the_baselines_there_and_marks_what_does_not_r
 def test_compare_needs_a_finished_search(tmp_path, digits_baselines):
     result = run("compare", str(tmp_path), str(digits_baselines))
     assert result.returncode == 2 and "no finished search" in result.stderr
+
+
+# --- the split the baselines learnt from (issue 35) ----------------------------------------------
+
+def _recorded_baselines(folder: Path, seed: int) -> Path:
+    """A baselines folder as `nas baselines --seed SEED` writes it (through `write_baselines`), with
+    made-up figures instead of a training run."""
+    from nas.data import DataSplit, load_dataset
+    from nas.outputs import BaselineRow, write_baselines
+
+    split = DataSplit.of(load_dataset("digits", seed=seed), seed)
+    values = {"tflite_int8": {"accuracy_pct": 90.0, "size_bytes": 20000, "latency_ms": 0.5, "peak_ram_bytes": 4000,
+                              "status": "ok"}}
+    folder.mkdir()
+    write_baselines([BaselineRow("digits", "32x32", "custom", values, (), split)], ["tflite_int8"], folder)
+    return folder
+
+
+def _dominating_run(folder: Path, seed: int) -> Path:
+    return _fake_run(folder, [{"trial": 2, "accuracy": 0.95, "size_bytes": 10000, "host_latency_ms": 0.1,
+                               "peak_ram_bytes": 1000, "quantization": "int8"}], seed=seed)
+
+
+def test_a_split_fingerprint_changes_with_the_seed_and_only_with_it():
+    from nas.data import DataSplit, load_dataset
+
+    zero, again, one = (DataSplit.of(load_dataset("digits", seed=s), s) for s in (0, 0, 1))
+    assert zero == again and zero.differences(again) == ""
+    assert zero.fingerprint != one.fingerprint and zero.differences(one) == "seed 0 vs 1"
+    assert DataSplit.from_dict(json.loads(json.dumps(zero.to_dict()))) == zero
+
+
+def test_compare_refuses_baselines_trained_on_another_seeds_split(tmp_path):
+    baselines = _recorded_baselines(tmp_path / "baselines", seed=0)
+    run_dir = _dominating_run(tmp_path / "run", seed=1)
+    result = run("compare", str(run_dir), str(baselines))
+    assert result.returncode == 2, result.stderr[-3000:]
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1 and "Traceback" not in message
+    assert "trained on split seed 0 (digits" in message and "seed 0 vs 1" in message and "--seed 1" in message
+    assert not (run_dir / "compare").exists()  # refused before anything was written
+
+
+def test_compare_takes_baselines_of_the_studys_split(tmp_path):
+    baselines = _recorded_baselines(tmp_path / "baselines", seed=1)
+    run_dir = _dominating_run(tmp_path / "run", seed=1)
+    result = run("compare", str(run_dir), str(baselines), "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout)["dominated"] == 1
+    assert "fingerprint" in (baselines / "report.md").read_text()
+
+
+def test_compare_refuses_baselines_that_record_no_split(tmp_path):
+    baselines = _recorded_baselines(tmp_path / "baselines", seed=0)
+    (baselines / "split.json").unlink()  # as an earlier version wrote them
+    result = run("compare", str(_dominating_run(tmp_path / "run", seed=0)), str(baselines))
+    assert result.returncode == 2 and "carry no record of their data split" in result.stderr
+
+
+def test_a_warm_start_from_another_seed_names_the_split_its_specs_were_ranked_on(tmp_path, capsys):
+    from nas import run_search
+    from nas.search import load_study
+
+    first = write_study(tmp_path / "a.yaml", sampler="random", trials=4, seed=0)
+    run_search(load_study(first), tmp_path / "a", progress=False, evaluate=fake_evaluate)
+    capsys.readouterr()
+    for seed, other in ((1, True), (0, False)):
+        second = write_study(tmp_path / f"b{seed}.yaml", name="tiny_b", trials=4, seed=seed,
+                             warm_start=str(tmp_path / "a"))
+        summary = run_search(load_study(second), tmp_path / f"b{seed}", progress=False, evaluate=fake_evaluate)
+        warm = [r["proposed_by"] for r in summary.trials if str(r.get("proposed_by", "")).startswith("warm start")]
+        assert warm and all("on digits seed 0, split " in source for source in warm)
+        assert all(("not this study's split" in source) == other for source in warm)
+        stderr = capsys.readouterr().err
+        assert ("its specs were ranked on digits seed 0" in stderr) == other
+        assert ("not this study's split" in (tmp_path / f"b{seed}" / "report.md").read_text()) == other
+
+
+@pytest.mark.integration  # trains
+def test_compare_refuses_what_nas_baselines_trained_under_another_seed(digits_baselines, tmp_path):
+    assert json.loads((digits_baselines / "split.json").read_text())["seed"] == 0  # `nas baselines`' default
+    result = run("compare", str(_dominating_run(tmp_path / "run", seed=1)), str(digits_baselines))
+    assert result.returncode == 2 and "seed 0 vs 1" in result.stderr

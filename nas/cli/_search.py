@@ -136,8 +136,8 @@ def cmd_baselines(args: argparse.Namespace) -> int:
                          input_scale=args.input_scale, seed=args.seed, progress=show)
     write_baselines(rows, columns, out)
     if args.json:
-        print_json([{"dataset": r.dataset, "input": r.input, "model": r.model, "values": r.values, "notes": list(r.notes)}
-                    for r in rows])
+        print_json([{"dataset": r.dataset, "input": r.input, "model": r.model, "values": r.values, "notes": list(r.notes),
+                     "split": r.split.to_dict() if r.split else None} for r in rows])
     else:
         print((out / "report.md").read_text())
         print(f"wrote {out / 'baselines.csv'} and {out / 'report.md'}")

@@ -5,13 +5,13 @@ study's hand-picked baselines.
     export_model, MIN_TFLM_AGREEMENT                     .tflite, C array, model card, TFLite Micro check (`_export`)
     c_identifier, c_source                               the model as C source (`_cfiles`)
     compare                                              Pareto front against baselines (`_compare`)
-    run_baselines, write_baselines, read_baselines, ...  the study's models through its eight columns (`_baselines`)
+    run_baselines, write_baselines, read_split, ...      the study's models through its eight columns (`_baselines`)
     pyplot, save_png                                     figures, when matplotlib is installed (`_plots`)
     serve_dashboard                                      optuna-dashboard on a search's study (`_dashboard`)
 """
 
-from ._baselines import (COLUMNS, MODELS, BaselineRow, build_baseline, paper_results, read_baselines, run_baselines,
-                         study_input_size, write_baselines)
+from ._baselines import (COLUMNS, MODELS, BaselineRow, build_baseline, paper_results, read_baselines, read_split,
+                         run_baselines, study_input_size, write_baselines)
 from ._cfiles import C_KEYWORDS, c_identifier, c_source
 from ._compare import compare
 from ._dashboard import DASHBOARD_INSTALL, serve_dashboard
@@ -19,6 +19,6 @@ from ._export import MIN_TFLM_AGREEMENT, export_model
 from ._plots import pyplot, save_png
 from ._report import PARETO_COLUMNS, TRIAL_COLUMNS, write_outputs
 
-__all__ = ["COLUMNS", "MODELS", "BaselineRow", "build_baseline", "paper_results", "read_baselines", "run_baselines",
+__all__ = ["COLUMNS", "MODELS", "BaselineRow", "build_baseline", "paper_results", "read_baselines", "read_split", "run_baselines",
            "study_input_size", "write_baselines", "C_KEYWORDS", "c_identifier", "c_source", "compare", "DASHBOARD_INSTALL", "serve_dashboard", "MIN_TFLM_AGREEMENT",
            "export_model", "pyplot", "save_png", "PARETO_COLUMNS", "TRIAL_COLUMNS", "write_outputs"]

@@ -20,6 +20,7 @@ Columns (the study's names):
 from __future__ import annotations
 
 import csv
+import json
 import math
 import tempfile
 import time
@@ -29,14 +30,15 @@ from pathlib import Path
 import numpy as np
 
 from ..catalog import catalog_dirs
+from ..data import DataSplit
 from ..spec import BASELINE_MODELS as MODELS
 from ..spec import build_baseline, study_input_size
-from ..errors import CandidateFailed, ConfigError, UnknownNameError
+from ..errors import CandidateFailed, ConfigError, DataError, UnknownNameError
 from ..files import atomic_write_bytes
 from ..files import atomic_write_text
 
 __all__ = ["COLUMNS", "MODELS", "BaselineRow", "study_input_size", "build_baseline", "run_baselines", "write_baselines",
-           "read_baselines", "paper_results"]
+           "read_baselines", "read_split", "SPLIT_FILE", "paper_results"]
 
 COLUMNS = ("tensorflow", "tflite", "tflite_float16", "tflite_quant_by_size", "tflite_quant_by_latency",
            "tflite_experimental_sparsity", "tflite_int16", "tflite_int8")
@@ -45,6 +47,7 @@ _MODE = {"tflite": "float32", "tflite_float16": "float16", "tflite_quant_by_size
          "tflite_int16": "int16x8", "tflite_int8": "int8"}
 METRICS = ("accuracy_pct", "size_reduction_pct", "inference_time_s", "size_bytes", "peak_ram_bytes", "latency_ms", "status")
 MAX_DROP_POINTS = 2.0
+SPLIT_FILE = "split.json"  # which split the baselines learnt from and were tested on (`DataSplit`)
 PRUNED_SPARSITY = 0.5
 
 
@@ -55,6 +58,7 @@ class BaselineRow:
     model: str
     values: dict[str, dict[str, object]] = field(default_factory=dict)  # column -> metric -> value
     notes: tuple[str, ...] = ()
+    split: DataSplit | None = None  # the data split it was trained and tested on
 
 
 def _keras_bytes(model) -> int:
@@ -101,6 +105,7 @@ def run_baselines(dataset_name: str, models: list[str], columns: list[str], out:
     from ..measure import host_latency_ms, litert_predict, tflm_arena
 
     dataset = load_dataset(dataset_name, data_dir, seed=seed)
+    split = DataSplit.of(dataset, seed)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, max_train_samples=max_train_samples, seed=seed,
                       learning_rate=1e-3)
     rows = []
@@ -128,7 +133,7 @@ def run_baselines(dataset_name: str, models: list[str], columns: list[str], out:
             fit_epochs(model, x_train, y_train, x_val, dataset.y_val, epochs, cfg, dataset.class_weights(), [stop])
         except CandidateFailed as exc:
             values = {c: {"status": f"training failed: {exc.reason}"} for c in columns}
-            rows.append(BaselineRow(dataset.name, f"{size}x{size}", name, values, tuple(notes)))
+            rows.append(BaselineRow(dataset.name, f"{size}x{size}", name, values, tuple(notes), split))
             continue
         keras_bytes = _keras_bytes(model)
         start = time.perf_counter()
@@ -193,12 +198,18 @@ def run_baselines(dataset_name: str, models: list[str], columns: list[str], out:
                     cause = _diagnose(scores, float_scores, dataset.y_test, result, x_test)
                 notes.append(f"{column}: {accuracy:.2f}% vs {float_acc:.2f}% float (-{float_acc - accuracy:.1f} points): {cause}")
             values[column] = measured
-        rows.append(BaselineRow(dataset.name, f"{size}x{size}", name, values, tuple(notes)))
+        rows.append(BaselineRow(dataset.name, f"{size}x{size}", name, values, tuple(notes), split))
     return rows
 
 
 def write_baselines(rows: list[BaselineRow], columns: list[str], out: Path) -> None:
-    """baselines.csv in paper_results.csv's layout (plus peak_ram_bytes, latency_ms, status rows) and report.md."""
+    """baselines.csv in paper_results.csv's layout (plus peak_ram_bytes, latency_ms, status rows), report.md,
+    and split.json: the rows' data split, which `nas compare` checks against the study's."""
+    splits = {row.split for row in rows if row.split is not None}
+    if len(splits) > 1:
+        raise ConfigError(f"baselines from {len(splits)} different data splits cannot share one baselines.csv")
+    # the old record goes first: a write cut short leaves rows without a split (refused), never the wrong one
+    (out / SPLIT_FILE).unlink(missing_ok=True)
     lines = [",".join(["dataset", "input", "model", "metric", *COLUMNS])]
     for row in rows:
         for metric in METRICS:
@@ -209,6 +220,8 @@ def write_baselines(rows: list[BaselineRow], columns: list[str], out: Path) -> N
             lines.append(",".join([row.dataset, row.input, row.model, metric, *cells]))
     atomic_write_text(out / "baselines.csv", "\n".join(lines) + "\n")
     atomic_write_text(out / "report.md", _report(rows, columns))
+    if splits:
+        atomic_write_text(out / SPLIT_FILE, json.dumps(splits.pop().to_dict(), indent=2) + "\n")
 
 
 def _csv_cell(value) -> str:
@@ -238,6 +251,19 @@ def read_baselines(folder: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def read_split(folder: Path) -> DataSplit:
+    """The data split the baselines in `folder` were trained and tested on (its split.json)."""
+    path = Path(folder) / SPLIT_FILE
+    if not path.is_file():
+        raise ConfigError(f"the baselines in {folder} carry no record of their data split (no {SPLIT_FILE}: written by "
+                          "an earlier version, or cut short), so nothing shows they did not train on a study's test "
+                          f"images: rerun `nas baselines ... --out {folder}` with the study's dataset and --seed")
+    try:
+        return DataSplit.from_dict(json.loads(path.read_text()), str(path))
+    except (ValueError, TypeError, DataError) as exc:
+        raise ConfigError(f"{path} is not a split record ({exc}): rerun `nas baselines ... --out {folder}`") from None
+
+
 def _fmt(value) -> str:
     if value is None or value == "":
         return "—"
@@ -254,6 +280,10 @@ def _report(rows: list[BaselineRow], columns: list[str]) -> str:
            "converter treats alike (dynamic-range int8), so it ran once. Latency is per sample (LiteRT, 1 "
            "thread); inference time is the whole test split, batched; peak RAM is the TFLite Micro arena "
            "(— where TFLite Micro cannot run the mode).", ""]
+    split = next((row.split for row in rows if row.split is not None), None)
+    if split is not None:
+        out += [f"Data: split {split.describe()}, fingerprint `{split.fingerprint}` (`nas compare` checks it is the "
+                "study's).", ""]
     for row in rows:
         out += [f"## {row.dataset} — {row.model} ({row.input})", "", *[f"- {note}" for note in row.notes], ""]
         out.append("| metric | " + " | ".join(columns) + " |")

@@ -3,6 +3,9 @@ already knows which specs are good; its best ones are tried first, and the repor
 
 The specs taken are the earlier run's trained trials that no other dominates (its proxy accuracy
 and the measured size, RAM, latency), within this study's budgets and space, most accurate first.
+Each names the split its accuracy was measured on; when that is not this study's split (another
+dataset, seed or data) a notice says so: on the same dataset the earlier study ranked its specs on
+images that may be this study's test images, a mild leak worth knowing of.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..logs import notice
 from ..spec import ArchSpec
 from ._pareto import non_dominated
 from ._screen import analytic_screen
@@ -58,5 +62,30 @@ def warm_start_specs(config: StudyConfig, space, device, in_channels: int, num_c
         if row["_spec"].hash not in seen and len(picked) < warm_start_count(config.trials):
             seen.add(row["_spec"].hash)
             picked.append(row)
-    return [(r["_spec"], f"warm start: {run.name} trial {r['trial']} (proxy accuracy {r['accuracy']:.3f} on "
-             f"{earlier.dataset})") for r in picked]
+    if not picked:
+        return []
+    split, other = _source_split(config, earlier, study)
+    if other:
+        same = earlier.dataset == config.dataset
+        why = "its training and validation images may be this study's test images" if same else "another dataset"
+        notice(f"warm start from {run}: its specs were ranked on {split}, not this study's split "
+               f"({config.dataset} seed {config.seed}); {why}")
+    note = split + ("; not this study's split" if other else "")
+    return [(r["_spec"], f"warm start: {run.name} trial {r['trial']} (proxy accuracy {r['accuracy']:.3f} on {note})")
+            for r in picked]
+
+
+def _source_split(config: StudyConfig, earlier: StudyConfig, study) -> tuple[str, bool]:
+    """The earlier study's split in words ('digits seed 0, split 3f7d3e8d2525919e'), and whether it
+    is another split than this study's: the fingerprint it stored against this study's data read at
+    the same stored image size (a split recorded by no fingerprint counts as another)."""
+    from ..data import load_dataset
+
+    identity = study.user_attrs.get("identity")
+    identity = identity if isinstance(identity, dict) else {}
+    fingerprint = identity.get("dataset_fingerprint")
+    words = f"{earlier.dataset} seed {earlier.seed}, split " + (fingerprint or "not recorded")
+    if earlier.dataset != config.dataset or not fingerprint:
+        return words, True
+    ours = load_dataset(config.dataset, config.data_dir, seed=config.seed, image_size=identity.get("image_size"))
+    return words, ours.fingerprint != fingerprint
