@@ -6,8 +6,10 @@
 Leave-one-model-out: each published result is predicted by the joint model refitted without it.
 New model: each reference model left out of every profile at once (what a search candidate is).
 Leave-one-board-out: every profile of one board under one runtime is left out and predicted from the
-board's clock and core class alone. Energy: the profile's mean power (published) times the left-out
-latency prediction. Targets (issue 18): catalog mean of loo_mean_pct <= 10%, no profile's
+board's clock and core class alone. Energy LOO: the profile's mean power from its other results times
+the left-out latency prediction. Power LOO: each model's power against the mean of the others'. New model
+energy: the new-model latency error compounded with the power LOO error, (1 + a)(1 + b) - 1, the error a
+search candidate's energy carries. Targets (issue 18): catalog mean of loo_mean_pct <= 10%, no profile's
 loo_max_pct > 30%, leave-one-board-out mean <= 20%.
 """
 
@@ -26,6 +28,10 @@ def _pct(value) -> str:
     return "-" if value is None else f"{value:.1f}%"
 
 
+def _pair(mean, largest) -> str:
+    return "-" if mean is None else f"{_pct(mean)} / {_pct(largest)}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shipped", action="store_true", help="report the shipped artifact instead of refitting")
@@ -34,7 +40,7 @@ def main() -> int:
 
     import numpy as np
 
-    from nas.latency import CATALOG_ARTIFACT, calibrate_boards, load_artifact
+    from nas.latency import CATALOG_ARTIFACT, calibrate_boards, energy_errors, load_artifact
 
     if args.shipped:
         artifact = load_artifact(CATALOG_ARTIFACT)
@@ -44,15 +50,17 @@ def main() -> int:
         artifact, _ = calibrate_boards(seed=args.seed)
     profiles = artifact["profiles"]
     print(f"## Per profile ({len(profiles)} profiles, {artifact['validation']['rows']} published results)\n")
-    print("| profile | core | MHz | runtime | refs | LOO mean | LOO max | new model mean / max | LOBO | energy LOO mean | per model LOO error |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| profile | core | MHz | runtime | refs | LOO mean | LOO max | new model mean / max | LOBO | energy LOO mean | "
+          "power LOO mean / max | new model energy mean / max | per model LOO error |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, e in profiles.items():
         per_model = ", ".join(f"{ref.split()[0]} {100 * (r['loo_ms'] / r['published_ms'] - 1):+.0f}%" for ref, r in e["refs"].items())
         lobo = e["lobo"].get("mean_abs_error_pct")
         print(f"| {name} | {e['core']} | {e['clock_mhz']:g} | {e['runtime']} {e['version']} | {len(e['refs'])} | "
               f"{_pct(e['loo_mean_pct'])} | {_pct(e['loo_max_pct'])} | {_pct(e['unseen_mean_pct'])} / {_pct(e['unseen_max_pct'])} | "
               f"{_pct(lobo) if lobo is not None else e['lobo'].get('note', '-')} | "
-              f"{_pct(e['energy_loo_mean_pct'])} | {per_model} |")
+              f"{_pct(e['energy_loo_mean_pct'])} | {_pair(e.get('power_loo_mean_pct'), e.get('power_loo_max_pct'))} | "
+              f"{_pair(*energy_errors(e, e['unseen_mean_pct'], e['unseen_max_pct']))} | {per_model} |")
     print("\n## Per runtime family\n")
     print("| family | profiles | LOO mean | LOO max (worst profile) | LOBO mean (profiles) |")
     print("|---|---|---|---|---|")
@@ -74,7 +82,10 @@ def main() -> int:
     print(f"- leave-one-board-out mean: {_pct(v['lobo_mean_pct'])} over {v['lobo_boards']} profiles (target <= 20%)")
     print(f"- a model no board has run (each reference model left out of every profile): mean {_pct(v['unseen_mean_pct'])}, "
           f"largest {_pct(v['unseen_max_pct'])}; this is the error a search candidate's latency carries")
-    print(f"- energy leave-one-model-out mean: {_pct(v['energy_loo_mean_pct'])} over {v['energy_profiles']} profiles")
+    print(f"- energy leave-one-model-out mean: {_pct(v['energy_loo_mean_pct'])} over {v['energy_profiles']} profiles; "
+          f"power leave-one-model-out mean {_pct(v.get('power_loo_mean_pct'))}; a model no board has run: mean "
+          f"{_pct(v.get('energy_unseen_mean_pct'))}, largest {_pct(v.get('energy_unseen_max_pct'))} (the error a search "
+          "candidate's energy carries)")
     print(f"- prior spreads (log units): {artifact['prior_sd']}, residual {artifact['residual_sd']}")
     print("- left out: " + "; ".join(artifact["left_out"]))
     return 0

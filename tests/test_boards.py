@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -84,6 +85,20 @@ def test_joint_fit_recovers_a_catalog_that_follows_the_model():
         assert entry["loo_mean_pct"] < 5
         assert entry["power_mw"] == pytest.approx(30.0, rel=1e-6)
         assert entry["energy_loo_mean_pct"] < 5
+        assert entry["power_loo_mean_pct"] == pytest.approx(0, abs=1e-9)  # one power for every model: no power error
+
+
+def test_the_power_models_own_error_is_left_one_model_out():
+    from nas.latency import fit_joint
+
+    profiles, refs = _synthetic()
+    p = profiles[0]
+    # one model drawn 50% more power: left out, the mean of the other three (30 mW) prices it 1/1.5 - 1 = -33% off
+    profiles[0] = replace(p, energy_uj={**p.energy_uj, "b": 1.5 * p.energy_uj["b"]})
+    entry = fit_joint(profiles, refs)["profiles"]["p0"]
+    assert entry["power_loo_max_pct"] == pytest.approx(100 / 3, rel=0.01)
+    # the other three each see a mean of two 30 mW and one 45 mW draw: (45 * 30 * 30) ** (1/3) / 30 - 1 = 14.5%
+    assert entry["power_loo_mean_pct"] == pytest.approx((100 / 3 + 3 * 100 * (1.5 ** (1 / 3) - 1)) / 4, rel=0.01)
 
 
 def test_leave_one_out_exposes_a_result_the_model_cannot_explain():
@@ -94,6 +109,12 @@ def test_leave_one_out_exposes_a_result_the_model_cannot_explain():
     loo = fit["p0"]["refs"]["b"]
     assert loo["loo_ms"] / loo["published_ms"] < 0.8  # predicted without it, the 60% outlier shows
     assert fit["p0"]["loo_max_pct"] > 20 and fit["p3"]["loo_max_pct"] < fit["p0"]["loo_max_pct"]
+    # left out means left out: the row's own published time (60% or 200% over the model) does not move
+    # its prediction, though it pulls the in-sample fit towards it; and the stated error is that prediction's
+    far = fits[3.0]["p0"]["refs"]["b"]
+    assert far["loo_ms"] == pytest.approx(loo["loo_ms"], rel=1e-4)
+    assert far["fitted_ms"] > 1.1 * loo["fitted_ms"]
+    assert fit["p0"]["loo_max_pct"] == pytest.approx(100 * abs(loo["loo_ms"] / loo["published_ms"] - 1))
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +130,6 @@ def tiny_int8(tmp_path_factory) -> bytes:
 
 def test_a_board_prices_a_model_with_its_error_and_energy(tiny_int8):
     from nas.latency import load_device
-    # left out means left out: the row's own published time (60% or 200% over the model) does not move
-    # its prediction, though it pulls the in-sample fit towards it; and the stated error is that prediction's
-    far = fits[3.0]["p0"]["refs"]["b"]
-    assert far["loo_ms"] == pytest.approx(loo["loo_ms"], rel=1e-4)
-    assert far["fitted_ms"] > 1.1 * loo["fitted_ms"]
-    assert fit["p0"]["loo_max_pct"] == pytest.approx(100 * abs(loo["loo_ms"] / loo["published_ms"] - 1))
 
     board = load_device("cortex-m33-stm32u575-xcubeai-10.2")
     m33 = board.predict(tiny_int8)
@@ -122,9 +137,30 @@ def test_a_board_prices_a_model_with_its_error_and_energy(tiny_int8):
     assert m33.runs and m33.unit == "ms" and m33.error_pct is not None and m33.error_max_pct >= m33.error_pct
     entry = board.artifact["profiles"][board.name]
     assert m33.error_pct == entry["unseen_mean_pct"] > entry["loo_mean_pct"]  # a new model is priced with the larger error
-    assert m33.energy_uj > 0 and m33.energy_error_pct == entry["energy_loo_mean_pct"]
-    assert m0.energy_uj is None and m0.energy_error_pct is None  # Bosch published no energy for this board
+    # energy is power x predicted latency: its error for a new model is the latency error compounded with the
+    # power model's own, never below the latency error (the catalog's leave-one-out energy error is smaller)
+    assert m33.energy_uj > 0 and entry["power_loo_mean_pct"] > 0
+    assert m33.energy_error_pct == pytest.approx(100 * ((1 + m33.error_pct / 100) * (1 + entry["power_loo_mean_pct"] / 100) - 1))
+    assert m33.energy_error_max_pct == pytest.approx(
+        100 * ((1 + m33.error_max_pct / 100) * (1 + entry["power_loo_max_pct"] / 100) - 1))
+    assert m33.error_pct < m33.energy_error_pct < m33.energy_error_max_pct and m33.error_max_pct < m33.energy_error_max_pct
+    assert m33.energy_error_pct > entry["energy_loo_mean_pct"]
+    assert m0.energy_uj is None and m0.energy_error_pct is None and m0.energy_error_max_pct is None  # Bosch published none
     assert m0.latency_ms > 3 * m33.latency_ms  # a 64 MHz Cortex-M0+ against a 160 MHz Cortex-M33
+
+
+def test_predict_states_energy_no_more_precise_than_the_latency_it_multiplies(tmp_path):
+    from helpers import TINY_SPEC
+
+    arch = tmp_path / "arch.json"
+    arch.write_text(TINY_SPEC.to_json())
+    result = run("predict", "--device", "cortex-m33-stm32u575-xcubeai-7.1", str(arch), "--json")
+    assert result.returncode == 0, result.stderr
+    (p,) = json.loads(result.stdout)
+    assert p["runs"] and p["energy_uj"] > 0
+    assert p["error_pct"] <= p["energy_error_pct"] <= p["energy_error_max_pct"] and p["error_max_pct"] <= p["energy_error_max_pct"]
+    text = run("predict", "--device", "cortex-m33-stm32u575-xcubeai-7.1", str(arch)).stdout
+    assert f"max {p['energy_error_max_pct']:.0f}%" in text and "uJ (error: mean" in text
 
 
 def test_runs_on_says_where_a_model_fits(tiny_int8):
@@ -211,3 +247,22 @@ def test_energy_needs_a_board_that_published_it(tmp_path):
     budgets = Budgets(max_energy_uj=100)
     assert budgets.violations(1, 1, 5.0, None)["energy"] == 1.0  # energy not priced: a violation, not a pass
     assert budgets.violations(1, 1, 5.0, 150.0)["energy"] == pytest.approx(0.5)
+
+
+def test_the_readmes_board_figures_are_the_shipped_catalogs():
+    """README.md quotes the catalog's errors: they must be the shipped artifact's, to the digit shown
+    (a refit that moves them fails here until the README says the new figures)."""
+    from pathlib import Path
+
+    from nas.latency import CATALOG_ARTIFACT, load_artifact
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    artifact = load_artifact(CATALOG_ARTIFACT)
+    v, l4r5 = artifact["validation"], artifact["profiles"]["cortex-m4-stm32l4r5-tflm-2.3.1"]
+    quoted = [f"latency model: {l4r5['loo_mean_pct']:.1f}% mean, {l4r5['loo_max_pct']:.1f}% largest leave-one-model-out",
+              f"{v['unseen_mean_pct']:.1f}% mean over the catalog, up to {v['unseen_max_pct']:.1f}%",
+              f"{v['energy_unseen_mean_pct']:.1f}% mean over the {v['energy_profiles']} boards with energy, "
+              f"up to {v['energy_unseen_max_pct']:.1f}%"]
+    flat = " ".join(readme.split())
+    missing = [q for q in quoted if q not in flat]
+    assert not missing, f"README.md does not quote the shipped catalog: {missing}"

@@ -13,7 +13,7 @@ from ._common import add_parser, check_writable, nonnegative_int, number, positi
 def _device_row(device) -> dict:
     from dataclasses import asdict
 
-    from ..latency import calibration_score
+    from ..latency import calibration_score, energy_errors
 
     row = {**asdict(device), "score": calibration_score(device)}
     artifact = device.artifact if device.latency_model else None
@@ -25,7 +25,12 @@ def _device_row(device) -> dict:
                                                            if "mean_abs_error_pct" in entry["lobo"] else None),
                    lobo_note=entry["lobo"].get("note", ""), power_mw=entry["power_mw"] and round(entry["power_mw"], 2),
                    energy_loo_mean_pct=entry["energy_loo_mean_pct"] and round(entry["energy_loo_mean_pct"], 1),
-                   energy_loo_max_pct=entry["energy_loo_max_pct"] and round(entry["energy_loo_max_pct"], 1))
+                   energy_loo_max_pct=entry["energy_loo_max_pct"] and round(entry["energy_loo_max_pct"], 1),
+                   power_loo_mean_pct=entry.get("power_loo_mean_pct") and round(entry["power_loo_mean_pct"], 1),
+                   power_loo_max_pct=entry.get("power_loo_max_pct") and round(entry["power_loo_max_pct"], 1))
+        if entry["power_mw"]:  # what a search candidate's energy carries, as its latency carries unseen_*
+            mean, largest = energy_errors(entry, entry["unseen_mean_pct"], entry["unseen_max_pct"])
+            row.update(energy_unseen_mean_pct=mean and round(mean, 1), energy_unseen_max_pct=largest and round(largest, 1))
     return row
 
 
@@ -55,11 +60,13 @@ def cmd_devices(args: argparse.Namespace) -> int:
         print(f"microcontroller boards ({len(boards)}; latency from the board catalog, errors leave-one-model-out "
               "and leave-one-board-out):")
         _table(("name", "core", "clock", "SRAM", "flash", "runtime", "refs", "LOO mean", "LOO max", "new model mean/max",
-                "LOBO", "energy LOO"),
+                "LOBO", "energy LOO", "new model energy mean/max"),
                [(r["name"], r["core"], _fmt(r["clock_mhz"], " MHz"), _fmt(r["sram_kb"], " KB"), _fmt(r["flash_kb"], " KB"),
                  r["board_runtime"], str(r["refs"]), _fmt(r["loo_mean_pct"], "%"), _fmt(r["loo_max_pct"], "%"),
                  f"{r['unseen_mean_pct']:g}% / {r['unseen_max_pct']:g}%", _fmt(r["lobo_mean_pct"], "%"),
-                 _fmt(r["energy_loo_mean_pct"], "%")) for r in boards])
+                 _fmt(r["energy_loo_mean_pct"], "%"),
+                 f"{r['energy_unseen_mean_pct']:g}% / {r['energy_unseen_max_pct']:g}%" if r.get("energy_unseen_mean_pct")
+                 else "-") for r in boards])
         print()
     _table(("name", "runtime", "unit", "modes", "latency from", "calibration score"),
            [(r["name"], r["runtime"], r["unit"], ",".join(r["quantization"]), r["latency_source"], r["score"]) for r in others])
@@ -87,11 +94,12 @@ def _devices_fit(args: argparse.Namespace) -> int:
           f"({'measured' if measured.compatible else 'predicted'}); fits {len(fits)} of {len(rows)} boards "
           f"(after {APP_RESERVE:.0%} of flash and SRAM left to the application)")
     print("error: the latency model's mean and largest error on that board for a model no board has run; "
-          "energy: the board's mean power x latency, with its own leave-one-out error")
-    _table(("board", "fits", "latency ms", "error mean/max", "energy uJ", "energy error", "why not"),
+          "energy: the board's mean power x latency, its error that latency error compounded with the power model's")
+    _table(("board", "fits", "latency ms", "error mean/max", "energy uJ", "energy error mean/max", "why not"),
            [(r["device"], {True: "yes", False: "no", None: "?"}[r["fits"]], _fmt(r["latency_ms"]),
              f"{r['latency_error_pct']:g}% / {r['latency_error_max_pct']:g}%" if r["latency_error_pct"] is not None else "-",
-             _fmt(r["energy_uj"]), _fmt(r["energy_error_pct"], "%"), r["why"]) for r in rows])
+             _fmt(r["energy_uj"]), f"{r['energy_error_pct']:g}% / {r['energy_error_max_pct']:g}%"
+             if r["energy_error_pct"] is not None else "-", r["why"]) for r in rows])
     return 0
 
 
@@ -233,7 +241,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if p.estimated:
                 value += "; estimated: " + ", ".join(f"{op} as {family} ({share:.1f}% of it)" for op, family, share in p.estimated)
             if p.energy_uj is not None:
-                value += f", {p.energy_uj:,.1f} uJ (leave-one-out error {p.energy_error_pct:.0f}%)"
+                value += (f", {p.energy_uj:,.1f} uJ (error: mean {p.energy_error_pct:.0f}%, max {p.energy_error_max_pct:.0f}%: "
+                          "the latency error compounded with the board's power model's)"
+                          if p.energy_error_pct is not None else f", {p.energy_uj:,.1f} uJ (error not known: refit the catalog)")
         arena = f", arena ≈ {p.arena_bytes / 1024:.1f} KB" if p.arena_bytes else ""
         print(f"{item}  [{p.mode}]  {value}{arena}")
     return 0

@@ -1,6 +1,7 @@
 """Pricing a model on a device before (or without) running it there.
 
     load_device, device_names, Device, Prediction       device profiles and typed predictions (`_devices`)
+    energy_errors                                       a board's energy error for a latency error
     kernels_from_tflite, kernels_from_spec, Kernel      a model as the kernels its runtime executes (`_kernels`)
     features, feature_set, xnnpack_features             what the cost models are fitted on (`_features`)
     read_tflite, parse_tflite, Graph, ...               the .tflite flatbuffer reader (`_flatbuffer`)
@@ -24,7 +25,8 @@ Nothing here imports TensorFlow at import time; calibration imports it when it b
 from ._arena import (ALIGNMENT, Buffer, arena_features, extend_tail, fit_arena_model, liveness_bytes, planned_head_bytes,
                      predict_arena,
                      tflm_buffers)
-from ._devices import Device, Prediction, artifact_path, calibration_score, device_names, load_artifact, load_device
+from ._devices import (Device, Prediction, artifact_path, calibration_score, device_names, energy_errors, load_artifact,
+                       load_device)
 from ._features import feature_set, features, kernel_features, xnnpack_features
 from ._fitting import (HELD_OUT_FRACTION, calibrate_host, held_out_split, host_artifact, measure_samples, provenance,
                        extend_arena, extend_kernels, sample_records, stand_in_spread, write_artifact)
@@ -43,7 +45,7 @@ from ._sampling import Sample, make_samples, settle
 from ._op_samples import OP_BUILDERS, build_op_model, make_op_samples, op_sample_stem
 
 __all__ = ["ALIGNMENT", "Buffer", "arena_features", "fit_arena_model", "liveness_bytes", "planned_head_bytes",
-           "predict_arena", "tflm_buffers", "Device", "Prediction", "artifact_path", "calibration_score", "device_names",
+           "predict_arena", "tflm_buffers", "Device", "Prediction", "energy_errors", "artifact_path", "calibration_score", "device_names",
            "load_artifact", "load_device", "feature_set", "features", "xnnpack_features", "HELD_OUT_FRACTION",
            "calibrate_host", "held_out_split", "host_artifact", "measure_samples", "provenance", "write_artifact",
            "stand_in_spread", "stand_in_key", "family_features", "extend_arena", "extend_kernels", "extend_tail", "sample_records",

@@ -26,7 +26,8 @@ from ..errors import ConfigError
 from ..spec import QUANT_MODES, ArchSpec, check_io
 from ._stand_ins import _priced_row, _widening
 
-__all__ = ["Device", "Prediction", "load_device", "device_names", "load_artifact", "artifact_path", "calibration_score"]
+__all__ = ["Device", "Prediction", "load_device", "device_names", "load_artifact", "artifact_path", "calibration_score",
+           "energy_errors"]
 
 _LATENCY_SOURCES = ("host_measurement", "model")
 _UNITS = ("ms", "instructions")
@@ -49,7 +50,10 @@ class Prediction:
     energy_uj: float | None = None  # boards whose published results include energy: predicted uJ per inference
     error_pct: float | None = None  # the latency model's mean error on this board for a model no board has run
     error_max_pct: float | None = None  # ... and its largest (each reference model left out of the whole catalog)
-    energy_error_pct: float | None = None  # the energy figure's leave-one-model-out mean error
+    #: the energy figure's error for this case: the latency error compounded with the board's power
+    #: model's own leave-one-model-out error, (1 + latency) x (1 + power) - 1; mean and max
+    energy_error_pct: float | None = None
+    energy_error_max_pct: float | None = None
     #: operators outside the calibration, priced by the nearest calibrated kernel:
     #: (operator[/variant], the family that priced it, its share of the prediction in %)
     estimated: tuple[tuple[str, str, float], ...] = ()
@@ -69,7 +73,7 @@ class Prediction:
             out["latency_ms" if self.unit == "ms" else "instructions"] = self.value
         else:
             out["reason"] = self.reason
-        for key in ("arena_bytes", "energy_uj", "error_pct", "error_max_pct", "energy_error_pct"):
+        for key in ("arena_bytes", "energy_uj", "error_pct", "error_max_pct", "energy_error_pct", "energy_error_max_pct"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.estimated:
@@ -157,11 +161,11 @@ class Device:
         if isinstance(source, ArchSpec):
             if in_channels is None or num_classes is None:
                 raise ConfigError("predicting a spec needs its input channels and number of classes")
+            check_io(in_channels, num_classes)  # before any answer, "does not run" included
             mode, tflite, parsed = source.quantization, None, None
         else:
             # parsed once: kernels, mode and arena all come from it (`tflite` is its Graph from here on)
             tflite = source if isinstance(source, Graph) else parse_tflite(source)
-            check_io(in_channels, num_classes)  # before any answer, "does not run" included
             memo = _LAST_READ[0]
             if memo is not None and memo[0] is tflite:  # the same Graph priced again (on each board of `runs_on`)
                 parsed, mode = memo[1], memo[2]
@@ -264,10 +268,23 @@ class Device:
         ms = sum(entry["ms_per_instruction"][c] * counts[c] for c in counts)
         power = entry.get("power_mw")
         widened, widened_max = _widening(base.artifact, priced.estimated, mode)
+        error, error_max = entry["unseen_mean_pct"] + widened, entry["unseen_max_pct"] + widened_max
+        energy = energy_errors(entry, error, error_max) if power else (None, None)
         return Prediction(mode, True, self.unit, ms, arena_bytes=priced.arena_bytes if self.runtime == "tflm" else None,
-                          energy_uj=power * ms if power else None, error_pct=entry["unseen_mean_pct"] + widened,
-                          error_max_pct=entry["unseen_max_pct"] + widened_max, energy_error_pct=entry.get("energy_loo_mean_pct"),
-                          estimated=priced.estimated)
+                          energy_uj=power * ms if power else None, error_pct=error, error_max_pct=error_max,
+                          energy_error_pct=energy[0], energy_error_max_pct=energy[1], estimated=priced.estimated)
+
+
+def energy_errors(entry: dict, error_pct: float, error_max_pct: float) -> tuple[float | None, float | None]:
+    """A board's energy error (mean, max) for a model priced with latency error (`error_pct`,
+    `error_max_pct`): energy is mean power x predicted latency, so both errors compound,
+    (1 + latency) x (1 + power) - 1, with the power model's own leave-one-model-out error from the
+    catalog entry. Never below the latency error; None where the catalog has no power error (refit it)."""
+    power_mean, power_max = entry.get("power_loo_mean_pct"), entry.get("power_loo_max_pct")
+    if power_mean is None or power_max is None:
+        return None, None
+    compound = lambda a, b: 100 * ((1 + a / 100) * (1 + b / 100) - 1)  # noqa: E731
+    return compound(error_pct, power_mean), compound(error_max_pct, power_max)
 
 
 _COST_MODELS: dict[int, tuple[dict, object]] = {}
@@ -302,9 +319,11 @@ def calibration_score(device: Device) -> str:
         if entry is None:
             return "not in the board catalog"
         lobo = entry["lobo"].get("mean_abs_error_pct")
+        energy = energy_errors(entry, entry["unseen_mean_pct"], entry["unseen_max_pct"]) if entry.get("power_mw") else (None,)
         return (f"leave-one-model-out mean {entry['loo_mean_pct']:.0f}%, max {entry['loo_max_pct']:.0f}% "
                 f"({len(entry['refs'])} refs); a model no board has run: mean {entry['unseen_mean_pct']:.0f}%, "
-                f"max {entry['unseen_max_pct']:.0f}%" + (f"; leave-one-board-out {lobo:.0f}%" if lobo is not None else ""))
+                f"max {entry['unseen_max_pct']:.0f}%" + (f"; leave-one-board-out {lobo:.0f}%" if lobo is not None else "")
+                + (f"; its energy: mean {energy[0]:.0f}%, max {energy[1]:.0f}%" if energy[0] is not None else ""))
     if artifact.get("kind") == "scaled-instructions":
         loo = validation.get("leave_one_out", {})
         if not loo.get("n"):

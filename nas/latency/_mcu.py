@@ -126,6 +126,11 @@ def calibrate_boards(seed: int = 0) -> tuple[dict, list[dict]]:
     loo = [e["loo_mean_pct"] for e in entries.values()]
     lobo = [e["lobo"]["mean_abs_error_pct"] for e in entries.values() if "mean_abs_error_pct" in e["lobo"]]
     energy = [e["energy_loo_mean_pct"] for e in entries.values() if e["energy_loo_mean_pct"] is not None]
+    from ._devices import energy_errors
+
+    # what a search candidate's energy carries: its latency's unseen error compounded with the power model's
+    energy_unseen = [energy_errors(e, e["unseen_mean_pct"], e["unseen_max_pct"]) for e in entries.values()
+                     if e["power_loo_mean_pct"] is not None]
     families: dict[str, list[float]] = {}
     for p in profiles:
         families.setdefault(p.runtime, []).append(entries[p.name]["loo_mean_pct"])
@@ -145,6 +150,10 @@ def calibrate_boards(seed: int = 0) -> tuple[dict, list[dict]]:
             "profiles_over_30pct": sorted(n for n, e in entries.items() if e["loo_max_pct"] > 30),
             "lobo_mean_pct": float(np.mean(lobo)) if lobo else None, "lobo_boards": len(lobo),
             "energy_loo_mean_pct": float(np.mean(energy)) if energy else None, "energy_profiles": len(energy),
+            "power_loo_mean_pct": (float(np.mean([e["power_loo_mean_pct"] for e in entries.values()
+                                                  if e["power_loo_mean_pct"] is not None])) if energy_unseen else None),
+            "energy_unseen_mean_pct": float(np.mean([m for m, _ in energy_unseen])) if energy_unseen else None,
+            "energy_unseen_max_pct": max(x for _, x in energy_unseen) if energy_unseen else None,
             "by_family": {f: {"profiles": len(v), "loo_mean_pct": float(np.mean(v))} for f, v in sorted(families.items())},
         },
         "provenance": provenance(fit["rows"], seed, {

@@ -26,7 +26,9 @@ def runs_on(tflite: bytes, arena_bytes: int | None) -> list[dict]:
     """One row per catalog board: `fits` (flash holds the model and SRAM its TFLite Micro arena, after the
     application's reserve; None where the part's memory is not known), `latency_ms` with the board's
     mean and largest error for a model no board has run (`latency_error_pct`, `latency_error_max_pct`),
-    `energy_uj` where the board published energy (`energy_error_pct`), and `why` when it does not fit or run."""
+    `energy_uj` where the board published energy, with its mean and largest error (`energy_error_pct`,
+    `energy_error_max_pct`: the latency error compounded with the power model's), and `why` when it
+    does not fit or run."""
     size_kb = len(tflite) / KB
     arena_kb = arena_bytes / KB if arena_bytes is not None else None
     graph = parse_tflite(tflite)  # read once, priced on the host once, split by class on each board
@@ -50,6 +52,8 @@ def runs_on(tflite: bytes, arena_bytes: int | None) -> list[dict]:
             "latency_error_max_pct": round(prediction.error_max_pct, 1) if prediction.error_max_pct is not None else None,
             "energy_uj": round(prediction.energy_uj, 2) if prediction.energy_uj is not None else None,
             "energy_error_pct": round(prediction.energy_error_pct, 1) if prediction.energy_error_pct is not None else None,
+            "energy_error_max_pct": (round(prediction.energy_error_max_pct, 1)
+                                     if prediction.energy_error_max_pct is not None else None),
             "why": "; ".join(why) if why else ("" if known else "memory of this part not known"),
         })
     return sorted(rows, key=lambda r: (r["fits"] is not True, r["latency_ms"] if r["latency_ms"] is not None else 1e18))

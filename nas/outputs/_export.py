@@ -159,7 +159,7 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
         "training": _training_record(row, config),
         "latency_by_device": latency_by_device,
         "runs_on": [{k: r[k] for k in ("device", "fits", "latency_ms", "latency_error_pct", "latency_error_max_pct",
-                                       "energy_uj", "energy_error_pct", "why")} for r in board_rows],
+                                       "energy_uj", "energy_error_pct", "energy_error_max_pct", "why")} for r in board_rows],
         "budgets": {k: v for k, v in vars(config.budgets).items()},
         "device": config.device,
         "study": config.name,
@@ -258,15 +258,17 @@ def _card_markdown(card: dict) -> str:
               f"Fits {len(fits)} of {len(card['runs_on'])} microcontroller boards of the catalog (flash holds the model and "
               "SRAM its TFLite Micro arena, after a quarter of each is left to the application). Latency from the board "
               "catalog's latency model, with its mean and largest error on that board for a model no board has run; "
-              "energy is the board's mean power times that latency, with its leave-one-out error.", "",
-              "| board | fits | latency ms | error mean / max | energy uJ | energy error | why not |",
+              "energy is the board's mean power times that latency, its error that latency error compounded with the "
+              "board's power model's own (mean / max).", "",
+              "| board | fits | latency ms | error mean / max | energy uJ | energy error mean / max | why not |",
               "|---|---|---|---|---|---|---|"]
     for r in card["runs_on"]:
         lines.append(f"| {r['device']} | {({True: 'yes', False: 'no'}).get(r['fits'], '?')} | "
                      f"{r['latency_ms'] if r['latency_ms'] is not None else '—'} | "
                      + (f"{r['latency_error_pct']:g}% / {r['latency_error_max_pct']:g}%" if r['latency_error_pct'] is not None else "—")
                      + f" | {r['energy_uj'] if r['energy_uj'] is not None else '—'} | "
-                     f"{'%g%%' % r['energy_error_pct'] if r['energy_error_pct'] is not None else '—'} | {r['why']} |")
+                     + (f"{r['energy_error_pct']:g}% / {r['energy_error_max_pct']:g}%" if r.get('energy_error_pct') is not None
+                        else "—") + f" | {r['why']} |")
     lines += ["", "## Architecture", "", "```json", json.dumps(card["spec"], indent=2, sort_keys=True), "```", "",
               "## Libraries", ""]
     lines += [f"- {k} {v}" for k, v in card["libraries"].items()]
