@@ -30,11 +30,14 @@ def cmd_search(args: argparse.Namespace) -> int:
                          time_budget_s=args.time_budget_s)
     if args.json:
         print_json({"out": str(summary.out_dir), "trained": summary.trained, "failed": summary.failed,
-                    "screened": summary.screened, "final": summary.final, "elapsed_s": round(summary.elapsed_s, 1)})
+                    "screened": summary.screened, "final": summary.final, "elapsed_s": round(summary.elapsed_s, 1),
+                    **({"stopped": summary.stopped} if summary.stopped else {})})
     else:
         print(f"{summary.trained} trained, {summary.failed} failed, {summary.screened} rejected before training, "
               f"{summary.final} retrained; {summary.elapsed_s:.0f} s. Outputs in {summary.out_dir}/ "
               "(pareto.csv, trials.csv, report.md)")
+        if summary.stopped:
+            print(f"Stopped early, as planned: {summary.stopped}")
         _print_pareto(Path(summary.out_dir))
     return 0
 

@@ -16,7 +16,8 @@ __all__ = ["write_outputs", "PARETO_COLUMNS", "TRIAL_COLUMNS"]
 
 TRIAL_COLUMNS = ["trial", "state", "screened", "screen_stage", "failed_stage", "reason", "accuracy", "float_accuracy",
                  "size_bytes", "peak_ram_bytes", "peak_ram_source", "latency_ms", "energy_uj", "host_latency_ms",
-                 "tflm_compatible", "params", "macs", "quantization", "sparsity", "weight_sparsity", "feasible", "spec_hash", "spec"]
+                 "tflm_compatible", "params", "macs", "quantization", "sparsity", "weight_sparsity", "feasible", "proposed_by",
+                 "halved_at", "spec_hash", "spec"]
 PARETO_COLUMNS = ["trial", "val_accuracy", "accuracy", "float_val_accuracy", "float_accuracy", "ptq_val_accuracy",
                   "ptq_accuracy", "qat_val_accuracy", "qat", "distilled_from", "augmentation", "schedule", "epochs_run",
                   "proxy_accuracy",
@@ -150,6 +151,7 @@ def _markdown(config: StudyConfig, summary: SearchSummary, plot: Path | None) ->
     trained = [t for t in trials if t["state"] == "complete" and not t["screened"]]
     failed = [t for t in trials if t["state"] == "fail"]
     screened = [t for t in trials if t["screened"]]
+    duplicates = sum(t["state"] == "duplicate" for t in trials)
     lines = [
         f"# Search report: {config.name}",
         "",
@@ -167,6 +169,8 @@ def _markdown(config: StudyConfig, summary: SearchSummary, plot: Path | None) ->
         f"of which within budget: {sum(t['feasible'] for t in trained)}",
         f"- rejected before training (budget or device screening): {len(screened)}",
         f"- failed: {len(failed)}",
+        *([f"- asked again and not trained (the spec of an earlier trial): {duplicates}"] if duplicates else []),
+        *([f"- stopped asking before {config.trials} trained trials: {summary.stopped}"] if summary.stopped else []),
         f"- retrained with final settings ({config.final.epochs} epochs), measured on validation and test: {len(finals)}",
         "",
     ]

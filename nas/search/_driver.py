@@ -10,7 +10,6 @@ records (`_record`) carry every measurement, so the study storage alone is enoug
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -26,21 +25,23 @@ from ..logs import RunLog
 from ._estimate import Estimator
 from ._final import final_pareto, retrain_pareto
 from ._guided import GuidedProposer
-from ._halving import Halving, rungs_for
-from ._pareto import OBJECTIVES
+from ._halving import Halving, halving_rule, rungs_for
 from ._progress import Progress
-from ._record import constrain, count_trials, interrupted, metrics_of, objective_values, record, trained_rows, trial_rows
+from ._record import (DUPLICATE, asked_specs, constrain, count_trials, interrupted, metrics_of, objective_values, record,
+                      trained_rows, trial_key, trial_rows)
 from ._samplers import make_sampler
 from ._screen import analytic_screen, check_budgets_reachable
 from ._stale import Heartbeat, fail_interrupted, worker_id
-from ._storage import redact, storage_for
+from ._storage import open_study, storage_for
 from ._study import StudyConfig, write_run_config
 from ._trial import TrialOutcome
 from ._warm import warm_start_specs
 
-__all__ = ["run_study", "open_study", "SearchSummary", "MAX_SCREENED_IN_A_ROW", "FAILURES_BEFORE_GIVING_UP"]
+__all__ = ["run_study", "open_study", "SearchSummary", "MAX_SCREENED_IN_A_ROW", "MAX_DUPLICATES_IN_A_ROW",
+           "FAILURES_BEFORE_GIVING_UP"]
 
-MAX_SCREENED_IN_A_ROW = 2000  # asked specs in a row rejected before training, then give up
+MAX_SCREENED_IN_A_ROW = 2000  # asked specs in a row rejected before training, then stop asking
+MAX_DUPLICATES_IN_A_ROW = 200  # asked specs in a row that earlier trials had, then stop asking
 FAILURES_BEFORE_GIVING_UP = 5  # if the first N trained candidates all fail, stop and say why
 
 
@@ -62,58 +63,7 @@ class SearchSummary:
     pareto: tuple[dict, ...] = ()
     dataset: dict = field(default_factory=dict)  # Dataset.summary(): splits, sizes, the file read
     notes: tuple[str, ...] = ()
-
-
-def open_study(config: StudyConfig, out_dir: Path, storage=None, identity: dict | None = None):
-    """The Optuna study of `config` in `storage` (default: SQLite in `out_dir`), created or resumed.
-
-    `identity` (`StudyConfig.identity`) is stored with a new study; resuming a stored study with a
-    different one is a ConfigError naming what differs. Without it the stored study is opened as is."""
-    import optuna
-
-    directions = [OBJECTIVES[o] for o in config.objectives]
-    try:
-        study = optuna.create_study(study_name=config.name, storage=storage_for(out_dir, storage), directions=directions,
-                                    sampler=make_sampler(config), load_if_exists=True)
-    except ConfigError:
-        raise
-    except Exception as exc:
-        where = redact(storage) if isinstance(storage, str) else str(out_dir)
-        raise ConfigError(f"cannot open study {config.name!r} in {where}: {' '.join(str(exc).split())[:200]}") from None
-    if [d.name.lower() for d in study.directions] != directions:
-        raise ConfigError(f"the stored study {config.name!r} has other objectives; use another --out (or --storage)")
-    if identity is not None:
-        stored = study.user_attrs.get("identity")
-        if stored is None and not study.get_trials(deepcopy=False):
-            study.set_user_attr("identity", identity)
-            study.set_user_attr("config", json.dumps(config.to_dict(), default=str))
-        elif stored != identity:
-            raise ConfigError(f"the study {config.name!r} in {where_of(storage, out_dir)} was run with other settings: "
-                              f"{_differences(stored, identity)}; resume with the same settings, or start a new study "
-                              "with another --out (or --storage)")
-    return study
-
-
-def where_of(storage, out_dir: Path) -> str:
-    return redact(storage) if isinstance(storage, str) else str(out_dir)
-
-
-def _flat(value, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_flat(item, f"{prefix}{key}."))
-        return out
-    return {prefix[:-1]: value}
-
-
-def _differences(stored, wanted: dict) -> str:
-    """'device: host-tflm, now cortex-m4; budgets.max_size_kb: 64, now 16' (or why they cannot be compared)."""
-    if not isinstance(stored, dict):
-        return "it was stored by an earlier version that recorded no comparable settings"
-    old, new = _flat(stored), _flat(wanted)
-    keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-    return "; ".join(f"{k}: {old.get(k, 'unset')}, now {new.get(k, 'unset')}" for k in keys)
+    stopped: str = ""  # why the search stopped asking before `trials` were trained (a planned end), else ""
 
 
 def run_study(
@@ -163,6 +113,9 @@ def run_study(
             storage = storage_for(out_dir, storage)
             study = open_study(config, out_dir, storage, config.identity(dataset.fingerprint))
             fail_interrupted(study, storage)
+            held = len(study.get_trials(deepcopy=False))
+            if held and not config.sampler.startswith("kerastuner-"):
+                study.sampler = make_sampler(config, resumed_at=held)  # not the first trials' draws again
             if progress:
                 _print_plan(config, space, device, dataset, out_dir)
             if config.warm_start and study.get_trials(deepcopy=False):
@@ -172,7 +125,11 @@ def run_study(
                 for spec, source in warm:
                     study.enqueue_trial(space.to_params(spec), user_attrs={"proposed_by": source})
             deadline = started + time_budget_s if time_budget_s else None
-            counts = _Driver(study, storage, config, space, device, dataset, executor, out_dir, progress, deadline).run()
+            driver = _Driver(study, storage, config, space, device, dataset, executor, out_dir, progress, deadline)
+            counts = driver.run()
+            if driver.stopped and progress:
+                print(f"stopped asking after {counts[0]} trained trial(s): {driver.stopped}; final training on those",
+                      file=sys.stderr, flush=True)
             proxy_s = time.perf_counter() - started
             finals = retrain_pareto(study, config, out_dir, executor=executor, progress=progress, dataset=dataset)
         finally:
@@ -181,7 +138,7 @@ def run_study(
         return SearchSummary(out_dir, *counts, len(finals), time.perf_counter() - started, proxy_s,
                              trials=tuple(trial_rows(study, config)), finals=tuple(finals),
                              pareto=tuple(final_pareto(finals, config)), dataset=dataset.summary(),
-                             notes=config.space_notes())
+                             notes=config.space_notes(), stopped=driver.stopped)
 
 
 def _print_plan(config: StudyConfig, space, device, dataset, out_dir: Path) -> None:
@@ -221,12 +178,16 @@ class _Driver:
         self.rungs = rungs_for(config.proxy.epochs) if config.halving_on else ()
         self.estimator = self.proposer.estimator if self.proposer is not None else Estimator(config, space, device, c, k)
         self.inflight_specs: dict[int, Any] = {}
+        self.estimates: dict[str, Any] = {}  # spec hash -> Estimate (`halving_rule`)
         self.dataset, self.executor = dataset, executor
         self.models_dir = out_dir / "models"
         self.models_dir.mkdir(exist_ok=True)
         self.trained, self.failed, self.screened = count_trials(study)
         self.best = _best_feasible(study, config)  # then kept up to date as trials are told
         self.screened_in_a_row = 0
+        self.duplicates_in_a_row = 0
+        self.asked = asked_specs(study.get_trials(deepcopy=False))  # spec hash -> the trial that has it
+        self.stopped = ""  # why the search stopped asking early (a planned end: what was trained is kept)
         self.inflight: dict[int, Any] = {}
         self.bar = Progress(config.trials, self.trained + self.failed, progress)
         self.heartbeat = Heartbeat(study, storage)
@@ -235,7 +196,7 @@ class _Driver:
         try:
             while True:
                 interrupt.check()  # a Ctrl-C whose KeyboardInterrupt a finaliser swallowed
-                while len(self.inflight) < self.executor.capacity and self._needed() > len(self.inflight):
+                while len(self.inflight) < self.executor.capacity and self._needed() > len(self.inflight) and not self.stopped:
                     self._ask()
                 if not self.inflight:
                     break
@@ -249,6 +210,8 @@ class _Driver:
         finally:
             self.heartbeat.close()
             self.bar.close()
+        if self.stopped and self.trained == 0:  # a planned end with nothing to retrain or report
+            raise InfeasibleBudgetError(f"no candidate was trained: {self.stopped}")
         return self.trained, self.failed, self.screened
 
     def _needed(self) -> int:
@@ -263,31 +226,28 @@ class _Driver:
         trained = trained_rows(self.study)
         return trials, trained, self.estimator.corrections(trained + _footprints(trials))
 
-    def _propose(self, trials, trained, corrections) -> None:
+    def _propose(self, trials, trained, corrections) -> bool:
         """The guided strategy's next spec, enqueued for the ask that follows (unless a warm start's
-        specs are still waiting)."""
+        specs are still waiting); False when its feasible pool is used up (the search then ends as
+        planned: the guided strategy never falls back to undirected draws)."""
         import optuna
 
         if any(t.state == optuna.trial.TrialState.WAITING for t in trials):
-            return
+            return True
         # an interrupted trial's work is redone, so its spec may be proposed again
         taken = {t.user_attrs.get("spec_hash") for t in trials
                  if not (t.state == optuna.trial.TrialState.FAIL and interrupted(t.user_attrs))}
         proposal = self.proposer.propose(trained, taken, list(self.inflight_specs.values()), corrections)
-        if proposal is not None:
-            self.study.enqueue_trial(proposal.params, user_attrs={"proposed_by": proposal.source})
+        if proposal is None:
+            self.stopped = (f"the guided strategy has tried every spec of its pool estimated within budget "
+                            f"({self.proposer.pool_summary()}); widen the budgets or the space to search further")
+            return False
+        self.study.enqueue_trial(proposal.params, user_attrs={"proposed_by": proposal.source})
+        return True
 
     def _halving(self, spec, trained, corrections) -> Halving:
-        """The successive-halving rule of `spec`: its cheap objectives and every earlier trial's rung
-        points, over the objectives known before training (a host device's latency is not)."""
-        est = self.estimator.estimate(spec)
-        scales = self.estimator.scales([est], corrections, trained)
-        mine = self.estimator.box([est], corrections, scales)[0]
-        known = [i for i, v in enumerate(mine) if v == v]  # NaN: predicted for no spec before training
-        peers = tuple((r, float(row["learning_curve"][r - 1]), tuple(float(cheap[i]) for i in known))
-                      for row, cheap in zip(trained, self.estimator.measured_box(trained, scales)) for r in self.rungs
-                      if len(row.get("learning_curve") or ()) >= r and all(cheap[i] == cheap[i] for i in known))
-        return Halving(self.rungs, tuple(float(mine[i]) for i in known), peers, len(self.dataset.y_val))
+        """The successive-halving rule of `spec` (`halving_rule`), each spec estimated once per search."""
+        return halving_rule(self.estimator, self.rungs, spec, trained, corrections, len(self.dataset.y_val), self.estimates)
 
     def _ask(self) -> None:
         import optuna
@@ -296,8 +256,8 @@ class _Driver:
             warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             calibration = self._calibration() if self.proposer is not None or self.rungs else None
-            if self.proposer is not None:
-                self._propose(*calibration)
+            if self.proposer is not None and not self._propose(*calibration):
+                return
             trial = self.study.ask()
         spec = self.space.build(lambda name, options: trial.suggest_categorical(name, options))
         source = getattr(self.study.sampler, "proposal_source", None)
@@ -305,12 +265,19 @@ class _Driver:
             source = None
         record(trial, {"spec": spec.to_json(), "spec_hash": spec.hash, "quantization": spec.quantization,
                        "worker": worker_id(), **({"proposed_by": source(trial.number)} if source else {})})
+        # Hyperband trains a spec again at a larger fidelity: that is not a duplicate
+        epochs = getattr(self.study.sampler, "epochs_for", lambda n: None)(trial.number)
+        key = trial_key(spec.hash, epochs)
+        if key in self.asked:
+            self._tell_duplicate(trial, self.asked[key])
+            return
+        self.duplicates_in_a_row = 0
+        self.asked[key] = trial.number
         verdict = analytic_screen(spec, self.dataset.channels, self.dataset.num_classes, self.config.budgets, self.device)
         if verdict.feasible:
             self.inflight[trial.number] = trial
             self.inflight_specs[trial.number] = spec
             self.heartbeat.add(trial.number)
-            epochs = getattr(self.study.sampler, "epochs_for", lambda n: None)(trial.number)
             proxy = dataclasses.replace(self.config.proxy, epochs=int(epochs)) if epochs else None
             if proxy is not None:
                 record(trial, {"proxy_epochs": epochs})
@@ -350,6 +317,19 @@ class _Driver:
                 self.best = max(self.best or 0.0, metrics["accuracy"])
         self.bar.update(1, self._postfix())
 
+    def _tell_duplicate(self, trial, first: int) -> None:
+        """An ask whose spec trial `first` already has: never trained again, told failed so that the
+        samplers ignore it (they read complete trials), and asked anew."""
+        import optuna
+
+        record(trial, {"failed_stage": DUPLICATE, "duplicate_of": first,
+                       "reason": f"the spec of trial {first}: not trained again"})
+        self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        self.duplicates_in_a_row += 1
+        if self.duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
+            self.stopped = (f"the {self.config.sampler} strategy proposed {MAX_DUPLICATES_IN_A_ROW} specs in a row that "
+                            "earlier trials have: the space within budget looks used up")
+
     def _tell_screened(self, trial, verdict) -> None:
         self.screened += 1
         self.screened_in_a_row += 1
@@ -363,9 +343,10 @@ class _Driver:
         constrain(trial, self.config, metrics, runs=verdict.runs, rejected=True)
         self.study.tell(trial, objective_values(self.config, {"accuracy": 0.0, **metrics}))
         if self.screened_in_a_row >= MAX_SCREENED_IN_A_ROW:
-            raise InfeasibleBudgetError(
-                f"{MAX_SCREENED_IN_A_ROW} sampled specs in a row broke the budget before training "
-                f"(last: {verdict.reason}); the budget is too tight for space {self.space.name!r}")
+            self.stopped = (f"{MAX_SCREENED_IN_A_ROW} sampled specs in a row broke the budget before training "
+                            f"(last: {verdict.reason}); the budget is too tight for space {self.space.name!r} "
+                            f"under the {self.config.sampler} strategy (the guided strategy proposes only specs "
+                            "estimated within budget)")
         self.bar.update(0, self._postfix())
 
     def _postfix(self) -> str:

@@ -32,10 +32,23 @@ SELECTION_RULE = ("chosen on the validation split: the final models within budge
 
 
 def proxy_pareto(study, config: StudyConfig) -> list[dict]:
-    """Feasible trained trials that no other dominates, most accurate first, at most final_top_k."""
+    """Feasible trained trials that no other dominates, most accurate first, each architecture once
+    (a study of an earlier version may have trained one twice), at most final_top_k."""
     feasible = [r for r in trained_rows(study) if config.budgets.admits(r)]
     front = sorted(non_dominated(feasible, config.objectives), key=lambda r: (-r["accuracy"], r["trial"]))
-    return front[: config.final_top_k]
+    return _once_each(front)[: config.final_top_k]
+
+
+def _once_each(rows: list[dict]) -> list[dict]:
+    """`rows` with each spec hash's first row only (rows without one kept)."""
+    seen: set = set()
+    out = []
+    for r in rows:
+        key = r.get("spec_hash")
+        if key is None or key not in seen:
+            out.append(r)
+            seen.add(key)
+    return out
 
 
 def retrain_pareto(study, config: StudyConfig, out_dir: Path, *, executor, progress: bool = True, dataset=None) -> list[dict]:
@@ -88,4 +101,5 @@ def final_pareto(finals: list[dict], config: StudyConfig) -> list[dict]:
     ok = [f for f in finals if f.get("status") == "ok" and f.get("val_accuracy") is not None and config.budgets.admits(f)]
     on_validation = [{**f, "accuracy": f["val_accuracy"]} for f in ok]
     front = {r["trial"] for r in non_dominated(on_validation, config.objectives)}
-    return sorted((f for f in ok if f["trial"] in front), key=lambda r: (-r["val_accuracy"], r["size_bytes"], r["trial"]))
+    return _once_each(sorted((f for f in ok if f["trial"] in front),
+                             key=lambda r: (-r["val_accuracy"], r["size_bytes"], r["trial"])))

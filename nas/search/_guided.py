@@ -35,9 +35,11 @@ from ._estimate import Estimate, Estimator, fill_unknown
 from ._screen import analytic_screen
 from ._study import StudyConfig
 
-__all__ = ["GuidedProposer", "Proposal", "POOL_SIZE", "startup_trials", "expected_hv_improvement", "fit_surrogate"]
+__all__ = ["GuidedProposer", "Proposal", "POOL_SIZE", "POOL_ROUNDS", "startup_trials", "expected_hv_improvement",
+           "fit_surrogate"]
 
 POOL_SIZE = 3000  # specs drawn and screened once per search (about 3 s)
+POOL_ROUNDS = 5  # draws of POOL_SIZE at most: another is drawn when every feasible spec of the pool was tried
 QMC_POINTS = 2 ** 14  # quasi-random points in the budget box for the hypervolume integrals
 ACCURACY_EVERY = 2  # every second surrogate pick maximises expected improvement of the best accuracy
 
@@ -58,22 +60,35 @@ class Proposal:
 class GuidedProposer:
     def __init__(self, config: StudyConfig, space, device, in_channels: int, num_classes: int,
                  pool_size: int = POOL_SIZE):
-        self.config, self.space = config, space
+        self.config, self.space, self.device = config, space, device
+        self.in_channels, self.num_classes, self.pool_size = in_channels, num_classes, pool_size
         self.estimator = Estimator(config, space, device, in_channels, num_classes)
         self.n_startup = startup_trials(config.trials)
-        rng = np.random.default_rng(config.seed)
-        pool: dict[str, tuple[dict, Estimate]] = {}
-        for _ in range(pool_size):
+        self.pool: dict[str, tuple[dict, Estimate]] = {}
+        self.rounds = 0  # pools drawn so far
+        self._draw()
+
+    def _draw(self) -> None:
+        """Draw the next pool round (seeded by the study's seed and the round) and keep its specs
+        estimated within every budget; the descriptors' standardisation follows the whole pool."""
+        rng = np.random.default_rng(self.config.seed if self.rounds == 0 else [self.config.seed, self.rounds])
+        self.rounds += 1
+        seen: set[str] = set()
+        for _ in range(self.pool_size):
             params: dict = {}
-            spec = space.build(lambda name, opts: params.setdefault(name, opts[int(rng.integers(len(opts)))]))
-            if spec.hash in pool:
+            spec = self.space.build(lambda name, opts: params.setdefault(name, opts[int(rng.integers(len(opts)))]))
+            if spec.hash in self.pool or spec.hash in seen:
                 continue
-            if analytic_screen(spec, in_channels, num_classes, config.budgets, device).feasible:
-                pool[spec.hash] = (params, self.estimator.estimate(spec))
-        self.pool = pool
-        descriptors = np.array([e.descriptor for _, e in pool.values()]) if pool else np.zeros((0, 1))
+            seen.add(spec.hash)
+            if analytic_screen(spec, self.in_channels, self.num_classes, self.config.budgets, self.device).feasible:
+                self.pool[spec.hash] = (params, self.estimator.estimate(spec))
+        descriptors = np.array([e.descriptor for _, e in self.pool.values()]) if self.pool else np.zeros((0, 1))
         self._mean = descriptors.mean(0) if len(descriptors) else 0.0
         self._std = np.where(descriptors.std(0) > 1e-9, descriptors.std(0), 1.0) if len(descriptors) else 1.0
+
+    def pool_summary(self) -> str:
+        """The pool in words: how many specs were drawn and how many are estimated within budget."""
+        return f"{len(self.pool)} of {self.rounds * self.pool_size:,} drawn specs"
 
     def standardized(self, estimates: Sequence[Estimate]) -> np.ndarray:
         width = len(self._mean) if np.ndim(self._mean) else 0
@@ -83,11 +98,15 @@ class GuidedProposer:
     def propose(self, trained: Sequence[dict], taken: set[str], pending: Sequence[ArchSpec] = (),
                 corrections: Mapping[tuple[str, str], np.ndarray] | None = None) -> Proposal | None:
         """The next spec to train, given the study's trained rows (records with `spec`, `accuracy`,
-        measured costs), the spec hashes already asked (`taken`) and the specs in flight; None when
-        the feasible pool is used up (the study's sampler then draws). `corrections`: the cheap
+        measured costs), the spec hashes already asked (`taken`) and the specs in flight; a new pool
+        round is drawn when every spec of the pool was asked, and None comes back when `POOL_ROUNDS`
+        rounds hold none left (the search then ends as planned). `corrections`: the cheap
         objectives' calibration (`Estimator.corrections`, which the driver fits on every exact size and
         arena, footprint rejections included); default: fitted on `trained`."""
         free = [(h, p, e) for h, (p, e) in self.pool.items() if h not in taken]
+        while not free and self.rounds < POOL_ROUNDS:
+            self._draw()
+            free = [(h, p, e) for h, (p, e) in self.pool.items() if h not in taken]
         if not free:
             return None
         known = [self.estimator.estimate(ArchSpec.from_json(r["spec"])) for r in trained]

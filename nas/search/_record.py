@@ -9,10 +9,12 @@ from typing import Any
 
 from ._study import StudyConfig
 
-__all__ = ["PENALTY", "metrics_of", "record", "objective_values", "constrain", "count_trials", "trained_rows",
-           "trial_rows", "interrupted"]
+__all__ = ["PENALTY", "DUPLICATE", "metrics_of", "record", "objective_values", "constrain", "count_trials", "trained_rows",
+           "trial_rows", "interrupted", "asked_specs", "trial_key"]
 
 PENALTY = 1e12  # objective value of a minimised metric that was never measured
+#: The `failed_stage` of an ask whose spec an earlier trial had: told failed (samplers ignore it), never trained
+DUPLICATE = "duplicate"
 
 
 def metrics_of(result, device) -> dict[str, Any]:
@@ -90,8 +92,9 @@ def count_trials(study) -> tuple[int, int, int]:
                 screened += 1
             else:
                 trained += 1
-        elif t.state == optuna.trial.TrialState.FAIL and not interrupted(t.user_attrs):
-            failed += 1  # an interrupted trial is not the candidate's failure: its work is redone
+        elif t.state == optuna.trial.TrialState.FAIL and not interrupted(t.user_attrs) \
+                and t.user_attrs.get("failed_stage") != DUPLICATE:
+            failed += 1  # an interrupted trial is not the candidate's failure (its work is redone), nor a duplicate ask
     return trained, failed, screened
 
 
@@ -99,6 +102,31 @@ def interrupted(attrs: dict) -> bool:
     """Interrupted, not failed: marked so by a search, or failed by Optuna's stale-heartbeat check
     (which records no stage; every failure of a candidate records one)."""
     return attrs.get("failed_stage") in (None, "interrupted")
+
+
+def trial_key(spec_hash: str, proxy_epochs: int | None = None) -> str:
+    """What makes two trials the same training: the spec, and the proxy epochs where a strategy sets
+    them per trial (Hyperband trains a spec again for more epochs)."""
+    return f"{spec_hash}@{proxy_epochs}" if proxy_epochs else spec_hash
+
+
+def asked_specs(trials) -> dict[str, int]:
+    """`trial_key` -> the first trial that holds it, over the trials whose spec was trained or sent to
+    train: trained, failed, in flight. Not an interrupted trial (its work is redone), a duplicate ask,
+    nor a rejection before training (screening it again costs no training, and the budgets that
+    rejected it may have changed)."""
+    import optuna
+
+    out: dict[str, int] = {}
+    for t in trials:
+        a = t.user_attrs
+        if "spec_hash" not in a or a.get("failed_stage") == DUPLICATE or a.get("screened"):
+            continue
+        if t.state == optuna.trial.TrialState.FAIL and interrupted(a):
+            continue
+        if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING):
+            out.setdefault(trial_key(a["spec_hash"], a.get("proxy_epochs")), t.number)
+    return out
 
 
 def trained_rows(study) -> list[dict]:
@@ -122,6 +150,8 @@ def trial_rows(study, config: StudyConfig) -> list[dict]:
         row.update(trial=t.number, state=t.state.name.lower(), sparsity=spec.get("sparsity"), screened=bool(a.get("screened")))
         if t.state.name == "FAIL" and a.get("failed_stage") is None:
             row.update(failed_stage="interrupted", reason="its search process stopped sending heartbeats")
+        if a.get("failed_stage") == DUPLICATE:
+            row["state"] = DUPLICATE  # asked again, not trained: not a candidate's failure
         row["feasible"] = bool(t.state.name == "COMPLETE" and not a.get("screened") and config.budgets.admits(a))
         rows.append(row)
     return rows

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._study import StudyConfig
 
 __all__ = ["make_sampler"]
 
 
-def make_sampler(config: StudyConfig):
+def make_sampler(config: StudyConfig, resumed_at: int = 0):
     """The seeded sampler of `config.sampler`. Budgets reach the samplers as per-trial constraints
     (set when a trial is told), not a callback; KerasTuner's oracles get them folded into one
-    scalar (`scalarize`)."""
+    scalar (`scalarize`). `resumed_at`: how many trials the study already holds; a resumed study's
+    Optuna sampler is seeded past them, since the seed alone would draw the first trials' specs again
+    (the driver refuses to train a spec twice, so those draws would be asked for nothing)."""
     import optuna
 
     if config.sampler.startswith("kerastuner-"):
@@ -18,11 +22,12 @@ def make_sampler(config: StudyConfig):
 
         return KerasTunerSampler(config.sampler, config.search_space().parameters(), config.budgets, config.seed,
                                  config.proxy.epochs)
+    seed = config.seed if not resumed_at else int(np.random.SeedSequence([config.seed, resumed_at]).generate_state(1)[0])
     if config.sampler == "nsga2":
         population = max(8, min(50, config.trials // 3))
-        return optuna.samplers.NSGAIISampler(population_size=population, seed=config.seed)
+        return optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
     if config.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=config.seed, multivariate=True, n_startup_trials=min(10, max(3, config.trials // 3)))
-    # "random", and "guided": its specs come through study.enqueue_trial (`_guided`); the random sampler
-    # draws only once its feasible pool is used up
-    return optuna.samplers.RandomSampler(seed=config.seed)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=min(10, max(3, config.trials // 3)))
+    # "random", and "guided": its specs come through study.enqueue_trial (`_guided`), and it ends when its
+    # feasible pool is used up; the random sampler only fills the trial's parameters it was given
+    return optuna.samplers.RandomSampler(seed=seed)

@@ -142,14 +142,16 @@ def space_floor(space, in_channels: int, num_classes: int, device: Device) -> di
         rams.append(arena.arena_bytes if arena is not None and arena.compatible
                     else activation_peak_bytes(spec, in_channels, num_classes))
     latencies = [v for v in (device.predict_latency_ms(s, in_channels, num_classes) for s in specs["ram"]) if v is not None]
-    return {"min_size_kb": min(sizes) / KB, "min_ram_kb": min(rams) / KB,
-            "min_latency_ms": min(latencies) if latencies else None}
+    fastest = min(latencies) if latencies else None
+    return {"min_size_kb": min(sizes) / KB, "min_ram_kb": min(rams) / KB, "min_latency_ms": fastest,
+            # one mean power per board: the least energy is the fastest model's
+            "min_energy_uj": fastest * device.power_mw if fastest is not None and device.power_mw is not None else None}
 
 
 def check_budgets_reachable(space, in_channels: int, num_classes: int, budgets: Budgets, device: Device) -> dict | None:
     """InfeasibleBudgetError, before any training, when no spec of the space can meet the budget;
     the space's floors when a budget was checked."""
-    if budgets.max_size_kb is None and budgets.max_ram_kb is None and budgets.max_latency_ms is None:
+    if all(v is None for v in (budgets.max_size_kb, budgets.max_ram_kb, budgets.max_latency_ms, budgets.max_energy_uj)):
         return None
     floor = space_floor(space, in_channels, num_classes, device)
     too_tight = []
@@ -162,6 +164,10 @@ def check_budgets_reachable(space, in_channels: int, num_classes: int, budgets: 
     if budgets.max_latency_ms is not None and floor["min_latency_ms"] is not None and budgets.max_latency_ms < floor["min_latency_ms"]:
         too_tight.append(f"max latency {budgets.max_latency_ms} ms on {device.name} "
                          f"(the space's fastest model is predicted at {floor['min_latency_ms']:.2f} ms)")
+    if budgets.max_energy_uj is not None and floor["min_energy_uj"] is not None and budgets.max_energy_uj < floor["min_energy_uj"]:
+        too_tight.append(f"max energy {budgets.max_energy_uj} uJ on {device.name} (the space's fastest model is predicted "
+                         f"at {floor['min_energy_uj']:.1f} uJ per inference, {device.power_mw:.1f} mW x "
+                         f"{floor['min_latency_ms']:.2f} ms)")
     if too_tight:
         raise InfeasibleBudgetError(f"no candidate of space {space.name!r} can meet {' and '.join(too_tight)}; "
                                     "raise the budget or use a smaller space")

@@ -3,11 +3,17 @@ or a journal file; passwords in URLs never reach a message."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
+from ._pareto import OBJECTIVES
+from ._record import count_trials
+from ._samplers import make_sampler
+from ._study import StudyConfig
 
-__all__ = ["storage_for", "redact", "scrub"]
+__all__ = ["storage_for", "redact", "scrub", "open_study", "where_of"]
 
 
 def storage_for(out_dir: Path, storage):
@@ -56,3 +62,67 @@ def redact(url: str) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+def open_study(config: StudyConfig, out_dir: Path, storage=None, identity: dict | None = None):
+    """The Optuna study of `config` in `storage` (default: SQLite in `out_dir`), created or resumed.
+
+    `identity` (`StudyConfig.identity`) is stored with a new study; resuming a stored study with a
+    different one is a ConfigError naming what differs. Without it the stored study is opened as is."""
+    import optuna
+
+    directions = [OBJECTIVES[o] for o in config.objectives]
+    try:
+        study = optuna.create_study(study_name=config.name, storage=storage_for(out_dir, storage), directions=directions,
+                                    sampler=make_sampler(config), load_if_exists=True)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        where = redact(storage) if isinstance(storage, str) else str(out_dir)
+        raise ConfigError(f"cannot open study {config.name!r} in {where}: {' '.join(str(exc).split())[:200]}") from None
+    if [d.name.lower() for d in study.directions] != directions:
+        raise ConfigError(f"the stored study {config.name!r} has other objectives; use another --out (or --storage)")
+    if identity is not None:
+        stored = study.user_attrs.get("identity")
+        if stored is None and not study.get_trials(deepcopy=False):
+            study.set_user_attr("identity", identity)
+            study.set_user_attr("config", json.dumps(config.to_dict(), default=str))
+        elif stored != identity and _only_budgets_changed(stored, identity) and count_trials(study)[:2] == (0, 0):
+            # a study that trained nothing (its asks were rejected before training): corrected budgets
+            # go on in it; the rejections stay on record, judged by the new budgets in every report
+            study.set_user_attr("identity", identity)
+            study.set_user_attr("config", json.dumps(config.to_dict(), default=str))
+        elif stored != identity:
+            raise ConfigError(f"the study {config.name!r} in {where_of(storage, out_dir)} was run with other settings: "
+                              f"{_differences(stored, identity)}; resume with the same settings, or start a new study "
+                              "with another --out (or --storage)")
+    return study
+
+
+def where_of(storage, out_dir: Path) -> str:
+    return redact(storage) if isinstance(storage, str) else str(out_dir)
+
+
+def _flat(value, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flat(item, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: value}
+
+
+def _only_budgets_changed(stored, wanted: dict) -> bool:
+    if not isinstance(stored, dict):
+        return False
+    old, new = _flat(stored), _flat(wanted)
+    return all(k.startswith("budgets.") for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+def _differences(stored, wanted: dict) -> str:
+    """'device: host-tflm, now cortex-m4; budgets.max_size_kb: 64, now 16' (or why they cannot be compared)."""
+    if not isinstance(stored, dict):
+        return "it was stored by an earlier version that recorded no comparable settings"
+    old, new = _flat(stored), _flat(wanted)
+    keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    return "; ".join(f"{k}: {old.get(k, 'unset')}, now {new.get(k, 'unset')}" for k in keys)
