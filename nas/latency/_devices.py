@@ -269,7 +269,7 @@ class Device:
         power = entry.get("power_mw")
         widened, widened_max = _widening(base.artifact, priced.estimated, mode)
         error, error_max = entry["unseen_mean_pct"] + widened, entry["unseen_max_pct"] + widened_max
-        energy = energy_errors(entry, error, error_max) if power else (None, None)
+        energy = energy_errors(entry, error, error_max)  # (None, None) where the board published no energy
         return Prediction(mode, True, self.unit, ms, arena_bytes=priced.arena_bytes if self.runtime == "tflm" else None,
                           energy_uj=power * ms if power else None, error_pct=error, error_max_pct=error_max,
                           energy_error_pct=energy[0], energy_error_max_pct=energy[1], estimated=priced.estimated)
@@ -319,7 +319,7 @@ def calibration_score(device: Device) -> str:
         if entry is None:
             return "not in the board catalog"
         lobo = entry["lobo"].get("mean_abs_error_pct")
-        energy = energy_errors(entry, entry["unseen_mean_pct"], entry["unseen_max_pct"]) if entry.get("power_mw") else (None,)
+        energy = energy_errors(entry, entry["unseen_mean_pct"], entry["unseen_max_pct"])
         return (f"leave-one-model-out mean {entry['loo_mean_pct']:.0f}%, max {entry['loo_max_pct']:.0f}% "
                 f"({len(entry['refs'])} refs); a model no board has run: mean {entry['unseen_mean_pct']:.0f}%, "
                 f"max {entry['unseen_max_pct']:.0f}%" + (f"; leave-one-board-out {lobo:.0f}%" if lobo is not None else "")

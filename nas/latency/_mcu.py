@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import ConfigError
 from ._board_fit import EXACT_SHAPE, KERNEL_CLASSES, PRIOR_SD, RESIDUAL_SD, SHAPE_SD, class_instructions, coef_digest, fit_joint
 from ._boards import LEFT_OUT, ROWS_FILE, PARTS_FILE, board_profiles
+from ._devices import energy_errors
 from ._fitting import provenance
 
 __all__ = ["CATALOG_ARTIFACT", "APP_RESERVE", "calibrate_boards", "reference_class_instructions", "device_profile"]
@@ -126,8 +127,6 @@ def calibrate_boards(seed: int = 0) -> tuple[dict, list[dict]]:
     loo = [e["loo_mean_pct"] for e in entries.values()]
     lobo = [e["lobo"]["mean_abs_error_pct"] for e in entries.values() if "mean_abs_error_pct" in e["lobo"]]
     energy = [e["energy_loo_mean_pct"] for e in entries.values() if e["energy_loo_mean_pct"] is not None]
-    from ._devices import energy_errors
-
     # what a search candidate's energy carries: its latency's unseen error compounded with the power model's
     energy_unseen = [energy_errors(e, e["unseen_mean_pct"], e["unseen_max_pct"]) for e in entries.values()
                      if e["power_loo_mean_pct"] is not None]

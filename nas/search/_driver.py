@@ -29,7 +29,6 @@ from ._halving import Halving, halving_rule, rungs_for
 from ._progress import Progress
 from ._record import (DUPLICATE, asked_specs, constrain, count_trials, interrupted, metrics_of, objective_values, record,
                       trained_rows, trial_key, trial_rows)
-from ._samplers import make_sampler
 from ._screen import analytic_screen, check_budgets_reachable
 from ._stale import Heartbeat, fail_interrupted, worker_id
 from ._storage import open_study, storage_for
@@ -37,7 +36,7 @@ from ._study import StudyConfig, write_run_config
 from ._trial import TrialOutcome
 from ._warm import warm_start_specs
 
-__all__ = ["run_study", "open_study", "SearchSummary", "MAX_SCREENED_IN_A_ROW", "MAX_DUPLICATES_IN_A_ROW",
+__all__ = ["run_study", "SearchSummary", "MAX_SCREENED_IN_A_ROW", "MAX_DUPLICATES_IN_A_ROW",
            "FAILURES_BEFORE_GIVING_UP"]
 
 MAX_SCREENED_IN_A_ROW = 2000  # asked specs in a row rejected before training, then stop asking
@@ -113,9 +112,6 @@ def run_study(
             storage = storage_for(out_dir, storage)
             study = open_study(config, out_dir, storage, config.identity(dataset.fingerprint))
             fail_interrupted(study, storage)
-            held = len(study.get_trials(deepcopy=False))
-            if held and not config.sampler.startswith("kerastuner-"):
-                study.sampler = make_sampler(config, resumed_at=held)  # not the first trials' draws again
             if progress:
                 _print_plan(config, space, device, dataset, out_dir)
             if config.warm_start and study.get_trials(deepcopy=False):
@@ -178,7 +174,6 @@ class _Driver:
         self.rungs = rungs_for(config.proxy.epochs) if config.halving_on else ()
         self.estimator = self.proposer.estimator if self.proposer is not None else Estimator(config, space, device, c, k)
         self.inflight_specs: dict[int, Any] = {}
-        self.estimates: dict[str, Any] = {}  # spec hash -> Estimate (`halving_rule`)
         self.dataset, self.executor = dataset, executor
         self.models_dir = out_dir / "models"
         self.models_dir.mkdir(exist_ok=True)
@@ -246,8 +241,8 @@ class _Driver:
         return True
 
     def _halving(self, spec, trained, corrections) -> Halving:
-        """The successive-halving rule of `spec` (`halving_rule`), each spec estimated once per search."""
-        return halving_rule(self.estimator, self.rungs, spec, trained, corrections, len(self.dataset.y_val), self.estimates)
+        """The successive-halving rule of `spec` (`halving_rule`)."""
+        return halving_rule(self.estimator, self.rungs, spec, trained, corrections, len(self.dataset.y_val))
 
     def _ask(self) -> None:
         import optuna

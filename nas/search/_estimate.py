@@ -45,15 +45,28 @@ class Estimator:
     """Cheap objectives of specs for one study: `estimate(spec)`, then `box(estimates, corrections,
     scales)` puts them in the budget box (each minimised objective over `scales`: its budget, or the
     largest value seen where it has none), with size and arena calibrated by `corrections` (the
-    overhead coefficients refitted on measured rows)."""
+    overhead coefficients refitted on measured rows). A spec is estimated once: every ask weighs the
+    study's trained specs again (calibration, surrogate, halving), and an estimate never changes."""
 
     def __init__(self, config: StudyConfig, space, device, in_channels: int, num_classes: int):
         self.config, self.device = config, device
         self.in_channels, self.num_classes = in_channels, num_classes
         self.modes = tuple(space.choices["quantization"])
         self.cheap = tuple(o for o in config.objectives if o != "accuracy")
+        self._estimates: dict[str, Estimate] = {}  # spec hash -> its estimate
 
     def estimate(self, spec: ArchSpec) -> Estimate:
+        est = self._estimates.get(spec.hash)
+        if est is None:
+            est = self._estimates[spec.hash] = self._estimate(spec)
+        return est
+
+    def estimate_row(self, row: Mapping) -> Estimate:
+        """The estimate of a trial record's spec (`spec`, and `spec_hash`, which spares parsing one estimated before)."""
+        est = self._estimates.get(row.get("spec_hash"))
+        return est if est is not None else self.estimate(ArchSpec.from_json(row["spec"]))
+
+    def _estimate(self, spec: ArchSpec) -> Estimate:
         c, k = self.in_channels, self.num_classes
         params, macs = count_params(spec, c, k), count_macs(spec, c, k)
         weights, activations = weight_bytes(spec, c, k), activation_peak_bytes(spec, c, k)
@@ -72,7 +85,7 @@ class Estimator:
         `trained` rows (records with `spec`, `size_bytes`, `peak_ram_bytes`)."""
         data: dict[tuple[str, str], list[tuple[tuple[float, ...], float]]] = {}
         for row in trained:
-            est = self.estimate(ArchSpec.from_json(row["spec"]))
+            est = self.estimate_row(row)
             for name, bound in (("size_bytes", est.weight_bytes), ("peak_ram_bytes", est.activation_bytes)):
                 if row.get(name):
                     data.setdefault((est.spec.quantization, name), []).append((est.structure, row[name] - bound))

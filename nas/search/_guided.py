@@ -109,7 +109,7 @@ class GuidedProposer:
             free = [(h, p, e) for h, (p, e) in self.pool.items() if h not in taken]
         if not free:
             return None
-        known = [self.estimator.estimate(ArchSpec.from_json(r["spec"])) for r in trained]
+        known = [self.estimator.estimate_row(r) for r in trained]
         flying = [self.estimator.estimate(s) for s in pending]
         if corrections is None:
             corrections = self.estimator.corrections(trained)

@@ -86,26 +86,15 @@ class Halving:
         return ranks[0] > 0 and better >= max(1, math.ceil(len(points) / self.eta))
 
 
-def halving_rule(estimator, rungs: tuple[int, ...], spec, trained: Sequence[dict], corrections, val_samples: int,
-                 estimates: dict | None = None) -> Halving:
+def halving_rule(estimator, rungs: tuple[int, ...], spec, trained: Sequence[dict], corrections, val_samples: int) -> Halving:
     """The rule of `spec` among the study's `trained` rows: its cheap objectives and every earlier
     trial's rung points, over the objectives known before training (a host device's latency is
     not), in the budget box of `estimator` (`Estimator`) with its `corrections`. Like is compared
     with like: the peers' costs are estimated from their specs as the candidate's are, since their
-    measured size and arena differ from an estimate by a few per cent, enough to flip "no costlier".
-    `estimates`: a cache of estimates by spec hash, filled here."""
-    from ..spec import ArchSpec
-
-    cache = estimates if estimates is not None else {}
-
-    def estimate(s):
-        if s.hash not in cache:
-            cache[s.hash] = estimator.estimate(s)
-        return cache[s.hash]
-
-    est = estimate(spec)
+    measured size and arena differ from an estimate by a few per cent, enough to flip "no costlier"."""
+    est = estimator.estimate(spec)
     scales = estimator.scales([est], corrections, trained)
-    mine, *theirs = estimator.box([est, *(estimate(ArchSpec.from_json(row["spec"])) for row in trained)], corrections, scales)
+    mine, *theirs = estimator.box([est, *map(estimator.estimate_row, trained)], corrections, scales)
     known = [i for i, v in enumerate(mine) if v == v]  # NaN: predicted for no spec before training
     peers = tuple((r, float(row["learning_curve"][r - 1]), tuple(float(cheap[i]) for i in known))
                   for row, cheap in zip(trained, theirs) for r in rungs

@@ -68,7 +68,9 @@ def open_study(config: StudyConfig, out_dir: Path, storage=None, identity: dict 
     """The Optuna study of `config` in `storage` (default: SQLite in `out_dir`), created or resumed.
 
     `identity` (`StudyConfig.identity`) is stored with a new study; resuming a stored study with a
-    different one is a ConfigError naming what differs. Without it the stored study is opened as is."""
+    different one is a ConfigError naming what differs, except for budgets alone in a study that
+    trained nothing yet. Without it the stored study is opened as is. A study that holds trials gets
+    its Optuna sampler seeded past them (`make_sampler`): the seed alone would draw its first specs again."""
     import optuna
 
     directions = [OBJECTIVES[o] for o in config.objectives]
@@ -78,24 +80,26 @@ def open_study(config: StudyConfig, out_dir: Path, storage=None, identity: dict 
     except ConfigError:
         raise
     except Exception as exc:
-        where = redact(storage) if isinstance(storage, str) else str(out_dir)
-        raise ConfigError(f"cannot open study {config.name!r} in {where}: {' '.join(str(exc).split())[:200]}") from None
+        raise ConfigError(f"cannot open study {config.name!r} in {where_of(storage, out_dir)}: "
+                          f"{' '.join(str(exc).split())[:200]}") from None
     if [d.name.lower() for d in study.directions] != directions:
         raise ConfigError(f"the stored study {config.name!r} has other objectives; use another --out (or --storage)")
+    held = len(study.get_trials(deepcopy=False))
     if identity is not None:
         stored = study.user_attrs.get("identity")
-        if stored is None and not study.get_trials(deepcopy=False):
-            study.set_user_attr("identity", identity)
-            study.set_user_attr("config", json.dumps(config.to_dict(), default=str))
-        elif stored != identity and _only_budgets_changed(stored, identity) and count_trials(study)[:2] == (0, 0):
-            # a study that trained nothing (its asks were rejected before training): corrected budgets
-            # go on in it; the rejections stay on record, judged by the new budgets in every report
+        changed = _changed(stored, identity)
+        # a new study takes the identity; so does one that trained nothing (its asks were all rejected
+        # before training) when only its budgets change: the rejections stay on record, judged anew
+        if (stored is None and not held) or (changed and all(k.startswith("budgets.") for k in changed)
+                                             and count_trials(study)[:2] == (0, 0)):
             study.set_user_attr("identity", identity)
             study.set_user_attr("config", json.dumps(config.to_dict(), default=str))
         elif stored != identity:
             raise ConfigError(f"the study {config.name!r} in {where_of(storage, out_dir)} was run with other settings: "
                               f"{_differences(stored, identity)}; resume with the same settings, or start a new study "
                               "with another --out (or --storage)")
+    if held and not config.sampler.startswith("kerastuner-"):
+        study.sampler = make_sampler(config, resumed_at=held)
     return study
 
 
@@ -112,11 +116,13 @@ def _flat(value, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: value}
 
 
-def _only_budgets_changed(stored, wanted: dict) -> bool:
+def _changed(stored, wanted: dict) -> list[str]:
+    """The flattened settings that differ between a stored identity and `wanted`, sorted (empty when
+    `stored` is no identity at all: an earlier version's, or none)."""
     if not isinstance(stored, dict):
-        return False
+        return []
     old, new = _flat(stored), _flat(wanted)
-    return all(k.startswith("budgets.") for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
 
 
 def _differences(stored, wanted: dict) -> str:
@@ -124,5 +130,4 @@ def _differences(stored, wanted: dict) -> str:
     if not isinstance(stored, dict):
         return "it was stored by an earlier version that recorded no comparable settings"
     old, new = _flat(stored), _flat(wanted)
-    keys = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-    return "; ".join(f"{k}: {old.get(k, 'unset')}, now {new.get(k, 'unset')}" for k in keys)
+    return "; ".join(f"{k}: {old.get(k, 'unset')}, now {new.get(k, 'unset')}" for k in _changed(stored, wanted))
