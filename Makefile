@@ -7,7 +7,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast bench clean arm arm-deps
 
 setup: $(STAMP)
 
@@ -36,6 +36,19 @@ bench: $(STAMP)   # about two hours on 2 cores; figures go to benchmarks/README.
 	$(BIN)/python benchmarks/strategies.py --trials 24
 	$(BIN)/python benchmarks/ray_scaling.py --workers 1 2
 	$(BIN)/python benchmarks/latency_models.py --samples 300 --cache runs/latency-cache --wallclock 150
+
+# The Arm (Cortex-M) build of TFLite Micro, for `nas measure` and the cortex-m*-qemu-* devices:
+# the OS's cross-compiler and QEMU, then TFLite Micro and CMSIS-NN at pinned versions, built for
+# every core and kernel set (minutes each, once; kept in ~/.cache/tinyml-nas/arm).
+ARM_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-user
+arm-deps:
+	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-arm >/dev/null; then exit 0; fi; \
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$SUDO apt-get install -y -q --no-install-recommends $(ARM_PACKAGES) >/dev/null 2>&1 || \
+	{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q --no-install-recommends $(ARM_PACKAGES) >/dev/null; }
+
+arm: $(STAMP) arm-deps
+	$(BIN)/nas firmware build --all
 
 clean:
 	rm -rf runs build dist *.egg-info .pytest_cache

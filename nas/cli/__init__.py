@@ -3,7 +3,7 @@
 User mistakes (`NasError`, and argparse's usage errors: a numeric flag out of range, a missing argument)
 print one line `nas: error: ...` and exit 2, without a traceback.
 Commands live with their concern: `_explore` (space, datasets, evaluate), `_latency` (devices,
-calibrate, predict), `_search` (search, pareto, export, baselines, compare).
+calibrate, predict), `_arm` (measure, firmware), `_search` (search, pareto, export, baselines, compare).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import NasError
-from . import _explore, _latency, _search
+from . import _arm, _explore, _latency, _search
 from ._common import EXIT_USAGE, VERBOSE, Parser, protect_stdout
 
 __all__ = ["main", "build_parser"]
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nas {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for commands in (_explore, _latency, _search):
+    for commands in (_explore, _latency, _arm, _search):
         commands.register(sub)
     return parser
 

@@ -174,6 +174,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         from ..measure import require_valgrind
 
         require_valgrind()
+    if device.measure == "qemu":
+        from ..firmware import require_toolchain
+
+        require_toolchain()
     show = None if args.json or args.no_progress else (lambda i, n: print(f"\rbuilt {i}/{n} models", end="", file=sys.stderr, flush=True))
     artifact = calibrate_host(device, args.samples, seed=args.seed, progress=show, op_samples=args.op_samples)
     if show:

@@ -6,8 +6,9 @@ Latency sources:
     model              a fitted latency model (`latency_models/<latency_model>.json`, written by
                        `nas calibrate`) predicts from the model's kernels, before or after training
 
-Units: "ms" for time; "instructions" for the instruction-count rulers (`host-*-icount`), which
-are what latency models are validated against. A search optimises time, so it needs an "ms" device.
+Units: "ms" for time; "instructions" for the instruction-count rulers (`host-*-icount` under
+valgrind, `cortex-m*-qemu-*` on the Arm build under QEMU), which are what latency models are
+validated against. A search optimises time, so it needs an "ms" device.
 Latency enters the search through one seam, `Device.latency_ms(result)`. A prediction is a typed
 `Prediction`: a value with its unit, or the reason there is none.
 """
@@ -32,7 +33,7 @@ __all__ = ["Device", "Prediction", "load_device", "device_names", "load_artifact
 _LATENCY_SOURCES = ("host_measurement", "model")
 _UNITS = ("ms", "instructions")
 _RUNTIMES = ("litert", "tflm", "xcubeai", "stedgeai", "plumerai", "hale", "microtvm", "onnc")
-_MEASURES = ("", "icount", "wallclock", "published")
+_MEASURES = ("", "icount", "qemu", "wallclock", "published")
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ class Device:
     memory_source: str = ""  # where sram_kb and flash_kb come from (a datasheet), or why they are empty
     sparsity_modes: tuple[str, ...] = ()  # modes whose pruned weights the runtime stores in fewer bytes or runs in fewer cycles
     sparsity_note: str = ""  # what pruning buys on this runtime, as measured (benchmarks/README.md, sparsity)
+    arm_core: str = ""  # measure qemu: the core of the Arm build that counts it (`nas.firmware.CORES`)
+    kernels: str = ""  # ... and its kernel set, cmsisnn or reference
 
     def runs(self, mode: str) -> bool:
         return mode in self.quantization
@@ -392,6 +395,8 @@ def _device_from_file(where: str, mtime: float) -> Device:
                        ("measure", _MEASURES)):
         if data.get(key, "") not in valid:
             raise ConfigError(f"{path}: {key} must be one of {[v for v in valid if v]}")
+    if (data.get("measure") == "qemu") != bool(data.get("arm_core") and data.get("kernels")):
+        raise ConfigError(f"{path}: measure qemu goes with arm_core and kernels (the Arm build that counts it), and only it")
     if data["latency_source"] == "model" and not data.get("latency_model"):
         raise ConfigError(f"{path}: latency_source model needs latency_model (an artifact name)")
     try:

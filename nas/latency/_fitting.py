@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
 import time
 import zlib
@@ -284,6 +285,9 @@ def measure_samples(samples: list[Sample], device) -> None:
         for sample, count in zip(todo, count_instructions([s.tflite for s in todo], device.runtime)):
             sample.measured = float(count.instructions) if count.instructions else None
             sample.reason = sample.reason or count.reason
+    elif device.measure == "qemu":
+        _count_on_arm(todo, device)
+        return
     elif device.measure == "wallclock":
         from ..measure import measure_wallclock
 
@@ -297,6 +301,25 @@ def measure_samples(samples: list[Sample], device) -> None:
                 arena = tflm_arena(sample.tflite)
                 sample.arena_bytes = arena.arena_bytes if arena.compatible else None
                 sample.arena_tail = arena.tail_bytes if arena.compatible else None
+
+
+def _count_on_arm(todo: list[Sample], device) -> None:
+    """Instructions (the whole warm invoke) and arena of each sample on the device's Arm build,
+    one emulator a core at a time. The arena is the core's own (4-byte pointers): no host tail."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..firmware import build_plugin, build_runner
+    from ..measure import arm_count
+
+    build_runner(device.arm_core, device.kernels)  # once, before the threads ask for it
+    build_plugin()
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        counts = list(pool.map(lambda s: arm_count(s.tflite, device.arm_core, device.kernels), todo))
+    for sample, count in zip(todo, counts):
+        sample.measured = float(count.instructions) if count.instructions else None
+        sample.reason = sample.reason or count.reason
+        sample.arena_bytes = count.arena_bytes
+        sample.arena_tail = None
 
 
 def calibrate_host(device, count: int, seed: int = 0, progress=None, op_samples: int = 0) -> dict:
@@ -315,6 +338,14 @@ def calibrate_host(device, count: int, seed: int = 0, progress=None, op_samples:
         samples += make_op_samples(op_samples, device.quantization, seed + 11)
     measure_samples(samples, device)
     return host_artifact(device, samples, seed, {"seconds": round(time.time() - start, 1)})
+
+
+_RULERS = {
+    "icount": "callgrind instructions inside the runtime's invoke, second of two invokes",
+    "qemu": ("Arm instructions of the whole invoke (second of two, zeros as input) on TFLite Micro's Arm build under QEMU, "
+             "counted by a plugin"),
+    "wallclock": "wall-clock ms, LiteRT 1 thread, robust protocol (nas.measure.measure_wallclock)",
+}
 
 
 def host_artifact(device, samples: list[Sample], seed: int, extra_provenance: dict | None = None) -> dict:
@@ -338,8 +369,7 @@ def host_artifact(device, samples: list[Sample], seed: int, extra_provenance: di
         "provenance": provenance(len(samples), seed, {
             "measured": sum(1 for s in samples if s.measured), "held_out_fraction": HELD_OUT_FRACTION,
             "sources": sorted({s.source for s in samples}), "not_measured": failures,
-            "ruler": ("callgrind instructions inside the runtime's invoke, second of two invokes"
-                      if device.measure == "icount" else "wall-clock ms, LiteRT 1 thread, robust protocol (nas.measure.measure_wallclock)"),
+            "ruler": _RULERS[device.measure],
             **(extra_provenance or {}),
         }),
     }

@@ -1,0 +1,127 @@
+"""A model's firmware: the sources an embedded project compiles (model array, an op resolver with
+exactly the model's operators, the arena, a minimal main) and the image they link to for a core,
+with its flash and RAM.
+
+The sources compile as C (the model array) and C++ (the rest) with GCC and Clang. The image links
+them against the core's TFLite Micro library with newlib-nano and `--gc-sections`, as a firmware
+project does, so its sections are what a board's flash and RAM hold: the runtime, the kernels the
+resolver registers, the model and the arena. TFLite Micro's log goes to `nas_log_write`, a weak
+function the application replaces (a UART write); the image's log formatter is newlib-nano's.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError
+from ._build import Library, _run, build_library, compile_flags
+
+__all__ = ["FirmwareSources", "firmware_sources", "resolver_methods", "Footprint", "link_footprint", "ARENA_MARGIN"]
+
+#: bytes added to the arena TFLite Micro reported using on the core (the buffer's start alignment)
+ARENA_MARGIN = 16
+_RESOLVER_HEADER = "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+#: operators whose registration name does not follow from the operator's name
+_SPECIAL = {"TFLite_Detection_PostProcess": "AddDetectionPostprocess"}
+
+
+def resolver_methods(tree: Path) -> dict[str, str]:
+    """`MicroMutableOpResolver`'s Add methods, by normalized operator name (CONV_2D -> conv2d -> AddConv2D)."""
+    text = (tree / _RESOLVER_HEADER).read_text()
+    return {name.lower(): f"Add{name}" for name in re.findall(r"TfLiteStatus Add(\w+)\(", text)}
+
+
+def _method(op: str, methods: dict[str, str]) -> str:
+    if op in _SPECIAL:
+        return _SPECIAL[op]
+    key = op.replace("_", "").lower()
+    if key not in methods:
+        raise ConfigError(f"TFLite Micro's op resolver has no kernel for {op}")
+    return methods[key]
+
+
+@dataclass(frozen=True)
+class FirmwareSources:
+    files: dict[str, str]  # file name -> text
+    arena_bytes: int
+    operators: tuple[str, ...]  # the Add methods the resolver calls
+
+    def write(self, folder: Path) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        out = []
+        for name, text in self.files.items():
+            (folder / name).write_text(text)
+            out.append(folder / name)
+        return out
+
+
+def _array(model: bytes) -> str:
+    rows = (", ".join(f"0x{b:02x}" for b in model[i:i + 16]) for i in range(0, len(model), 16))
+    return ",\n  ".join(rows)
+
+
+def firmware_sources(model: bytes, operators: list[str] | tuple[str, ...], arena_used_bytes: int, tree: Path) -> FirmwareSources:
+    """The firmware sources for `model`: `operators` are its operator names (CONV_2D, ...), and
+    `arena_used_bytes` the arena TFLite Micro used on the core (`ARENA_MARGIN` is added)."""
+    methods = resolver_methods(tree)
+    adds = tuple(dict.fromkeys(_method(op, methods) for op in operators))
+    arena = -(-(arena_used_bytes + ARENA_MARGIN) // 16) * 16
+    header = ("#ifndef NAS_MODEL_DATA_H_\n#define NAS_MODEL_DATA_H_\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
+              "// The model, 16-byte aligned as TFLite Micro requires.\nextern const unsigned char g_model[];\n"
+              "extern const unsigned int g_model_len;\n\n#ifdef __cplusplus\n}\n#endif\n\n#endif  // NAS_MODEL_DATA_H_\n")
+    data = (f'#include "model_data.h"\n\n__attribute__((aligned(16))) const unsigned char g_model[] = {{\n  {_array(model)}\n}};\n'
+            f"const unsigned int g_model_len = {len(model)}u;\n")
+    registrations = "\n".join(f"  TF_LITE_ENSURE_STATUS(resolver.{add}());" for add in adds)
+    ops = (f'#ifndef NAS_MODEL_OPS_H_\n#define NAS_MODEL_OPS_H_\n\n#include <cstddef>\n\n#include "{_RESOLVER_HEADER}"\n\n'
+           f"// Exactly the model's operators: each registration links its kernel into the image.\n"
+           f"using ModelOpResolver = tflite::MicroMutableOpResolver<{len(adds)}>;\n\n"
+           f"inline TfLiteStatus RegisterModelOps(ModelOpResolver& resolver) {{\n{registrations}\n  return kTfLiteOk;\n}}\n\n"
+           f"// The arena TFLite Micro used for this model on the core, plus {ARENA_MARGIN} bytes for the buffer's alignment.\n"
+           f"constexpr size_t kArenaBytes = {arena};\n\n#endif  // NAS_MODEL_OPS_H_\n")
+    main = (Path(__file__).with_name("src") / "nas_firmware_main.cc").read_text()
+    return FirmwareSources({"model_data.h": header, "model_data.c": data, "model_ops.h": ops, "main.cc": main}, arena, adds)
+
+
+@dataclass(frozen=True)
+class Footprint:
+    flash_bytes: int  # code, read-only data (the model among it) and the initial values of .data
+    static_ram_bytes: int  # .data and .bss: the arena and the runtime's static state
+    sections: dict[str, int]
+
+
+def _sections(elf: Path) -> tuple[int, int, dict[str, int]]:
+    listing = _run(["arm-none-eabi-objdump", "-h", str(elf)], "objdump -h")
+    flash = ram = 0
+    sizes: dict[str, int] = {}
+    lines = listing.splitlines()
+    for head, flags in zip(lines, lines[1:]):
+        match = re.match(r"\s*\d+\s+(\S+)\s+([0-9a-f]+)\s", head)
+        if not match or "ALLOC" not in flags:
+            continue
+        name, size = match.group(1), int(match.group(2), 16)
+        sizes[name] = size
+        if "LOAD" in flags:
+            flash += size
+        if "READONLY" not in flags:
+            ram += size
+    return flash, ram, sizes
+
+
+def link_footprint(sources: FirmwareSources, core: str, kernels: str) -> Footprint:
+    """Compile and link `sources` for `core` and measure the image's sections."""
+    library: Library = build_library(core, kernels)
+    with tempfile.TemporaryDirectory(prefix="nas-firmware-") as tmp:
+        folder = Path(tmp)
+        sources.write(folder)
+        elf = folder / "firmware.elf"
+        c_obj = folder / "model_data.o"
+        _run(["arm-none-eabi-gcc", *compile_flags(library, cxx=False), "-c", str(folder / "model_data.c"), "-o", str(c_obj)],
+             "compiling model_data.c")
+        _run(["arm-none-eabi-g++", *compile_flags(library), f"-I{folder}", "--specs=nano.specs", "--specs=nosys.specs",
+              "-Wl,--gc-sections", str(folder / "main.cc"), str(c_obj), str(library.path), "-lm", "-o", str(elf)],
+             f"linking the firmware for {core}")
+        flash, ram, sizes = _sections(elf)
+    return Footprint(flash, ram, sizes)

@@ -1,0 +1,242 @@
+"""A model run on the Arm build of TFLite Micro under QEMU, its instructions counted exactly.
+
+The runner (`nas.firmware`, every operator registered) reads the model and an input through
+semihosting and invokes it; the emulator's plugin counts every instruction executed and notes the
+running count at the runner's marks. One run gives:
+    instructions    the whole warm invoke, by an interpreter with no profiler (as firmware runs it)
+    operators       each operator's instructions, by a second interpreter with a profiler
+    arena_bytes     the arena TFLite Micro used on the core (its pointers are 4 bytes, the host's 8)
+    stack_bytes     the stack the invoke used (a painted stack's high-water mark)
+    outputs         the output tensors' bytes, compared with the host TFLite Micro interpreter's
+Counts repeat exactly: the same binary, model and input execute the same instructions.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = ["OperatorCount", "ArmCount", "ArmMeasurement", "arm_count", "arm_measure", "golden_input", "HostTflm"]
+
+
+@dataclass(frozen=True)
+class OperatorCount:
+    index: int
+    name: str
+    instructions: int
+
+
+@dataclass(frozen=True)
+class ArmCount:
+    core: str
+    kernels: str
+    instructions: int | None  # None: the model did not run (reason says why)
+    reason: str = ""
+    operators: tuple[OperatorCount, ...] = ()
+    arena_bytes: int | None = None
+    stack_bytes: int | None = None
+    outputs: bytes = b""
+    emulation_s: float = 0.0
+    total_executed: int | None = None  # the whole emulated program: start-up, reading files, both interpreters
+    extra: dict = field(default_factory=dict)
+
+
+#: the host interpreter's arena while it describes or runs a model for comparison (allocated, not used)
+_HOST_ARENA = 64 << 20
+
+
+def golden_input(shape: list[int] | tuple[int, ...], dtype: str, seed: int = 0) -> np.ndarray:
+    """A deterministic input tensor: uniform over an integer type's range, or over [-1, 1] for floats."""
+    rng = np.random.default_rng(seed)
+    kind = np.dtype(dtype)
+    if kind.kind in "iu":
+        info = np.iinfo(kind)
+        return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(kind)
+    return rng.uniform(-1.0, 1.0, size=shape).astype(kind)
+
+
+def _parse_result(text: str) -> dict:
+    out: dict = {"ops": []}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "op":
+            out["ops"].append(value)
+        elif key in ("arena", "stack", "events"):
+            out[key] = int(value)
+        elif key == "error":
+            out["error"] = value
+        elif key == "ok":
+            out["ok"] = True
+    return out
+
+
+def _parse_marks(text: str) -> tuple[int, list[tuple[str, int]]]:
+    lines = text.split("\n")
+    total = int(lines[0].split()[1])
+    marks = [(kind, int(count)) for kind, count in (line.split() for line in lines[1:] if line)]
+    return total, marks
+
+
+def _operators(marks: list[tuple[str, int]], names: list[str]) -> tuple[OperatorCount, ...]:
+    """Pair the profiled invoke's begin/end marks (nested where a subgraph runs inside an operator)."""
+    begins: list[tuple[int, int]] = []
+    counts: dict[int, int] = {}
+    index = 0
+    for kind, at in marks:
+        if kind == "B":
+            begins.append((index, at))
+            index += 1
+        else:
+            i, start = begins.pop()
+            counts[i] = at - start
+    if len(counts) != len(names):
+        raise ConfigError(f"the runner reported {len(names)} operators and the counter {len(counts)}")
+    return tuple(OperatorCount(i, names[i], counts[i]) for i in range(len(names)))
+
+
+def arm_count(model: bytes, core: str, kernels: str = "cmsisnn", x: np.ndarray | None = None, *,
+              timeout_s: float = 600.0, progress=None) -> ArmCount:
+    """Run `model` once on the Arm build for `core` and count it (see the module's docstring).
+    `x` is the input tensor's value (None: zeros); the Arm build is made first
+    if the cache does not hold it (minutes, once per core and kernel set)."""
+    from ..firmware import build_plugin, build_runner, require_toolchain
+
+    qemu = require_toolchain()["qemu-arm"]
+    runner = build_runner(core, kernels, progress=progress)
+    plugin = build_plugin()
+    with tempfile.TemporaryDirectory(prefix="nas-arm-") as tmp:
+        work = Path(tmp)
+        (work / "model.tflite").write_bytes(model)
+        if x is not None:
+            (work / "input.bin").write_bytes(np.ascontiguousarray(x).tobytes())
+        counts = work / "counts.txt"
+        cmd = [qemu, "-cpu", "max", "-plugin",
+               f"{plugin},begin={runner.begin_at:#x},end={runner.end_at:#x},out={counts}", str(runner.elf)]
+        start = time.perf_counter()
+        try:
+            run = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return ArmCount(core, kernels, None, f"the emulated run took more than {timeout_s:.0f} s and was stopped")
+        seconds = time.perf_counter() - start
+        result = _parse_result((work / "result.txt").read_text()) if (work / "result.txt").exists() else {}
+        if not result.get("ok"):
+            log = " ".join((run.stdout + run.stderr).split())[-300:]
+            why = result.get("error") or f"the runner stopped (exit {run.returncode})"
+            return ArmCount(core, kernels, None, f"{why}: {log}" if log else why, emulation_s=seconds)
+        total, marks = _parse_marks(counts.read_text())
+        (b_kind, begin), (e_kind, end) = marks[0], marks[1]
+        if (b_kind, e_kind) != ("B", "E"):
+            raise ConfigError(f"the counter's first marks are {b_kind}{e_kind}, not a begin and an end")
+        return ArmCount(core, kernels, end - begin, operators=_operators(marks[2:], result["ops"]),
+                        arena_bytes=result["arena"], stack_bytes=result["stack"],
+                        outputs=(work / "output.bin").read_bytes(), emulation_s=seconds, total_executed=total)
+
+
+class HostTflm:
+    """The host TFLite Micro interpreter (reference kernels, x86) for one model: the first input's
+    and output's shape and type, and its outputs for an input. `error` says why it could not load it."""
+
+    def __init__(self, model: bytes):
+        from ._tflm import TflmWorker
+
+        self._worker = TflmWorker(model)
+        reply = self._worker.request("details", _HOST_ARENA)
+        self.input, self.output = reply.get("input"), reply.get("output")
+        self.error = "" if reply["ok"] else self._reason(reply)
+
+    @staticmethod
+    def _reason(reply: dict) -> str:
+        from ._tflm import _reason_from
+
+        return _reason_from(reply)
+
+    def outputs(self, x: np.ndarray) -> bytes | str:
+        """The first output tensor's bytes for input `x`, or why there are none."""
+        np.save(self._worker.path("x.npy"), x)
+        reply = self._worker.request("run", _HOST_ARENA, self._worker.path("x.npy"), self._worker.path("y.npy"))
+        if not reply["ok"]:
+            return self._reason(reply)
+        return np.load(self._worker.path("y.npy"), allow_pickle=False).astype(self.output["dtype"]).tobytes()
+
+    def close(self) -> None:
+        self._worker.close()
+
+
+@dataclass(frozen=True)
+class ArmMeasurement:
+    """`nas measure` on an Arm device: the count, the host check and the linked firmware."""
+
+    count: ArmCount
+    outputs_match_host: bool | None = None  # None: not compared (why in host_note)
+    host_note: str = ""
+    max_abs_diff: float | None = None  # float outputs: the largest difference from the host's
+    firmware_flash_bytes: int | None = None
+    firmware_ram_bytes: int | None = None  # static RAM (arena included) + the invoke's stack
+    firmware_static_ram_bytes: int | None = None
+    firmware_sections: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        c = self.count
+        out: dict = {"core": c.core, "kernels": c.kernels, "runs": c.instructions is not None}
+        if c.instructions is None:
+            out["reason"] = c.reason
+            return out
+        out.update(instructions=c.instructions, operators=[{"index": o.index, "name": o.name, "instructions": o.instructions}
+                                                           for o in c.operators],
+                   arena_bytes=c.arena_bytes, stack_bytes=c.stack_bytes, firmware_flash_bytes=self.firmware_flash_bytes,
+                   firmware_ram_bytes=self.firmware_ram_bytes, firmware_static_ram_bytes=self.firmware_static_ram_bytes,
+                   firmware_sections=self.firmware_sections, outputs_match_host=self.outputs_match_host,
+                   emulation_s=round(c.emulation_s, 3))
+        if self.max_abs_diff is not None:
+            out["max_abs_diff"] = self.max_abs_diff
+        if self.host_note:
+            out["host_note"] = self.host_note
+        return out
+
+
+def _compare(host: HostTflm, x: np.ndarray, count: ArmCount) -> tuple[bool | None, str, float | None]:
+    got = host.outputs(x)
+    if isinstance(got, str):
+        return None, f"the host TFLite Micro interpreter did not run it: {got}", None
+    arm = count.outputs[:len(got)]
+    note = "" if len(got) == len(count.outputs) else "the first output tensor compared (the host runner reads one)"
+    diff = None
+    if np.dtype(host.output["dtype"]).kind == "f" and len(arm) == len(got):
+        dtype = np.dtype(host.output["dtype"])
+        diff = float(np.max(np.abs(np.frombuffer(arm, dtype) - np.frombuffer(got, dtype)), initial=0.0))
+    return arm == got, note, diff
+
+
+def arm_measure(model: bytes, core: str, kernels: str = "cmsisnn", *, check_host: bool = True, progress=None) -> ArmMeasurement:
+    """Count `model` on the Arm build (`arm_count`), compare its outputs with the host TFLite Micro
+    interpreter's for the same input, and link its firmware (exactly its operators, the arena it
+    used on the core) to measure flash and RAM."""
+    from ..firmware import build_library, firmware_sources, link_footprint
+
+    host = HostTflm(model)
+    try:
+        x = golden_input(host.input["shape"], host.input["dtype"]) if not host.error else None
+        count = arm_count(model, core, kernels, x, progress=progress)
+        if count.instructions is None:
+            return ArmMeasurement(count)
+        if host.error:
+            match, note, diff = None, f"zeros as input, not compared: the host TFLite Micro interpreter cannot load it ({host.error})", None
+        elif check_host:
+            match, note, diff = _compare(host, x, count)
+        else:
+            match, note, diff = None, "not compared", None
+    finally:
+        host.close()
+    library = build_library(core, kernels)
+    sources = firmware_sources(model, [o.name for o in count.operators], count.arena_bytes, library.tree)
+    footprint = link_footprint(sources, core, kernels)
+    return ArmMeasurement(count, match, note, diff, footprint.flash_bytes,
+                          footprint.static_ram_bytes + (count.stack_bytes or 0), footprint.static_ram_bytes,
+                          footprint.sections)
