@@ -40,7 +40,8 @@ def main() -> int:
 
     import numpy as np
 
-    from nas.latency import CATALOG_ARTIFACT, calibrate_boards, energy_errors, load_artifact
+    from nas.calibration import calibrate_boards
+    from nas.latency import CATALOG_ARTIFACT, energy_errors, load_artifact
 
     if args.shipped:
         artifact = load_artifact(CATALOG_ARTIFACT)

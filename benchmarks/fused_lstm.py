@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from any_tflite import cached  # noqa: E402
 
-from nas.latency import extend_kernels, load_device, write_artifact  # noqa: E402
+from nas.calibration import extend_kernels, write_artifact  # noqa: E402
+from nas.latency import load_device  # noqa: E402
 
 DEVICES = {"host-tflm-icount": "tflm", "host-litert-icount": "litert"}
 MODES = ("float32", "int8")

@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from nas.latency import (HELD_OUT_FRACTION, OP_BUILDERS, artifact_path, host_artifact, load_device,  # noqa: E402
-                         make_op_samples, make_samples, measure_samples, op_sample_stem, write_artifact)
+from nas.calibration import (HELD_OUT_FRACTION, OP_BUILDERS, host_artifact, make_op_samples, make_samples,  # noqa: E402
+                             measure_samples, op_sample_stem, write_artifact)
+from nas.latency import artifact_path, load_device  # noqa: E402
 from nas.spec import QUANT_MODES  # noqa: E402
 
 ICOUNT_DEVICES = ("host-tflm-icount", "host-litert-icount")
@@ -77,7 +78,7 @@ def _from_records(device, samples) -> list:
     """The shipped artifact's measured records (features and counts of the models they were taken
     on), plus the cached space and plain models as arena-only samples (the TFLite Micro interpreter
     measures an arena in a second; callgrind takes most of an hour for those models)."""
-    from nas.latency import Sample
+    from nas.calibration import Sample
     from nas.measure import tflm_arena
 
     out = [Sample(r["name"], r["source"], r["mode"], b"", rows=_renamed(r["features"]), measured=r["measured"],
@@ -156,7 +157,7 @@ def recount_operators(name: str, samples, args, cache: Path | None) -> dict:
     With --add-operators, `samples` are only the models around the added operators, and the
     shipped operator records are kept too (what adding an operator, and no change to how the
     others are read, needs: their counts stand)."""
-    from nas.latency import Sample
+    from nas.calibration import Sample
 
     device = load_device(name)
     shipped = device.artifact
@@ -197,7 +198,7 @@ def recount_operators(name: str, samples, args, cache: Path | None) -> dict:
         artifact["samples"] += [r for r in shipped["samples"] if r["name"].startswith("arena-")
                                 and not (args.extend_arena and r["name"].startswith("arena-op-"))]
         if args.extend_arena:
-            from nas.latency import extend_arena, sample_records
+            from nas.calibration import extend_arena, sample_records
 
             extra = arena_operator_samples(args, cache)
             # the counted operator models with their arenas, less those the arena samples already hold (a

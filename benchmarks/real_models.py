@@ -2,7 +2,7 @@
 layers and converted by the TFLite converter the way model-zoo files are (batch 1; int8 with int8,
 float or uint8 inputs and outputs; float32; int16x8; float16 and dynamic-range for LiteRT).
 
-None of them is ever in a latency model's fit (those see only `nas.latency.make_samples` and
+None of them is ever in a latency model's fit (those see only `nas.calibration.make_samples` and
 `make_op_samples`); `benchmarks/any_tflite.py` prices them against callgrind's counts.
 Untrained: the kernels do the same work whatever the weights (`settle` gives realistic statistics).
 """
@@ -964,9 +964,9 @@ CONVERSIONS = (("int8", "float32"), ("int8", "uint8"), ("int8", "int8"), ("float
 def build_real_models(seed: int = 0, models: dict | None = None):
     """(name, mode, io, tflite bytes or None, reason) for every model (of `models`, default
     REAL_MODELS) and conversion."""
+    from nas.calibration import settle
     from nas.candidate import convert
     from nas.errors import CandidateFailed
-    from nas.latency import settle
 
     out = []
     for i, (name, builder) in enumerate((models or REAL_MODELS).items()):

@@ -9,7 +9,7 @@
 The public API is re-exported here lazily, so `import nas` (and `nas --help`) stays fast:
 TensorFlow, LiteRT and TFLite Micro are imported only by the functions that use them. Each
 concept is a subpackage with its own public names: `nas.spec`, `nas.data`, `nas.measure`,
-`nas.candidate`, `nas.latency`, `nas.search`, `nas.outputs`.
+`nas.candidate`, `nas.latency`, `nas.calibration`, `nas.search`, `nas.outputs`.
 """
 
 from __future__ import annotations

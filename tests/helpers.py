@@ -1,13 +1,35 @@
-"""Test helpers in one place: tiny datasets written in the real file formats, and fixed specs."""
+"""Test helpers in one place: tiny datasets written in the real file formats, fixed specs, and the
+mark for tests of the Arm build."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from nas.data import write_idx  # noqa: F401 - tests import it from here too
 from nas.spec import ArchSpec
+
+def _arm_missing() -> str:
+    """Why the Arm build cannot run here ('' when it can): the OS's toolchain, or the sources."""
+    from nas.errors import DependencyError
+    from nas.firmware import TFLM_COMMIT, cache_root, require_toolchain
+
+    try:
+        require_toolchain()
+    except DependencyError as exc:
+        return str(exc)
+    if not os.environ.get("NAS_ARM_SOURCES") and not (cache_root() / TFLM_COMMIT / "src" / ".complete").exists():
+        return "no Arm sources here: set NAS_ARM_SOURCES to a folder of the pinned archives"
+    return ""
+
+
+_ARM_MISSING = _arm_missing()
+#: Tests of the Arm build: skipped without the toolchain or sources, unless NAS_REQUIRE_ARM=1 (.ci/run
+#: sets it once it installed them), where they must run and pass.
+arm = pytest.mark.skipif(bool(_ARM_MISSING) and os.environ.get("NAS_REQUIRE_ARM") != "1", reason=_ARM_MISSING or "ready")
 
 #: A small spec whose layers are large enough for every quantization mode to act on its weights.
 TINY_SPEC = ArchSpec.from_dict({

@@ -21,8 +21,8 @@ _BUILT_AROUND = {"ADD/broadcast": "ADD", "MUL/broadcast": "MUL", "squeeze-excite
 
 
 def _op_model(op: str, seed: int, mode: str = "int8", io: str = "float32") -> bytes:
+    from nas.calibration import build_op_model, settle
     from nas.candidate import convert
-    from nas.latency import build_op_model, settle
 
     rng = np.random.default_rng(seed)
     model, xs = build_op_model(op, rng)
@@ -34,7 +34,7 @@ def _op_model(op: str, seed: int, mode: str = "int8", io: str = "float32") -> by
 def op_models() -> dict[str, bytes]:
     """One int8 model with float input and output around each operator, drawn with a seed the
     calibration never used (its generated models come from seed 11)."""
-    from nas.latency import OP_BUILDERS
+    from nas.calibration import OP_BUILDERS
 
     return {op: _op_model(op, 1000 + i) for i, op in enumerate(OP_BUILDERS)}
 
@@ -61,7 +61,8 @@ def test_transposed_convolutions_carry_their_stride_and_reshapes_whether_they_to
 
 
 def test_operator_patterns_added_later_draw_from_generators_of_their_own():
-    from nas.latency import kernels_from_tflite, make_op_samples, parse_tflite
+    from nas.calibration import make_op_samples
+    from nas.latency import kernels_from_tflite, parse_tflite
 
     alone = make_op_samples(1, ("float32",), 3, ops=("SPLIT",))
     after = make_op_samples(1, ("float32",), 3, ops=("RELU", "SPLIT"))
@@ -208,7 +209,7 @@ def test_a_mean_over_the_innermost_axis_alone_is_xnnpacks_contiguous_reduction()
 
 def test_settled_layer_norms_have_offsets_as_trained_ones_do():
     from nas.backend import keras
-    from nas.latency import settle
+    from nas.calibration import settle
 
     x = keras.Input((16, 8))
     model = keras.Model(x, keras.layers.LayerNormalization(epsilon=1e-6)(x))
@@ -314,7 +315,7 @@ _LITERT_REGRESSIONS: dict[str, str] = {}
 
 
 def _calibrated_ops():
-    from nas.latency import OP_BUILDERS
+    from nas.calibration import OP_BUILDERS
 
     return list(OP_BUILDERS)
 
@@ -397,8 +398,8 @@ def test_most_calibrated_operators_are_priced_within_10pct_of_callgrind(op_model
 
 
 def _tflite(tmp_path, name: str, build, mode: str = "int8", io: str = "float32"):
+    from nas.calibration import settle
     from nas.candidate import convert
-    from nas.latency import settle
 
     rng = np.random.default_rng(3)
     model = build()
@@ -622,7 +623,7 @@ def test_stand_ins_prefer_the_same_family_then_the_same_kind_of_work():
 
 
 def test_the_stand_in_spread_is_each_family_against_its_stand_in_on_the_calibration():
-    from nas.latency import Sample, stand_in_spread
+    from nas.calibration import Sample, stand_in_spread
 
     # SUB costs 3x what ADD's coefficients would price it at, ADD a third of SUB's: |3 - 1| and |1/3 - 1|
     modes = {"int8": {"regressor": "kernel-nnls", "coef": {"add:n": 10.0, "add:in": 1.0, "add:out": 1.0,
@@ -666,8 +667,9 @@ def _encoder_block():
         "a small graph's fixed overhead (`extend_tail`'s intercept), which deployed files carry in their other "
         "operators' terms")))])
 def test_arena_of_multi_input_and_output_files_is_within_10_percent(op_models, which):
+    from nas.calibration import settle
     from nas.candidate import convert
-    from nas.latency import load_device, settle
+    from nas.latency import load_device
     from nas.measure import tflm_arena
 
     if which == "two-in-two-out":
@@ -687,7 +689,8 @@ def test_arena_of_multi_input_and_output_files_is_within_10_percent(op_models, w
 
 
 def test_the_arena_tail_is_extended_to_operators_its_fit_never_saw_and_keeps_its_own_terms():
-    from nas.latency import extend_tail, predict_arena
+    from nas.calibration import extend_tail
+    from nas.latency import predict_arena
 
     fitted = {"tail": {"op:CONV_2D": 200.0, "tensors": 0.0, "ops": 0.0, "const": 0.0}, "init": []}
     # each TRANSPOSE record costs 300 bytes of tail, each BATCH_MATMUL 250 plus its transposed operand
@@ -707,7 +710,8 @@ def test_the_arena_tail_is_extended_to_operators_its_fit_never_saw_and_keeps_its
     assert predict_arena(plain, extended) == predict_arena(plain, fitted) == 1200
 
 def test_operator_samples_cycle_int8_io_types_and_keep_failures_with_their_reason():
-    from nas.latency import kernels_from_tflite, make_op_samples
+    from nas.calibration import make_op_samples
+    from nas.latency import kernels_from_tflite
 
     samples = make_op_samples(3, ("int8", "int16x8"), seed=2, ops=("PAD", "HARD_SWISH"))
     assert [s.name for s in samples if s.mode == "int8"] == [

@@ -2,8 +2,7 @@
 
 The fetching of the pinned sources is tested against a loopback server, here and in CI. The build
 and emulation tests need the OS's arm-none-eabi-gcc and qemu-arm and the sources (NAS_ARM_SOURCES,
-a folder of the pinned archives, where github.com cannot be reached); they are skipped without
-them, unless NAS_REQUIRE_ARM=1 (set by .ci/run once it installed them), where they must run.
+a folder of the pinned archives, where github.com cannot be reached): `helpers.arm`.
 """
 
 from __future__ import annotations
@@ -20,25 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import arm
 
 from nas.errors import ConfigError, DataError
-
-
-def _arm_missing() -> str:
-    from nas.errors import DependencyError
-    from nas.firmware import TFLM_COMMIT, cache_root, require_toolchain
-
-    try:
-        require_toolchain()
-    except DependencyError as exc:
-        return str(exc)
-    if not os.environ.get("NAS_ARM_SOURCES") and not (cache_root() / TFLM_COMMIT / "src" / ".complete").exists():
-        return "no Arm sources here: set NAS_ARM_SOURCES to a folder of the pinned archives"
-    return ""
-
-
-_MISSING = _arm_missing()
-arm = pytest.mark.skipif(bool(_MISSING) and os.environ.get("NAS_REQUIRE_ARM") != "1", reason=_MISSING or "ready")
 
 
 # --- the sources: fetched, verified, refused --------------------------------------------------
@@ -193,7 +176,7 @@ def _tflm_model(name: str) -> bytes:
 
 def _op_model(op: str, mode: str) -> bytes:
     from nas.candidate import convert
-    from nas.latency import build_op_model, settle
+    from nas.calibration import build_op_model, settle
 
     rng = np.random.default_rng(7)
     model, xs = build_op_model(op, rng)

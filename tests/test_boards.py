@@ -36,7 +36,7 @@ def test_devices_json_lists_the_catalog_with_numeric_errors():
 
 
 def test_profiles_merge_spellings_and_leave_out_what_they_cannot_price():
-    from nas.latency import board_profiles
+    from nas.calibration import board_profiles
 
     profiles = {p.name: p for p in board_profiles()}
     # X-CUBE-AI "9.0.0" (H7A3) and "9.0" (L4R5) are one release; HALE's float variant is not a profile
@@ -52,7 +52,7 @@ def test_profiles_merge_spellings_and_leave_out_what_they_cannot_price():
 
 def _synthetic(perturb: float = 1.0):
     """Profiles whose published times follow the model exactly (one row perturbed by `perturb`)."""
-    from nas.latency import BoardProfile
+    from nas.calibration import BoardProfile
 
     refs = {"a": {"conv": 9e7, "pointwise": 1e6, "dwconv": 0.0, "fc": 1e5, "other": 1e5},
             "b": {"conv": 2e7, "pointwise": 2e7, "dwconv": 1e7, "fc": 1e5, "other": 1e5},
@@ -75,7 +75,7 @@ def _synthetic(perturb: float = 1.0):
 
 
 def test_joint_fit_recovers_a_catalog_that_follows_the_model():
-    from nas.latency import fit_joint
+    from nas.calibration import fit_joint
 
     profiles, refs = _synthetic()
     fit = fit_joint(profiles, refs)["profiles"]
@@ -89,7 +89,7 @@ def test_joint_fit_recovers_a_catalog_that_follows_the_model():
 
 
 def test_the_power_models_own_error_is_left_one_model_out():
-    from nas.latency import fit_joint
+    from nas.calibration import fit_joint
 
     profiles, refs = _synthetic()
     p = profiles[0]
@@ -102,7 +102,7 @@ def test_the_power_models_own_error_is_left_one_model_out():
 
 
 def test_leave_one_out_exposes_a_result_the_model_cannot_explain():
-    from nas.latency import fit_joint
+    from nas.calibration import fit_joint
 
     fits = {perturb: fit_joint(*_synthetic(perturb=perturb))["profiles"] for perturb in (1.6, 3.0)}
     fit = fits[1.6]

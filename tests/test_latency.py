@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from helpers import TINY_SPEC
+from nas.calibration import fit_mode, fit_regressor
 from nas.errors import UnknownNameError
-from nas.latency import (Buffer, features, fit_mode, fit_regressor, kernels_from_spec, kernels_from_tflite, liveness_bytes,
-                         load_device, model_mode, planned_head_bytes, tflm_buffers)
+from nas.latency import (Buffer, features, kernels_from_spec, kernels_from_tflite, liveness_bytes, load_device,
+                         model_mode, planned_head_bytes, tflm_buffers)
 from nas.spec import QUANT_MODES
 
 needs_valgrind = pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
@@ -29,8 +30,8 @@ def run(*args, env_extra=None):
 def converted():
     """TINY_SPEC converted in every mode, with realistic statistics."""
     from nas.backend import keras
+    from nas.calibration import settle
     from nas.candidate import convert
-    from nas.latency import settle
     from nas.spec import build_model
 
     rng = np.random.default_rng(0)
@@ -49,8 +50,8 @@ def converted():
 def outside_model():
     """A model no search space makes: valid padding, non-square kernel, max pooling, flatten."""
     from nas.backend import keras
+    from nas.calibration import settle
     from nas.candidate import convert
-    from nas.latency import settle
 
     L = keras.layers
     keras.backend.clear_session()
@@ -176,7 +177,7 @@ def test_xnnpack_elides_a_reshape_between_its_own_operators():
 
 
 def test_the_held_out_split_does_not_move_when_samples_are_added():
-    from nas.latency import held_out_split
+    from nas.calibration import held_out_split
 
     names = [f"op-conv-{i}" for i in range(400)]
     train, held = held_out_split(names, 0)
@@ -380,8 +381,9 @@ def test_a_spec_without_an_input_channel_or_two_classes_is_refused_not_priced(ch
 
 
 def test_calibration_refuses_too_few_models_before_any_work():
+    from nas.calibration import calibrate_host
     from nas.errors import ConfigError
-    from nas.latency import calibrate_host, load_device
+    from nas.latency import load_device
 
     device = load_device("host-tflm-icount")
     with pytest.raises(ConfigError, match="count: 7 is not allowed; expected 8 or more"):
@@ -443,7 +445,7 @@ def test_summed_features_read_any_iterable_of_kernels_once():
 
 
 def test_replacing_an_extended_fit_with_one_not_extended_warns_with_the_command(tmp_path):
-    from nas.latency import write_artifact
+    from nas.calibration import write_artifact
 
     path = tmp_path / "host-x.json"
     write_artifact(path, {"provenance": {"extended": {"unidirectional_sequence_lstm": "python benchmarks/fused_lstm.py --write"}}})

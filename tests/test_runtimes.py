@@ -12,8 +12,8 @@ DEVICE = {"tflm": "host-tflm-icount", "litert": "host-litert-icount"}
 
 
 def _op_model(op: str, mode: str, io: str = "int8") -> bytes:
+    from nas.calibration import build_op_model, settle
     from nas.candidate import convert
-    from nas.latency import build_op_model, settle
 
     rng = np.random.default_rng(1234)
     model, xs = build_op_model(op, rng)

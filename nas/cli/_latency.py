@@ -104,7 +104,7 @@ def _devices_fit(args: argparse.Namespace) -> int:
 
 
 def _check_repeatability(args, device) -> int:
-    from ..latency import make_samples
+    from ..calibration import make_samples
     from ..measure import repeatability
 
     if device.measure != "wallclock":
@@ -124,8 +124,9 @@ def _calibrate_boards(args: argparse.Namespace) -> int:
     """Fit the board catalog and write its artifact and one device profile per board."""
     import yaml
 
+    from ..calibration import calibrate_boards, write_artifact
     from ..catalog import catalog_dirs
-    from ..latency import CATALOG_ARTIFACT, artifact_path, calibrate_boards, load_artifact, write_artifact
+    from ..latency import CATALOG_ARTIFACT, artifact_path, load_artifact
     from ..files import atomic_write_text
 
     out = Path(args.out) if args.out else artifact_path(CATALOG_ARTIFACT)
@@ -155,7 +156,8 @@ def _calibrate_boards(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from ..latency import artifact_path, calibrate_host, calibration_score, load_device, write_artifact
+    from ..calibration import calibrate_host, write_artifact
+    from ..latency import artifact_path, calibration_score, load_device
 
     if args.boards:
         return _calibrate_boards(args)

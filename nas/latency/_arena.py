@@ -8,7 +8,7 @@ TFLite Micro splits its arena in two (what `print_allocations()` reports as head
 - the tail holds per-tensor and per-operator records and what kernels keep between invocations
   (per-channel requantisation multipliers and shifts, for instance). It is linear in counts that
   the flatbuffer gives (tensors, operators of each type, output channels of the convolutions),
-  with coefficients that `nas calibrate` fits on arenas the interpreter measured;
+  with coefficients that `nas calibrate` fits on arenas the interpreter measured (`nas.calibration`);
 - while it allocates, the interpreter also needs scratch at the head end (records for every
   tensor while planning, per-channel data while a kernel prepares). On tiny models that exceeds
   the final head, and the smallest arena that allocates is tail + that scratch.
@@ -21,13 +21,10 @@ from operator import gt, itemgetter, sub
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
-
 from ._flatbuffer import Graph, parse_tflite
-from ._regress import nnls
 
-__all__ = ["Buffer", "tflm_buffers", "planned_head_bytes", "liveness_bytes", "arena_features", "fit_arena_model", "predict_arena",
-           "extend_tail"]
+__all__ = ["Buffer", "tflm_buffers", "planned_head_bytes", "liveness_bytes", "arena_features", "tail_terms", "tail_value",
+           "predict_arena"]
 
 #: TFLite Micro aligns every planned buffer to this many bytes (kBufferAlignment).
 ALIGNMENT = 16
@@ -248,91 +245,20 @@ def arena_features(source: str | Path | bytes | Graph) -> dict[str, float]:
     return row
 
 
-def _tail_terms(row: dict[str, float]) -> dict[str, float]:
+def tail_terms(row: dict[str, float]) -> dict[str, float]:
+    """The terms of an `arena_features` row the tail is linear in."""
     return {k: v for k, v in row.items() if k not in ("head", "variable_bytes") and not k.startswith("init:")}
 
 
-def fit_arena_model(rows: list[dict[str, float]], arenas: list[int], tails: list[int | None]) -> dict:
-    """Fit arena = tail + max(head, init) on measured arenas.
-
-    The tail is fitted (non-negative least squares) on the tails the interpreter reported, or on
-    arena minus planned head where it did not report one. `init` is what the interpreter needs
-    at the head end while it allocates: records for every tensor during planning, per-channel
-    scratch while a kernel prepares. It only shows on tiny models, whose minimum arena exceeds
-    the final head plus tail; there it is fitted as the larger of two lines, one in the tensor
-    count and one in the per-channel scratch of the layer that needs most (`init:prepare`)."""
-    names = sorted({k for r in rows for k in _tail_terms(r)}) + ["const"]
-    x = np.array([[r.get(k, 1.0 if k == "const" else 0.0) for k in names] for r in rows])
-    y = np.array([(t if t is not None else a - r["head"]) - r.get("variable_bytes", 0.0)
-                  for r, a, t in zip(rows, arenas, tails)], float)
-    tail = {k: float(v) for k, v in zip(names, nnls(x, y))}
-    # where the arena exceeds head + tail, it was sized by what allocation needed on the way
-    gap = [i for i, (r, a, t) in enumerate(zip(rows, arenas, tails)) if t is not None and a > r["head"] + t + ALIGNMENT]
-    return {"tail": tail, "init": _fit_max_of_lines([rows[i] for i in gap], [arenas[i] - tails[i] for i in gap])}
-
-
-_INIT_BRANCHES = ("tensors", "init:prepare")
-
-
-def _fit_max_of_lines(rows: list[dict[str, float]], need: list[float], rounds: int = 5) -> list[dict[str, float]]:
-    """need ~ max over branches of (a * feature + b): assign each sample to the branch that
-    explains it, refit each branch on its samples, repeat."""
-    if not rows:
-        return []
-    need_arr = np.array(need, float)
-    owner = np.zeros(len(rows), int)
-    for i, r in enumerate(rows):  # start: the channel branch where a wide per-channel layer exists
-        owner[i] = 1 if r.get("init:prepare", 0.0) * 8 > r["tensors"] * 48 else 0
-    lines: list[dict[str, float]] = []
-    for _ in range(rounds):
-        lines = []
-        for b, feature in enumerate(_INIT_BRANCHES):
-            mine = owner == b
-            if mine.sum() < 2:
-                continue
-            x = np.array([[rows[i][feature], 1.0] for i in np.flatnonzero(mine)])
-            a, c = nnls(x, need_arr[mine])
-            lines.append({"feature": feature, "slope": float(a), "const": float(c)})
-        if not lines:
-            return []
-        predicted = np.array([[ln["slope"] * r[ln["feature"]] + ln["const"] for ln in lines] for r in rows])
-        new_owner = np.array([_INIT_BRANCHES.index(lines[j]["feature"]) for j in predicted.argmax(axis=1)])
-        if (new_owner == owner).all():
-            break
-        owner = new_owner
-    return lines
-
-
-def extend_tail(fitted: dict, rows: list[dict[str, float]], tails: list[int]) -> dict:
-    """`fitted` (`fit_arena_model`'s tail and init lines) with a coefficient for every tail term of
-    `rows` it has none for (operators of a type its fit never met, ...), fitted by non-negative
-    least squares on what its own terms leave of each measured tail; its terms and init lines are
-    kept as they are, so the models it was fitted on are priced as before.
-
-    The rows are small generated models, each carrying a graph's fixed overhead (its subgraph and
-    allocator records) that `fitted`'s own terms, fitted on whole models without an intercept,
-    spread over their operators. An intercept is fitted with the new terms and left out of the
-    result, so the new terms price an operator's own records, not that overhead again (with it
-    kept in them, held-out real files with many such operators came out 10-16% over)."""
-    known = fitted["tail"]
-    new = sorted({k for r in rows for k, v in _tail_terms(r).items() if v and k not in known})
-    out = {**fitted, "tail": dict(known)}
-    if not new or not rows:
-        return out
-    x = np.array([[r.get(k, 0.0) for k in new] + [1.0] for r in rows])
-    left = np.array([t - r.get("variable_bytes", 0.0) - _tail_value(r, known) for r, t in zip(rows, tails)], float)
-    out["tail"].update({k: float(v) for k, v in zip(new, nnls(x, left)[:-1])})
-    return out
-
-
-def _tail_value(row: dict[str, float], tail: dict[str, float]) -> float:
-    return tail.get("const", 0.0) + sum(tail.get(k, 0.0) * v for k, v in _tail_terms(row).items())
+def tail_value(row: dict[str, float], tail: dict[str, float]) -> float:
+    """The tail a fitted model's coefficients (`tail`) price for a row."""
+    return tail.get("const", 0.0) + sum(tail.get(k, 0.0) * v for k, v in tail_terms(row).items())
 
 
 def predict_arena(row: dict[str, float], fitted: dict) -> int:
     """Arena bytes: the fitted tail plus the planned head, or plus the scratch that allocation
     needs when that is larger. Operators the fit never saw are priced through the per-operator
     and per-tensor terms only."""
-    value = _tail_value(row, fitted["tail"]) + row.get("variable_bytes", 0.0)  # variables: in the tail byte for byte
+    value = tail_value(row, fitted["tail"]) + row.get("variable_bytes", 0.0)  # variables: in the tail byte for byte
     init = max((ln["slope"] * row.get(ln["feature"], 0.0) + ln["const"] for ln in fitted.get("init", [])), default=0.0)
     return round(value + max(row["head"], init))

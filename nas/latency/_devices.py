@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import stat
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,7 +29,7 @@ from ..spec import QUANT_MODES, ArchSpec, check_io
 from ._stand_ins import _priced_row, _widening
 
 __all__ = ["Device", "Prediction", "load_device", "device_names", "load_artifact", "artifact_path", "calibration_score",
-           "energy_errors"]
+           "energy_errors", "host_cpu"]
 
 _LATENCY_SOURCES = ("host_measurement", "model")
 _UNITS = ("ms", "instructions")
@@ -191,8 +192,6 @@ class Device:
                                "throughout, as TensorFlow 1 quantized them; LiteRT runs them on kernels of their own)")
             return refused(f"{self.name} ({self.runtime}) does not run {mode} models; it runs {', '.join(self.quantization)}")
         if self.measure == "wallclock":
-            from ._fitting import host_cpu
-
             fitted_on = artifact.get("provenance", {}).get("cpu")
             if fitted_on != host_cpu():  # wall-clock time does not transfer between machines
                 return refused(f"{self.name}'s latency model was fitted on {fitted_on or 'another machine'}, not this "
@@ -243,16 +242,14 @@ class Device:
 
     def _predict_on_board(self, artifact: dict, source, mode: str, in_channels, num_classes) -> Prediction:
         """Board catalog: host TFLite Micro instructions per kernel class x this board's ms per instruction."""
-        from ._board_fit import class_instructions
         from ._flatbuffer import Graph
+        from ._mcu import class_instructions, coef_digest
 
         entry = artifact["profiles"].get(self.name)
         if entry is None:
             return Prediction(mode, False, self.unit, reason=f"{self.name} is not in the board catalog "
                               f"({artifact_path(self.latency_model)}): run `nas calibrate --boards`")
         base = load_device(artifact["base_device"])
-        from ._board_fit import coef_digest
-
         if coef_digest(base.artifact["modes"][mode]["coef"]) != artifact.get("base_coef_digest"):
             return Prediction(mode, False, self.unit, reason=f"{artifact['base_device']}'s latency model changed since the board "
                               "catalog was fitted on it: refit the catalog with `nas calibrate --boards`")
@@ -276,6 +273,17 @@ class Device:
         return Prediction(mode, True, self.unit, ms, arena_bytes=priced.arena_bytes if self.runtime == "tflm" else None,
                           energy_uj=power * ms if power else None, error_pct=error, error_max_pct=error_max,
                           energy_error_pct=energy[0], energy_error_max_pct=energy[1], estimated=priced.estimated)
+
+
+def host_cpu() -> str:
+    """This machine's CPU model, as /proc/cpuinfo names it (what a wall-clock latency model is fitted for)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def energy_errors(entry: dict, error_pct: float, error_max_pct: float) -> tuple[float | None, float | None]:

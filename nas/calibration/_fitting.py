@@ -18,15 +18,14 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..files import atomic_write_text
-from ._arena import arena_features, extend_tail, fit_arena_model, liveness_bytes, predict_arena, tflm_buffers
-from ._features import feature_set, features
-from ._kernels import family_features, kernels_from_tflite
-from ._stand_ins import stand_in_key
+from ..latency import (arena_features, family_features, feature_set, features, host_cpu, kernels_from_tflite, liveness_bytes,
+                       predict_arena, stand_in_key, tflm_buffers)
+from ._arena import extend_tail, fit_arena_model
 from ._regress import fit_mode, fit_regressor, score
 from ._sampling import Sample, make_samples
 
 __all__ = ["HELD_OUT_FRACTION", "calibrate_host", "host_artifact", "measure_samples", "write_artifact", "provenance",
-           "held_out_split", "host_cpu", "stand_in_spread", "extend_arena", "sample_records"]
+           "held_out_split", "stand_in_spread", "extend_arena", "extend_kernels", "sample_records"]
 
 HELD_OUT_FRACTION = 0.25
 
@@ -53,17 +52,6 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[dist] = "absent"
     return versions
-
-
-def host_cpu() -> str:
-    """This machine's CPU model, as /proc/cpuinfo names it (what a wall-clock latency model is fitted for)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def provenance(samples: int, seed: int, extra: dict | None = None) -> dict:
@@ -221,7 +209,8 @@ def extend_kernels(fitted: dict, tflites: list[bytes], counts: list[float], name
     on what the fit's own coefficients leave of each count. Its own coefficients stay as they are, so
     every model it priced before is priced the same; coefficients it had for `families` (an earlier
     extension) are fitted again. `extensions` records the new terms and their held-out score."""
-    from ._regress import KernelCostModel, nnls
+    from ..latency import KernelCostModel
+    from ._regress import nnls
 
     coef = {k: v for k, v in fitted["coef"].items() if k.split(":")[0] not in families}
     rows = [features(kernels_from_tflite(t), priced_by) for t in tflites]

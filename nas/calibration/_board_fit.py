@@ -23,10 +23,10 @@ import math
 
 import numpy as np
 
-__all__ = ["coef_digest", "KERNEL_CLASSES", "MAIN_CLASSES", "PRIOR_SD", "class_instructions", "JointFit", "fit_joint"]
+from ..latency import KERNEL_CLASSES, MAIN_CLASSES
 
-MAIN_CLASSES = ("conv", "pointwise", "dwconv", "fc")
-KERNEL_CLASSES = (*MAIN_CLASSES, "other")
+__all__ = ["PRIOR_SD", "RESIDUAL_SD", "SHAPE_SD", "EXACT_SHAPE", "JointFit", "fit_joint"]
+
 #: Prior spreads (log units) of the shrunk terms, against a residual spread of RESIDUAL_SD.
 PRIOR_SD = {"u": 0.4, "v": 0.3, "w": 0.3, "e": 0.15, "beta": 0.3}
 RESIDUAL_SD = 0.15
@@ -36,33 +36,6 @@ SHAPE_SD = 0.7
 #: classes keep the host's proportions, one scale for all (cycles per host instruction).
 EXACT_SHAPE = ("tflm",)
 _TINY = 1e-3  # keeps the free terms' common shift (theta0 against alpha) determined
-
-
-def coef_digest(coef: dict[str, float]) -> str:
-    """A digest of the host instruction model's coefficients: the catalog is only valid with those it was fitted on."""
-    import hashlib
-    import json
-
-    return hashlib.sha256(json.dumps(coef, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def kernel_class(kernel) -> str:
-    if kernel.family == "conv":
-        return "pointwise" if kernel.window == 1 else "conv"
-    if kernel.family == "transpose_conv":
-        return "conv"
-    if kernel.family == "unidirectional_sequence_lstm":  # its work is its gates' matrix-vector products
-        return "fc"
-    return kernel.family if kernel.family in ("dwconv", "fc") else "other"
-
-
-def class_instructions(kernels, coef: dict[str, float]) -> dict[str, float]:
-    """Host TFLite Micro instructions per kernel class, from the int8 instruction model's coefficients."""
-    out = dict.fromkeys(KERNEL_CLASSES, 0.0)
-    out["other"] += coef.get("graph:n", 0.0) + coef.get("graph:ops", 0.0) * len(kernels)
-    for kernel in kernels:
-        out[kernel_class(kernel)] += sum(coef.get(name, 0.0) * value for name, value in kernel.features().items())
-    return out
 
 
 class JointFit:

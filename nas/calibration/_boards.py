@@ -25,7 +25,7 @@ ROWS_FILE = "mlperf_tiny_cortex_m.csv"
 PARTS_FILE = "mcu_parts.csv"
 MIN_REFS = 3
 
-#: `model` column -> the reference model (nas.latency REFERENCE_MODELS key)
+#: `model` column -> the reference model (nas.calibration REFERENCE_MODELS key)
 REFERENCE_OF_MODEL = {"ResNet-8": "ResNet-8 (CIFAR-10)", "DS-CNN": "DS-CNN (Speech Commands)",
                       "MobileNetV1 0.25": "MobileNetV1 0.25x", "FC-AutoEncoder": "FC autoencoder (ToyADMOS)"}
 
