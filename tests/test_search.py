@@ -13,7 +13,7 @@ from nas import run_search
 from nas.search import load_study
 from nas.units import KB
 
-from helpers import write_study
+from helpers import arm, write_study
 
 pytestmark = pytest.mark.integration
 
@@ -99,6 +99,29 @@ def test_export_best_writes_all_files_and_passes_tflite_micro(run):
     assert training["qat"] in ("used", "ptq_kept", "not_needed") and training["distilled_from"] is None
     assert training["epochs_run"] >= 1
     assert pareto["ptq_val_accuracy"].notna().all() and pareto["float_val_accuracy"].notna().all()
+
+
+@arm
+def test_export_measures_the_firmware_on_the_arm_build_and_writes_sources_that_compile(run, tmp_path):
+    import shutil
+
+    root, _, _ = run
+    result = nas("export", str(root / "out"), "--best", "--out", str(tmp_path), "--firmware-core", "cortex-m4", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    card = json.loads(result.stdout)
+    f = card["firmware"]
+    assert f["measured"] and f["core"] == "cortex-m4" and f["outputs_match_host"] is True
+    assert f["flash_bytes"] > card["metrics"]["size_bytes"] + 20_000 and f["ram_bytes"] >= f["arena_bytes"] + f["stack_bytes"]
+    assert "(the study's board runs" not in f["runtime"]  # host-tflm is TFLite Micro
+    folder = tmp_path / "firmware"
+    assert sorted(p.name for p in folder.iterdir()) == ["main.cc", "model_data.c", "model_data.h", "model_ops.h"]
+    assert "constexpr size_t kArenaBytes = " in (folder / "model_ops.h").read_text()
+    assert "## Firmware" in (tmp_path / "model_card.md").read_text()
+    if shutil.which("gcc"):  # the model array is C, as well as C++
+        subprocess.run(["gcc", "-std=c99", "-Wall", "-Werror", "-c", "model_data.c", "-o", "model_data.o"], cwd=folder, check=True)
+    none = nas("export", str(root / "out"), "--best", "--out", str(tmp_path / "plain"), "--firmware-core", "none", "--json")
+    assert json.loads(none.stdout)["firmware"] == {"measured": False, "why": "not asked for (--firmware-core none)"}
+    assert not (tmp_path / "plain" / "firmware").exists()
 
 
 def test_export_c_array_compiles_and_names_are_sanitised(run, tmp_path):

@@ -100,7 +100,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.best == (args.trial is not None):
         raise ConfigError("say which model to export: --best or --trial N (one of them)")
-    card = export_model(Path(args.run), Path(args.out), trial=args.trial, name=args.name, data_dir=args.data_dir)
+    core = None if args.firmware_core == "none" else args.firmware_core or "board"
+    card = export_model(Path(args.run), Path(args.out), trial=args.trial, name=args.name, data_dir=args.data_dir,
+                        firmware_core=core)
     if args.json:
         print_json(card)
     else:
@@ -109,6 +111,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"exported trial {card['trial']} to {args.out}/: model.tflite ({m['size_bytes']} bytes), model_data.h/.cc, "
               f"model_card.json/.md; test accuracy {m['test_accuracy']:.2%}, TFLite Micro agreement {agreement}, "
               f"arena {m['tflm_arena_bytes']} bytes")
+        f = card["firmware"]
+        if f["measured"]:
+            print(f"firmware/ for the {f['core']} ({f['runtime']}, measured under QEMU): flash "
+                  f"{f['flash_bytes'] / 1024:.1f} KB, RAM {f['ram_bytes'] / 1024:.1f} KB, {f['instructions']:,} instructions "
+                  "per inference")
+        else:
+            print(f"firmware: not measured: {f['why']}")
     return 0
 
 
@@ -161,6 +170,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add `search`, `pareto`, `baselines`, `compare` and `export` to the `nas` parser's subcommands."""
+    from ..firmware import CORES
+
     p = add_parser(sub, "search", help="run (or resume) a multi-objective search from a study file")
     p.add_argument("study", help="a study YAML file, or the name of one in studies/")
     p.add_argument("--out", help="output folder (default runs/<study name>); running again resumes")
@@ -234,5 +245,8 @@ def register(sub) -> None:
     p.add_argument("--trial", type=nonnegative_int, help="a trial number instead")
     p.add_argument("--name", default="g_model", help="C identifier of the model array")
     p.add_argument("--data-dir")
+    p.add_argument("--firmware-core", choices=[*CORES, "none"],
+                   help="measure the firmware on this core's Arm build and write its sources to OUT/firmware/ "
+                        "(default: the study board's core, where the Arm build is set up: `make arm`)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_export)

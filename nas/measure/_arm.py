@@ -181,6 +181,7 @@ class ArmMeasurement:
     firmware_ram_bytes: int | None = None  # static RAM (arena included) + the invoke's stack
     firmware_static_ram_bytes: int | None = None
     firmware_sections: dict = field(default_factory=dict)
+    firmware: object = None  # the FirmwareSources that linked (nas.firmware), None where it did not run
 
     def to_dict(self) -> dict:
         c = self.count
@@ -239,4 +240,4 @@ def arm_measure(model: bytes, core: str, kernels: str = "cmsisnn", *, check_host
     footprint = link_footprint(sources, core, kernels)
     return ArmMeasurement(count, match, note, diff, footprint.flash_bytes,
                           footprint.static_ram_bytes + (count.stack_bytes or 0), footprint.static_ram_bytes,
-                          footprint.sections)
+                          footprint.sections, sources)

@@ -1,7 +1,8 @@
 """Export a found model for deployment, verified in the TFLite Micro interpreter.
 
 Writes model.tflite, model_data.h / model_data.cc (a 16-byte aligned C array, its length and
-the arena size TFLite Micro needs), model_card.json and model_card.md. Everything is written to
+the arena size TFLite Micro needs), model_card.json and model_card.md, and where the Arm build is
+at hand, firmware/ with the sources whose link the card's `firmware` entry measured (`_firmware`). Everything is written to
 a temporary folder and moved into place only after the TFLite Micro check passed, so a failed
 export leaves nothing behind.
 """
@@ -23,6 +24,7 @@ from ..errors import ConfigError, NasError
 from ..search import SELECTION_RULE, StudyConfig, final_pareto, load_finals, load_run_config, load_study_dataset
 from ..units import KB
 from ._cfiles import c_identifier, c_source
+from ._firmware import board_core, firmware_record
 
 __all__ = ["export_model", "MIN_TFLM_AGREEMENT"]
 
@@ -84,8 +86,10 @@ def _device_latency(device, model: bytes, spec, row: dict) -> dict:
 
 
 def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: str = "g_model",
-                 data_dir: str | None = None) -> dict:
-    """Export the best model (or `trial`) of the search in `out_dir` into `dest`; returns the card."""
+                 data_dir: str | None = None, firmware_core: str | None = "board") -> dict:
+    """Export the best model (or `trial`) of the search in `out_dir` into `dest`; returns the card.
+    `firmware_core`: the core whose Arm build measures the firmware ("board": the study board's
+    core; None: none), its sources written to `dest/firmware/` (`_firmware`)."""
     from ..data import prepare
     from ..latency import board_devices, device_names, load_device, runs_on
     from ..measure import litert_predict, tflm_arena, tflm_predict
@@ -120,6 +124,9 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
     latency_by_device = {name: _device_latency(load_device(name), model, spec, row)
                          for name in device_names() if name not in boards}
     board_rows = runs_on(model, arena.arena_bytes if arena.compatible else row.get("peak_ram_bytes"))
+    core = board_core(device) if firmware_core == "board" else firmware_core
+    firmware, firmware_files = (firmware_record(model, core, device) if firmware_core is not None
+                                else ({"measured": False, "why": "not asked for (--firmware-core none)"}, {}))
     test_accuracy = float(np.mean(lite.argmax(1) == dataset.y_test))
     ident = c_identifier(name)
     card = {
@@ -160,6 +167,7 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
         "latency_by_device": latency_by_device,
         "runs_on": [{k: r[k] for k in ("device", "fits", "latency_ms", "latency_error_pct", "latency_error_max_pct",
                                        "energy_uj", "energy_error_pct", "energy_error_max_pct", "why")} for r in board_rows],
+        "firmware": firmware,
         "budgets": {k: v for k, v in vars(config.budgets).items()},
         "device": config.device,
         "study": config.name,
@@ -174,6 +182,7 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
         "model_data.cc": source.encode(),
         "model_card.json": json.dumps(card, indent=2, sort_keys=True, default=str).encode(),
         "model_card.md": _card_markdown(card).encode(),
+        **firmware_files,
     })
     return card
 
@@ -199,8 +208,10 @@ def _write_all(dest: Path, files: dict[str, bytes]) -> None:
         raise ConfigError(f"export folder {dest} cannot be written: {exc.strerror or exc}") from None
     try:
         for name, data in files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
             (staging / name).write_bytes(data)
         for name in files:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / name, dest / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -222,6 +233,19 @@ def _training_markdown(card: dict) -> list[str]:
     if t["qat_unannotated_layers"]:
         lines.append(f"- layers tfmot did not annotate for QAT: {', '.join(t['qat_unannotated_layers'])}")
     return lines
+
+
+def _firmware_markdown(f: dict) -> list[str]:
+    if not f.get("measured"):
+        return ["", "## Firmware", "", f"Not measured: {f.get('why', 'not asked for')}."]
+    same = {True: "identical to", False: "DIFFERENT from", None: "not compared with"}[f["outputs_match_host"]]
+    return ["", "## Firmware", "",
+            f"Measured on the Arm build for the {f['core']} ({f['runtime']}), run under QEMU: "
+            f"{f['instructions']:,} instructions per inference (exact; not cycles), outputs {same} the host TFLite Micro "
+            f"interpreter's. The firmware in `firmware/` (the model array, an op resolver with exactly "
+            f"{', '.join(f['operators'])}, the arena and a minimal main) links to flash {f['flash_bytes'] / KB:.1f} KB and "
+            f"RAM {f['ram_bytes'] / KB:.1f} KB ({f['static_ram_bytes'] / KB:.1f} KB static, the arena of "
+            f"{f['arena_bytes'] / KB:.1f} KB among it, and a {f['stack_bytes']} byte stack), with newlib-nano."]
 
 
 def _card_markdown(card: dict) -> str:
@@ -269,6 +293,7 @@ def _card_markdown(card: dict) -> str:
                      + f" | {r['energy_uj'] if r['energy_uj'] is not None else '—'} | "
                      + (f"{r['energy_error_pct']:g}% / {r['energy_error_max_pct']:g}%" if r.get('energy_error_pct') is not None
                         else "—") + f" | {r['why']} |")
+    lines += _firmware_markdown(card.get("firmware") or {})
     lines += ["", "## Architecture", "", "```json", json.dumps(card["spec"], indent=2, sort_keys=True), "```", "",
               "## Libraries", ""]
     lines += [f"- {k} {v}" for k, v in card["libraries"].items()]
