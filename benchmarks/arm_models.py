@@ -35,10 +35,17 @@ ARM_DEVICES = tuple(f"{core}-qemu-{kernels}" for core in ("cortex-m4", "cortex-m
 _TFLM_MODES = ("float32", "int8", "int16x8")
 
 
+class _Unpickler(pickle.Unpickler):
+    """Caches written before calibration left nas.latency name its Sample there."""
+
+    def find_class(self, module, name):
+        return super().find_class(module.replace("nas.latency._sampling", "nas.calibration._sampling"), name)
+
+
 def _load(cache: Path | None, name: str):
     if cache and (cache / name).is_file():
         with open(cache / name, "rb") as fh:
-            return pickle.load(fh)
+            return _Unpickler(fh).load()
     return None
 
 
