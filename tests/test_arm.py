@@ -250,3 +250,27 @@ def test_nas_measure_json_gives_what_the_issue_names(tmp_path):
     for key in ("instructions", "operators", "firmware_flash_bytes", "firmware_ram_bytes", "outputs_match_host"):
         assert row[key] is not None, key
     assert set(row["operators"][0]) == {"index", "name", "instructions"}
+
+
+def test_cmsisnn_devices_price_each_convolution_by_the_kernel_cmsisnn_picks():
+    from helpers import TINY_SPEC
+
+    from nas.latency import Kernel, cmsisnn_kernel, load_device
+
+    def conv(family, window, stride=1, dtype="int8", variant=""):
+        return Kernel(family, dtype, (64,), 64, macs=64 * window, window=window, stride=stride, variant=variant)
+
+    assert cmsisnn_kernel(conv("conv", 1)).key == "conv/1x1-fast"
+    assert cmsisnn_kernel(conv("conv", 1, stride=2)).key == "conv/1x1"
+    assert cmsisnn_kernel(conv("conv", 9)).key == "conv/im2col"
+    assert cmsisnn_kernel(conv("dwconv", 9)).key == "dwconv/3x3"
+    assert cmsisnn_kernel(conv("dwconv", 25)).key == "dwconv/opt"
+    assert cmsisnn_kernel(conv("conv", 9, dtype="float32")).key == "conv"  # float convolutions: one path
+    assert cmsisnn_kernel(conv("conv", 9, variant="dilated")).key == "conv/dilated"
+    device = load_device("cortex-m4-qemu-cmsisnn")
+    assert device.artifact["feature_set"] == "cmsisnn"
+    coef = device.artifact["modes"]["int8"]["coef"]
+    assert {"conv/1x1-fast:macs", "dwconv/3x3:macs"} <= set(coef) and not any(k.startswith("conv:") for k in coef)
+    assert TINY_SPEC.quantization == "int8"
+    p = device.predict(TINY_SPEC, 1, 10)
+    assert p.runs and p.unit == "instructions" and p.instructions > 0 and p.error_pct is not None

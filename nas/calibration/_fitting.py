@@ -339,7 +339,7 @@ _RULERS = {
 
 def host_artifact(device, samples: list[Sample], seed: int, extra_provenance: dict | None = None) -> dict:
     """Fit and validate on measured `samples`; the artifact with its samples and provenance."""
-    priced_by = feature_set(device.runtime, device.measure)
+    priced_by = feature_set(device.runtime, device.measure, device.kernels)
     for s in samples:  # the features this device's kernels are priced by (records keep theirs)
         if s.tflite and s.measured:
             s.rows = features(kernels_from_tflite(s.tflite), priced_by)

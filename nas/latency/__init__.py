@@ -22,7 +22,7 @@ from ._arena import (ALIGNMENT, Buffer, arena_features, liveness_bytes, planned_
                      tail_value, tflm_buffers)
 from ._devices import (Device, Prediction, artifact_path, calibration_score, device_names, energy_errors, host_cpu,
                        load_artifact, load_device)
-from ._features import feature_set, features, kernel_features, xnnpack_features
+from ._features import cmsisnn_kernel, cmsisnn_kernels, feature_set, features, kernel_features, xnnpack_features
 from ._flatbuffer import DTYPE_BYTES, Graph, enum_names, parse_tflite, read_tflite
 from ._kernels import (BINARY_OPS, HYBRID_MIN_WEIGHTS, TFLM_BUILTINS, Kernel, family_features, inside_taps,
                        kernels_from_spec, kernels_from_tflite, model_mode)
@@ -34,7 +34,7 @@ from ._regress import KernelCostModel, row_macs
 
 __all__ = ["ALIGNMENT", "Buffer", "arena_features", "liveness_bytes", "planned_head_bytes", "predict_arena", "tail_terms",
            "tail_value", "tflm_buffers", "Device", "Prediction", "energy_errors", "artifact_path", "calibration_score",
-           "device_names", "host_cpu", "load_artifact", "load_device", "feature_set", "features", "xnnpack_features",
+           "device_names", "host_cpu", "load_artifact", "load_device", "feature_set", "features", "xnnpack_features", "cmsisnn_kernel", "cmsisnn_kernels",
            "stand_in_key", "family_features", "DTYPE_BYTES", "Graph", "enum_names", "parse_tflite", "read_tflite",
            "HYBRID_MIN_WEIGHTS", "Kernel", "inside_taps", "kernels_from_spec", "kernels_from_tflite", "model_mode",
            "KERNEL_CLASSES", "MAIN_CLASSES", "class_instructions", "coef_digest", "APP_RESERVE", "CATALOG_ARTIFACT",

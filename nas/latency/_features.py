@@ -9,12 +9,35 @@ from ._kernels import Kernel, summed_features
 
 _MACS = attrgetter("macs")
 
-__all__ = ["features", "feature_set", "xnnpack_features", "kernel_features"]
+__all__ = ["features", "feature_set", "xnnpack_features", "kernel_features", "cmsisnn_kernel", "cmsisnn_kernels"]
 
 
 def kernel_features(kernel: Kernel, feature_set: str = "kernel") -> dict[str, float]:
     """One kernel's features in `feature_set` (what `features` sums)."""
+    if feature_set == "cmsisnn":
+        return cmsisnn_kernel(kernel).features()
     return (xnnpack_features(kernel) if feature_set == "xnnpack" else None) or kernel.features()
+
+
+def cmsisnn_kernel(kernel: Kernel) -> Kernel:
+    """An int8 convolution as CMSIS-NN runs it: the kernel its wrappers pick (CMSIS-NN 4ab83cc,
+    `arm_convolve_wrapper_s8.c`, `arm_depthwise_conv_wrapper_s8.c`) as the kernel's variant.
+    A 1x1 convolution runs `arm_convolve_1x1_s8_fast` at stride 1, `arm_convolve_1x1_s8` otherwise;
+    any other one im2col and a matrix product (`arm_convolve_s8`; its 1xN path needs an input of
+    height 1, which a kernel does not record); a 3x3 depthwise one `arm_depthwise_conv_3x3_s8`, any
+    other with one output channel per input channel `arm_depthwise_conv_s8_opt` (the search spaces'
+    depthwise layers all have one). Kernels with a variant of their own (dilated, ...) keep it."""
+    if kernel.dtype != "int8" or kernel.variant or kernel.family not in ("conv", "dwconv"):
+        return kernel
+    if kernel.family == "conv":
+        path = ("1x1-fast" if kernel.stride == 1 else "1x1") if kernel.window == 1 else "im2col"
+    else:
+        path = "3x3" if kernel.window == 9 else "opt"
+    return kernel._replace(variant=path)
+
+
+def cmsisnn_kernels(kernels) -> list[Kernel]:
+    return [cmsisnn_kernel(k) for k in kernels]
 
 def features(kernels: list[Kernel], feature_set: str = "kernel", grouped: dict[str, list[Kernel]] | None = None) -> dict[str, float]:
     """Summed kernel features of one model, plus the graph-wide ones. `grouped`, where given, is
@@ -23,6 +46,8 @@ def features(kernels: list[Kernel], feature_set: str = "kernel", grouped: dict[s
     With `feature_set="xnnpack"` the convolutions and fully connected layers that XNNPACK runs
     are described by the micro-kernel tiles it executes (`xnnpack_features`) instead of by their
     shapes: its cost per MAC varies 20-fold with how the shapes fall into those tiles."""
+    if feature_set == "cmsisnn":
+        kernels, grouped = cmsisnn_kernels(kernels), None
     total: dict[str, float] = {"graph:n": 1.0, "graph:ops": float(len(kernels)),
                                "graph:macs": float(sum(map(_MACS, kernels)))}  # for the MACs-linear floor only
     if feature_set != "xnnpack":
@@ -35,11 +60,14 @@ def features(kernels: list[Kernel], feature_set: str = "kernel", grouped: dict[s
     return total
 
 
-def feature_set(runtime: str, measure: str) -> str:
+def feature_set(runtime: str, measure: str, kernels: str = "") -> str:
     """Which features price a device's kernels: XNNPACK's tiles for LiteRT counted under valgrind,
     whose virtual CPU (AVX2/FMA3) fixes the micro-kernels `xnnpack_features` describes; kernel
-    shapes otherwise (TFLite Micro; LiteRT timed natively, where XNNPACK picks the host's own,
-    e.g. AVX-512, micro-kernels)."""
+    shapes under the CMSIS-NN kernel each int8 convolution runs (`cmsisnn_kernel`) for TFLite
+    Micro's CMSIS-NN build; kernel shapes otherwise (TFLite Micro; LiteRT timed natively, where
+    XNNPACK picks the host's own, e.g. AVX-512, micro-kernels)."""
+    if kernels == "cmsisnn":
+        return "cmsisnn"
     return "xnnpack" if runtime == "litert" and measure == "icount" else "kernel"
 
 

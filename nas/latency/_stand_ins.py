@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ._features import features, kernel_features
+from ._features import cmsisnn_kernels, features, kernel_features
 from ._kernels import _OPS, BINARY_OPS, Kernel, by_key
 
 __all__ = ["stand_in", "stand_in_key", "with_stand_ins", "ESTIMATE_SPREAD"]
@@ -115,7 +115,8 @@ def with_stand_ins(kernels, model, priced_by: str = "kernel"):
 
 def _priced_row(kernels, model, priced_by: str):
     """`with_stand_ins`, and the summed features of the kernels it returns (`features` of them)."""
-    kernels = list(kernels)  # a list of its own, whatever the caller gave (read more than once below)
+    # a list of its own, whatever the caller gave (read more than once below); CMSIS-NN's kernel choice named
+    kernels = cmsisnn_kernels(kernels) if priced_by == "cmsisnn" else list(kernels)
     known = model.families()
     if known is None:
         return kernels, [], features(kernels, priced_by)
