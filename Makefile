@@ -40,9 +40,9 @@ bench: $(STAMP)   # about two hours on 2 cores; figures go to benchmarks/README.
 # The Arm (Cortex-M) build of TFLite Micro, for `nas measure` and the cortex-m*-qemu-* devices:
 # the OS's cross-compiler and QEMU, then TFLite Micro and CMSIS-NN at pinned versions, built for
 # every core and kernel set (minutes each, once; kept in ~/.cache/tinyml-nas/arm).
-ARM_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-user
+ARM_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-user build-essential patch
 arm-deps:
-	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-arm >/dev/null; then exit 0; fi; \
+	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-arm >/dev/null && command -v patch >/dev/null; then exit 0; fi; \
 	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get install -y -q --no-install-recommends $(ARM_PACKAGES) >/dev/null 2>&1 || \
 	{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q --no-install-recommends $(ARM_PACKAGES) >/dev/null; }

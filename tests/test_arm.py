@@ -159,6 +159,38 @@ def test_the_arm_devices_name_a_core_and_kernel_set_that_exist():
         assert ("int16x8" in d.quantization) == (d.kernels == "reference")
 
 
+def test_operators_pair_their_marks_nested_inside_the_operator_that_runs_their_subgraph():
+    from nas.measure._arm import _operators
+
+    marks = [("B", 100), ("E", 130), ("B", 130), ("B", 140), ("E", 150), ("B", 150), ("E", 165), ("E", 180), ("B", 180), ("E", 181)]
+    ops = _operators(marks, [(0, "CONV_2D"), (0, "WHILE"), (1, "ADD"), (1, "LESS"), (0, "SOFTMAX")])
+    assert [(o.index, o.name, o.instructions, o.depth) for o in ops] == [
+        (0, "CONV_2D", 30, 0), (1, "WHILE", 50, 0), (2, "ADD", 10, 1), (3, "LESS", 15, 1), (4, "SOFTMAX", 1, 0)]
+    assert _operators(marks[:-1], [(0, "CONV_2D"), (0, "WHILE"), (1, "ADD"), (1, "LESS"), (0, "SOFTMAX")]) is None
+    assert _operators(marks, [(0, "CONV_2D")]) is None  # the runner and the counter disagree: no operators, no error
+
+
+def test_an_export_without_the_arm_build_says_why_and_never_builds_unasked(monkeypatch):
+    import nas.firmware
+    from nas.errors import DependencyError
+    from nas.latency import load_device
+    from nas.outputs._firmware import firmware_record
+
+    board = load_device("cortex-m4-stm32l4r5-tflm-2.3.1")
+    monkeypatch.setattr(nas.firmware, "is_built", lambda core, kernels: False)
+    record, files = firmware_record(b"model", "cortex-m4", board)
+    assert not record["measured"] and "not set up: `make arm`" in record["why"] and files == {}
+
+    def no_toolchain(*args, **kwargs):
+        raise DependencyError("the Arm build needs arm-none-eabi-gcc, not found")
+
+    monkeypatch.setattr(nas.firmware, "require_toolchain", no_toolchain)
+    record, files = firmware_record(b"model", "cortex-m4", board, explicit=True)
+    assert not record["measured"] and "arm-none-eabi-gcc, not found" in record["why"] and files == {}
+    record, _ = firmware_record(b"model", None, load_device("host-tflm"))
+    assert "has no core the Arm build targets" in record["why"]
+
+
 def test_nas_measure_refuses_a_device_that_is_not_an_arm_build(capsys):
     from nas.cli import main
 
@@ -197,11 +229,13 @@ def test_an_int8_model_counts_the_same_every_run_and_its_outputs_are_the_hosts()
     # summed over operators, soft-float ABI and a tick source between them)
     assert abs(c.instructions - 136_063) / 136_063 < 0.02
     assert first.outputs_match_host is True
-    assert [o.index for o in c.operators] == list(range(len(c.operators)))
     assert {o.name for o in c.operators} == {"QUANTIZE", "SVDF", "FULLY_CONNECTED", "SOFTMAX"}
+    assert all(o.depth == 0 for o in c.operators)  # no subgraph here
+    # the arena firmware gets is one it ran in: a little over what TFLite Micro reports using
+    assert c.arena_bytes + 16 <= first.firmware_arena_bytes <= c.arena_bytes + 65536 + 16
     # the profiled operators add up to the unprofiled invoke, less the interpreter's own work between them
     assert 0.97 * c.instructions < sum(o.instructions for o in c.operators) <= c.instructions + 30 * len(c.operators)
-    assert 0 < c.stack_bytes < 8192 and c.arena_bytes > 1000
+    assert 64 < c.stack_bytes < 8192 and c.arena_bytes > 1000 and not c.extra
 
 
 @arm
@@ -213,13 +247,13 @@ def test_the_firmware_holds_the_model_the_kernels_it_registers_and_the_arena_it_
     model = _tflm_model("keyword_scrambled.tflite")
     m = arm_measure(model, "cortex-m4", "cmsisnn")
     assert m.firmware_flash_bytes > len(model) + 20_000  # the model plus a runtime and four kernels
-    assert m.firmware_static_ram_bytes >= m.count.arena_bytes
-    assert m.firmware_ram_bytes == m.firmware_static_ram_bytes + m.count.stack_bytes
+    assert m.firmware_static_ram_bytes >= m.firmware_arena_bytes >= m.count.arena_bytes
+    assert f"constexpr size_t kArenaBytes = {m.firmware_arena_bytes};" in m.firmware.files["model_ops.h"]
     tree = build_library("cortex-m4", "cmsisnn").tree
     ops = [o.name for o in m.count.operators]
-    one_more = link_footprint(firmware_sources(model, ops + ["CONV_2D"], m.count.arena_bytes, tree), "cortex-m4", "cmsisnn")
+    one_more = link_footprint(firmware_sources(model, ops + ["CONV_2D"], m.firmware_arena_bytes, tree), "cortex-m4", "cmsisnn")
     assert one_more.flash_bytes > m.firmware_flash_bytes + 2000  # registering CONV_2D links its kernel
-    sources = firmware_sources(model, ops, m.count.arena_bytes, tree)
+    sources = firmware_sources(model, ops, m.firmware_arena_bytes, tree)
     assert sources.operators == ("AddQuantize", "AddSvdf", "AddFullyConnected", "AddSoftmax")
     assert "MicroMutableOpResolver<4>" in sources.files["model_ops.h"]
     with pytest.raises(ConfigError, match="no kernel for NOT_AN_OP"):
@@ -249,7 +283,7 @@ def test_nas_measure_json_gives_what_the_issue_names(tmp_path):
     (row,) = json.loads(run.stdout)
     for key in ("instructions", "operators", "firmware_flash_bytes", "firmware_ram_bytes", "outputs_match_host"):
         assert row[key] is not None, key
-    assert set(row["operators"][0]) == {"index", "name", "instructions"}
+    assert set(row["operators"][0]) == {"index", "name", "instructions", "depth"}
 
 
 def test_cmsisnn_devices_price_each_convolution_by_the_kernel_cmsisnn_picks():
@@ -274,3 +308,15 @@ def test_cmsisnn_devices_price_each_convolution_by_the_kernel_cmsisnn_picks():
     assert TINY_SPEC.quantization == "int8"
     p = device.predict(TINY_SPEC, 1, 10)
     assert p.runs and p.unit == "instructions" and p.instructions > 0 and p.error_pct is not None
+
+
+def test_a_new_export_without_firmware_removes_the_firmware_an_earlier_one_wrote(tmp_path):
+    from nas.outputs._export import _write_all
+
+    _write_all(tmp_path, {"model.tflite": b"old", "firmware/model_data.c": b"old array", "firmware/main.cc": b"main"})
+    assert (tmp_path / "firmware" / "model_data.c").read_bytes() == b"old array"
+    _write_all(tmp_path, {"model.tflite": b"new"})  # its firmware could not be measured this time
+    assert (tmp_path / "model.tflite").read_bytes() == b"new" and not (tmp_path / "firmware").exists()
+    _write_all(tmp_path, {"firmware/main.cc": b"main", "firmware/model_data.c": b"array"})
+    _write_all(tmp_path, {"model.tflite": b"newer", "firmware/main.cc": b"main 2"})
+    assert sorted(p.name for p in (tmp_path / "firmware").iterdir()) == ["main.cc"]  # nothing of the last one's left

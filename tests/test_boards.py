@@ -179,6 +179,24 @@ def test_runs_on_says_where_a_model_fits(tiny_int8):
         "cortex-m0p-stm32g0b1-hale-1.0.175"] is True
 
 
+def test_a_board_that_runs_the_linked_firmware_is_judged_on_the_whole_image(tiny_int8):
+    from nas.latency import load_device, runs_on
+
+    l4r5 = "cortex-m4-stm32l4r5-tflm-2.3.1"  # TFLite Micro 2.3.1's reference kernels on a Cortex-M4 (640 KB SRAM)
+    assert load_device(l4r5).arm_build == ("cortex-m4", "reference")
+    assert load_device("cortex-m33-ra6m4-tflm-cmsisnn-r0.7").arm_build == ("cortex-m33", "cmsisnn")
+    firmware = {"core": "cortex-m4", "kernels": "reference", "flash_bytes": 100 * 1024, "ram_bytes": 600 * 1024}
+    rows = {r["device"]: r for r in runs_on(tiny_int8, 20 * 1024, firmware)}
+    assert rows[l4r5]["fits"] is False and "firmware 600.0 KB > 480 KB of SRAM" in rows[l4r5]["why"]
+    assert rows[l4r5]["memory"].startswith("the whole firmware, linked for the cortex-m4")
+    # the same firmware says nothing of a CMSIS-NN build, or of a runtime that is not TFLite Micro
+    for other in ("cortex-m33-ra6m4-tflm-cmsisnn-r0.7", "cortex-m4-stm32l4r5-xcubeai-10.2"):
+        assert rows[other]["memory"].startswith("the model and TFLite Micro's arena"), other
+    assert "standing in for" in rows["cortex-m4-stm32l4r5-xcubeai-10.2"]["memory"]
+    plain = {r["device"]: r for r in runs_on(tiny_int8, 20 * 1024)}
+    assert plain[l4r5]["fits"] is True and not plain[l4r5]["memory"].startswith("the whole firmware")
+
+
 def test_a_board_without_memory_budgets_gives_its_own(tmp_path):
     from nas.search import load_study
 

@@ -27,14 +27,17 @@ def _show(path: str, device, m) -> None:
         diff = f" (largest difference {m.max_abs_diff:.3g})" if m.max_abs_diff else ""
         print(f"  outputs: {same} the host TFLite Micro interpreter's for the same input{diff}"
               + (f"; {m.host_note}" if m.host_note else ""))
-    print(f"  arena {_kb(c.arena_bytes)} and stack {_kb(c.stack_bytes)} on the core; the firmware (exactly its "
-          f"operators, newlib-nano): flash {_kb(m.firmware_flash_bytes)}, RAM {_kb(m.firmware_ram_bytes)} "
-          f"(static {_kb(m.firmware_static_ram_bytes)} + stack)")
+    print(f"  arena {_kb(m.firmware_arena_bytes)} (the smallest tried it ran in; TFLite Micro reports {_kb(c.arena_bytes)}) and "
+          f"stack {_kb(c.stack_bytes)} on the core; the firmware (exactly its operators, newlib-nano): flash "
+          f"{_kb(m.firmware_flash_bytes)}, RAM {_kb(m.firmware_ram_bytes)} (static {_kb(m.firmware_static_ram_bytes)} + stack)")
+    for note in c.extra.values():
+        print(f"  note: {note}")
     ops = sorted(c.operators, key=lambda o: -o.instructions)
-    total = sum(o.instructions for o in c.operators) or 1
-    print(f"  operators ({len(ops)}; the largest first, with a profiler's ~20 instructions each):")
+    total = sum(o.instructions for o in c.operators if o.depth == 0) or 1
+    print(f"  operators ({len(ops)}; the largest first, with a profiler's ~20 instructions each; the share is of the "
+          "main graph's, and an operator that runs a subgraph includes it):")
     for o in ops[:12]:
-        print(f"    #{o.index:<4} {o.name:<24} {o.instructions:>14,}  {100 * o.instructions / total:5.1f}%")
+        print(f"    #{o.index:<4} {'  ' * o.depth}{o.name:<24} {o.instructions:>14,}  {100 * o.instructions / total:5.1f}%")
     if len(ops) > 12:
         print(f"    ... {len(ops) - 12} more (--json lists every one)")
 
@@ -58,7 +61,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
         results.append((item, arm_measure(Path(item).read_bytes(), device.arm_core, device.kernels, progress=show)))
     if args.json:
         print_json([{"path": item, "device": device.name, **m.to_dict()} for item, m in results])
-        return 0
+        return 1 if any(m.count.instructions is None for _, m in results) else 0
     failed = 0
     for item, m in results:
         if m.count.instructions is None:

@@ -11,14 +11,14 @@ runner and counter, and a model's firmware.
 Nothing here needs TensorFlow; building needs `arm-none-eabi-gcc`, running needs `qemu-arm`.
 """
 
-from ._build import (APT_PACKAGES, CACHE_ENV, Library, Runner, build_library, build_plugin, build_runner, cache_root,
+from ._build import (APT_PACKAGES, CACHE_ENV, Library, Runner, build_library, is_built, build_plugin, build_runner, cache_root,
                      compile_flags, qemu_version, require_toolchain, semihosting_for_user_mode, sources)
 from ._cores import CORES, KERNELS, Core, check_kernels, core
-from ._image import ARENA_MARGIN, FirmwareSources, Footprint, firmware_sources, link_footprint, resolver_methods
+from ._image import FirmwareSources, Footprint, firmware_sources, link_footprint, resolver_methods
 from ._sources import MIRROR_ENV, SOURCES, SOURCES_ENV, TFLM_COMMIT, Source, fetch_sources, tree_digest
 
-__all__ = ["APT_PACKAGES", "CACHE_ENV", "Library", "Runner", "build_library", "build_plugin", "build_runner", "cache_root",
+__all__ = ["APT_PACKAGES", "CACHE_ENV", "Library", "Runner", "build_library", "is_built", "build_plugin", "build_runner", "cache_root",
            "compile_flags", "qemu_version", "require_toolchain", "semihosting_for_user_mode", "sources", "CORES", "KERNELS",
-           "Core", "check_kernels", "core", "ARENA_MARGIN", "FirmwareSources", "Footprint", "firmware_sources",
+           "Core", "check_kernels", "core", "FirmwareSources", "Footprint", "firmware_sources",
            "link_footprint", "resolver_methods", "MIRROR_ENV", "SOURCES", "SOURCES_ENV", "TFLM_COMMIT", "Source",
            "fetch_sources", "tree_digest"]

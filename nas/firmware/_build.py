@@ -31,11 +31,11 @@ from ..errors import ConfigError, DependencyError
 from ._cores import Core, check_kernels, core as core_named
 from ._sources import TFLM_COMMIT, fetch_sources
 
-__all__ = ["cache_root", "require_toolchain", "Library", "build_library", "Runner", "build_runner", "build_plugin",
+__all__ = ["cache_root", "require_toolchain", "Library", "build_library", "is_built", "Runner", "build_runner", "build_plugin",
            "compile_flags", "qemu_version", "CACHE_ENV", "APT_PACKAGES"]
 
 CACHE_ENV = "NAS_ARM_CACHE"
-APT_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-user"
+APT_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-user build-essential patch"
 _SRC = Path(__file__).with_name("src")
 _MAKEFILE = "tensorflow/lite/micro/tools/make/Makefile"
 #: the defines and flags TFLite Micro's Makefile compiles every object with (release_with_logs, cortex_m_qemu)
@@ -124,7 +124,7 @@ def build_library(core: str, kernels: str, *, jobs: int | None = None, progress=
     folder = cache_root() / TFLM_COMMIT / f"{target.name}-{kernels}"
     library = Library(target, kernels, folder / "libtensorflow-microlite.a", tree)
     with _locked(folder):
-        if library.path.exists():
+        if library.path.exists() and _stamp(folder) == _build_stamp(target, kernels):
             return library
         if progress:
             progress(f"building TFLite Micro ({kernels}) for {target.name}: several minutes, once")
@@ -140,15 +140,37 @@ def build_library(core: str, kernels: str, *, jobs: int | None = None, progress=
         built = list(gen.rglob("libtensorflow-microlite.a"))
         if len(built) != 1:
             raise ConfigError(f"building TFLite Micro for {target.name}: expected one library, found {len(built)}")
-        compiler = _run(["arm-none-eabi-gcc", "--version"], "arm-none-eabi-gcc --version").splitlines()[0]
-        (folder / "build.json").write_text(json.dumps({
-            "tflite_micro": TFLM_COMMIT, "core": target.name, "kernels": kernels, "flags": list(target.flags),
-            "build_type": "release_with_logs", "compiler": compiler}, indent=1) + "\n")
+        (folder / "build.json").write_text(json.dumps(_build_stamp(target, kernels), indent=1) + "\n")
         tmp = library.path.with_suffix(".a.part")
         shutil.copyfile(built[0], tmp)
         tmp.rename(library.path)
         shutil.rmtree(gen, ignore_errors=True)
     return library
+
+
+def _build_stamp(target: Core, kernels: str) -> dict:
+    """What a library was built from: a cached one built otherwise is rebuilt."""
+    compiler = _run(["arm-none-eabi-gcc", "--version"], "arm-none-eabi-gcc --version").splitlines()[0]
+    return {"tflite_micro": TFLM_COMMIT, "core": target.name, "kernels": kernels, "flags": list(target.flags),
+            "build_type": "release_with_logs", "compiler": compiler}
+
+
+def _stamp(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / "build.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def is_built(core: str, kernels: str) -> bool:
+    """Whether the cache holds this core's library for this kernel set (nothing is fetched or built)."""
+    try:
+        require_toolchain()
+    except DependencyError:
+        return False
+    target = core_named(core)
+    folder = cache_root() / TFLM_COMMIT / f"{target.name}-{check_kernels(kernels)}"
+    return (folder / "libtensorflow-microlite.a").exists() and _stamp(folder) == _build_stamp(target, kernels)
 
 
 @dataclass(frozen=True)
@@ -198,20 +220,18 @@ def build_runner(core: str, kernels: str, *, progress=None) -> Runner:
     """The measuring runner (`src/nas_runner.cc`, every operator registered) linked for one core and
     kernel set, its semihosting calls in user-mode form."""
     library = build_library(core, kernels, progress=progress)
-    elf = library.folder / "nas_runner.elf"
     source = _SRC / "nas_runner.cc"
-    stamp = library.folder / "nas_runner.sha"
-    built = library.path.stat()  # a rebuilt library relinks the runner
-    digest = f"{hashlib.sha256(source.read_bytes()).hexdigest()} {built.st_size} {built.st_mtime_ns}"
+    built = library.path.stat()  # a rebuilt library, or another runner source, links a runner of its own
+    digest = hashlib.sha256(source.read_bytes() + f" {built.st_size} {built.st_mtime_ns}".encode()).hexdigest()[:12]
+    elf = library.folder / f"nas_runner-{digest}.elf"  # never replaced: a running emulator may be reading it
     with _locked(library.folder):
-        if not (elf.exists() and stamp.exists() and stamp.read_text() == digest):
+        if not elf.exists():
             tmp = elf.with_suffix(".part")
             _run(["arm-none-eabi-g++", *compile_flags(library), "--specs=rdimon.specs", "-Wl,--gc-sections",
                   str(source), str(library.path), "-lm", "-o", str(tmp)], f"linking the runner for {core} ({kernels})")
             if semihosting_for_user_mode(tmp) == 0:
                 raise ConfigError(f"the runner for {core} has no semihosting calls: it could not read its model")
             tmp.rename(elf)
-            stamp.write_text(digest)
     begin_at, end_at = _marks(str(elf), elf.stat().st_mtime_ns)
     return Runner(library, elf, begin_at, end_at)
 
@@ -237,8 +257,12 @@ def build_plugin() -> Path:
     marked instruction); QEMU 9 dropped API version 1, so it declares 2 there."""
     tools = require_toolchain()
     major, minor = qemu_version()
-    if (major, minor) < (4, 2):
-        raise DependencyError(f"qemu-arm {major}.{minor} has no plugin support; the Arm counter needs QEMU 4.2 or later")
+    if (major, minor) < (6, 1):  # plugin arguments as key=value, plugin API version 1 at least
+        raise DependencyError(f"qemu-arm {major}.{minor} is too old for the instruction counter: it needs QEMU 6.1 or later")
+    if "-plugin" not in _run([tools["qemu-arm"], "-h"], "qemu-arm -h"):
+        raise DependencyError(f"{tools['qemu-arm']} is built without plugin support (a static build, as Debian's "
+                              "qemu-user is from 9.1 on): install a dynamically linked qemu-user (qemu-user-dynamic "
+                              "or qemu-user-binfmt where it is one) or build QEMU with --enable-plugins")
     folder = cache_root() / f"plugin-qemu{major}.{minor}"
     out = folder / "nas_icount_plugin.so"
     source = _SRC / "nas_icount_plugin.c"

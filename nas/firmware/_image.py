@@ -19,10 +19,8 @@ from pathlib import Path
 from ..errors import ConfigError
 from ._build import Library, _run, build_library, compile_flags
 
-__all__ = ["FirmwareSources", "firmware_sources", "resolver_methods", "Footprint", "link_footprint", "ARENA_MARGIN"]
+__all__ = ["FirmwareSources", "firmware_sources", "resolver_methods", "Footprint", "link_footprint"]
 
-#: bytes added to the arena TFLite Micro reported using on the core (the buffer's start alignment)
-ARENA_MARGIN = 16
 _RESOLVER_HEADER = "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 #: operators whose registration name does not follow from the operator's name
 _SPECIAL = {"TFLite_Detection_PostProcess": "AddDetectionPostprocess"}
@@ -63,12 +61,13 @@ def _array(model: bytes) -> str:
     return ",\n  ".join(rows)
 
 
-def firmware_sources(model: bytes, operators: list[str] | tuple[str, ...], arena_used_bytes: int, tree: Path) -> FirmwareSources:
+def firmware_sources(model: bytes, operators: list[str] | tuple[str, ...], arena_bytes: int, tree: Path) -> FirmwareSources:
     """The firmware sources for `model`: `operators` are its operator names (CONV_2D, ...), and
-    `arena_used_bytes` the arena TFLite Micro used on the core (`ARENA_MARGIN` is added)."""
+    `arena_bytes` an arena in which it allocates and runs on the core (the runner finds the smallest,
+    `nas.measure.arm_count`), rounded up to 16 bytes."""
     methods = resolver_methods(tree)
     adds = tuple(dict.fromkeys(_method(op, methods) for op in operators))
-    arena = -(-(arena_used_bytes + ARENA_MARGIN) // 16) * 16
+    arena = -(-arena_bytes // 16) * 16
     header = ("#ifndef NAS_MODEL_DATA_H_\n#define NAS_MODEL_DATA_H_\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
               "// The model, 16-byte aligned as TFLite Micro requires.\nextern const unsigned char g_model[];\n"
               "extern const unsigned int g_model_len;\n\n#ifdef __cplusplus\n}\n#endif\n\n#endif  // NAS_MODEL_DATA_H_\n")
@@ -79,7 +78,8 @@ def firmware_sources(model: bytes, operators: list[str] | tuple[str, ...], arena
            f"// Exactly the model's operators: each registration links its kernel into the image.\n"
            f"using ModelOpResolver = tflite::MicroMutableOpResolver<{len(adds)}>;\n\n"
            f"inline TfLiteStatus RegisterModelOps(ModelOpResolver& resolver) {{\n{registrations}\n  return kTfLiteOk;\n}}\n\n"
-           f"// The arena TFLite Micro used for this model on the core, plus {ARENA_MARGIN} bytes for the buffer's alignment.\n"
+           "// The smallest arena this model allocated and ran in on the core (TFLite Micro's own figure misses\n"
+           "// the allocator's temporary peak; this one was run). Leave headroom if your allocator differs.\n"
            f"constexpr size_t kArenaBytes = {arena};\n\n#endif  // NAS_MODEL_OPS_H_\n")
     main = (Path(__file__).with_name("src") / "nas_firmware_main.cc").read_text()
     return FirmwareSources({"model_data.h": header, "model_data.c": data, "model_ops.h": ops, "main.cc": main}, arena, adds)

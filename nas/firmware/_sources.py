@@ -122,9 +122,17 @@ def _extract(data: bytes, source: Source, dest: Path) -> None:
             rel = m.name[len(top) + 1:]
             if not rel or not (m.isfile() or m.isdir()) or not any(rel == k or rel.startswith(k + "/") for k in source.keep):
                 continue
+            if rel.startswith("/") or ".." in rel.split("/"):
+                raise DataError(f"{source.archive_stem}: the archive names a path outside its folder ({m.name})")
             m.name = rel
             chosen.append(m)
-        tar.extractall(dest, members=chosen, filter="data")
+        try:
+            if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later
+                tar.extractall(dest, members=chosen, filter="data")
+            else:  # only plain files and folders were chosen, their paths checked above
+                tar.extractall(dest, members=chosen)
+        except (tarfile.TarError, OSError) as exc:
+            raise DataError(f"{source.archive_stem}: cannot unpack the archive: {exc}") from exc
 
 
 def _patch(tree: Path, patch_file: Path) -> None:
@@ -142,7 +150,8 @@ def _patch(tree: Path, patch_file: Path) -> None:
 def fetch_sources(dest: Path, *, timeout_s: float = 120.0, progress=None) -> Path:
     """Install TFLite Micro with its downloads laid out as its Makefile expects, in `dest`
     (a new folder, renamed into place only when every source is verified). Returns the TFLite Micro tree."""
-    if (dest / ".complete").exists():
+    pinned = "\n".join(f"{s.repository} {s.ref} {s.digest}" for s in SOURCES) + "\n"
+    if (dest / ".complete").exists() and (dest / ".complete").read_text() == pinned:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".sources-", dir=dest.parent))
@@ -168,7 +177,7 @@ def fetch_sources(dest: Path, *, timeout_s: float = 120.0, progress=None) -> Pat
                 _patch(tree, work / source.patch)
         for name in ("pigweed", "gcc_embedded"):  # present: TFLite Micro's Makefile does not download them
             (downloads / name).mkdir(exist_ok=True)
-        (work / ".complete").write_text("\n".join(f"{s.repository} {s.ref} {s.digest}" for s in SOURCES) + "\n")
+        (work / ".complete").write_text(pinned)
         if dest.exists():
             shutil.rmtree(dest)
         work.rename(dest)

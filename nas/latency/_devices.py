@@ -112,6 +112,21 @@ class Device:
     def runs(self, mode: str) -> bool:
         return mode in self.quantization
 
+    @property
+    def arm_build(self) -> tuple[str, str] | None:
+        """The Arm build (`nas.firmware`: core, kernel set) that runs what this device runs: its own
+        for the cortex-m*-qemu-* devices; for a board, its core's build with the reference kernels
+        under plain TFLite Micro and CMSIS-NN otherwise (the CMSIS-NN ports, and the stand-in for
+        runtimes that are not TFLite Micro); None where no build has the device's core."""
+        from ..firmware import CORES
+
+        if self.arm_core:
+            return self.arm_core, self.kernels
+        core = (self.core or "").lower().replace("+", "p").replace(" ", "")
+        if core not in CORES:
+            return None
+        return core, "reference" if self.runtime_family == "tflm" else "cmsisnn"
+
     def gains_from_sparsity(self, mode: str) -> bool:
         """Whether pruned weights in `mode` save this runtime bytes or cycles (else pruning only costs accuracy)."""
         return mode in self.sparsity_modes

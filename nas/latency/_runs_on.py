@@ -22,9 +22,11 @@ def board_budget_kb(capacity_kb: float | None) -> float | None:
     return None if capacity_kb is None else capacity_kb * (1 - APP_RESERVE)
 
 
-def runs_on(tflite: bytes, arena_bytes: int | None) -> list[dict]:
+def runs_on(tflite: bytes, arena_bytes: int | None, firmware: dict | None = None) -> list[dict]:
     """One row per catalog board: `fits` (flash holds the model and SRAM its TFLite Micro arena, after the
-    application's reserve; None where the part's memory is not known), `latency_ms` with the board's
+    application's reserve; None where the part's memory is not known), `memory`: what was judged; with
+    `firmware` (a linked image measured on an Arm build: `core`, `kernels`, `flash_bytes`, `ram_bytes`),
+    the boards that run TFLite Micro on that build are judged on the whole image instead. `latency_ms` with the board's
     mean and largest error for a model no board has run (`latency_error_pct`, `latency_error_max_pct`),
     `energy_uj` where the board published energy, with its mean and largest error (`energy_error_pct`,
     `energy_error_max_pct`: the latency error compounded with the power model's), and `why` when it
@@ -36,17 +38,27 @@ def runs_on(tflite: bytes, arena_bytes: int | None) -> list[dict]:
     for device in board_devices():
         prediction = device.predict(graph)
         flash, sram = board_budget_kb(device.flash_kb), board_budget_kb(device.sram_kb)
+        whole = (firmware is not None and device.runtime == "tflm"
+                 and device.arm_build == (firmware["core"], firmware["kernels"]))
+        if whole:
+            needs = (("firmware", firmware["flash_bytes"] / KB), ("firmware", firmware["ram_bytes"] / KB))
+            memory = f"the whole firmware, linked for the {firmware['core']} with TFLite Micro ({firmware['kernels']} kernels)"
+        else:
+            needs = (("model", size_kb), ("arena", arena_kb))
+            memory = ("the model and TFLite Micro's arena (the runtime's code and state not counted)" if device.runtime == "tflm"
+                      else f"the model and TFLite Micro's arena, standing in for {device.board_runtime or device.runtime}'s own")
         why = []
         if not prediction.runs:
             why.append(prediction.reason)
-        if flash is not None and size_kb > flash:
-            why.append(f"model {size_kb:.1f} KB > {flash:.0f} KB of flash left to it")
-        if sram is not None and arena_kb is not None and arena_kb > sram:
-            why.append(f"arena {arena_kb:.1f} KB > {sram:.0f} KB of SRAM left to it")
-        known = flash is not None and sram is not None and arena_kb is not None
+        (what_flash, need_flash), (what_ram, need_ram) = needs
+        if flash is not None and need_flash > flash:
+            why.append(f"{what_flash} {need_flash:.1f} KB > {flash:.0f} KB of flash left to it")
+        if sram is not None and need_ram is not None and need_ram > sram:
+            why.append(f"{what_ram} {need_ram:.1f} KB > {sram:.0f} KB of SRAM left to it")
+        known = flash is not None and sram is not None and need_ram is not None
         rows.append({
             "device": device.name, "core": device.core, "clock_mhz": device.clock_mhz, "runtime": device.board_runtime,
-            "fits": (not why) if (known or why) else None,
+            "fits": (not why) if (known or why) else None, "memory": memory,
             "latency_ms": round(prediction.latency_ms, 4) if prediction.runs else None,
             "latency_error_pct": round(prediction.error_pct, 1) if prediction.error_pct is not None else None,
             "latency_error_max_pct": round(prediction.error_max_pct, 1) if prediction.error_max_pct is not None else None,

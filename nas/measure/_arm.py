@@ -5,8 +5,9 @@ semihosting and invokes it; the emulator's plugin counts every instruction execu
 running count at the runner's marks. One run gives:
     instructions    the whole warm invoke, by an interpreter with no profiler (as firmware runs it)
     operators       each operator's instructions, by a second interpreter with a profiler
-    arena_bytes     the arena TFLite Micro used on the core (its pointers are 4 bytes, the host's 8)
-    stack_bytes     the stack the invoke used (a painted stack's high-water mark)
+    arena_bytes     the arena TFLite Micro reported using on the core (its pointers are 4 bytes, the
+                    host's 8); `arm_measure` proves the smallest one it runs in, run by run
+    stack_bytes     the stack allocation and the invokes used (a painted stack's high-water mark)
     outputs         the output tensors' bytes, compared with the host TFLite Micro interpreter's
 Counts repeat exactly: the same binary, model and input execute the same instructions.
 """
@@ -21,16 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
 
 __all__ = ["OperatorCount", "ArmCount", "ArmMeasurement", "arm_count", "arm_measure", "golden_input", "HostTflm"]
 
 
 @dataclass(frozen=True)
 class OperatorCount:
-    index: int
+    index: int  # the order the interpreter ran it in (an operator in a loop's body runs once a pass)
     name: str
-    instructions: int
+    instructions: int  # from its start to its end: a subgraph an operator runs (IF, WHILE) is inside it
+    depth: int = 0  # 0 for the main graph's operators, 1 for those of a subgraph they run, ...
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,9 @@ class ArmCount:
     instructions: int | None  # None: the model did not run (reason says why)
     reason: str = ""
     operators: tuple[OperatorCount, ...] = ()
-    arena_bytes: int | None = None
-    stack_bytes: int | None = None
+    arena_bytes: int | None = None  # what the interpreter reported using on the core (it misses the allocator's peak)
+    arena_limit_bytes: int | None = None  # the arena it ran in, where one was given
+    stack_bytes: int | None = None  # from constructing the interpreter to the end of the counted invoke
     outputs: bytes = b""
     emulation_s: float = 0.0
     total_executed: int | None = None  # the whole emulated program: start-up, reading files, both interpreters
@@ -67,8 +69,9 @@ def _parse_result(text: str) -> dict:
     for line in text.splitlines():
         key, _, value = line.partition(" ")
         if key == "op":
-            out["ops"].append(value)
-        elif key in ("arena", "stack", "events"):
+            depth, _, name = value.partition(" ")
+            out["ops"].append((int(depth), name))
+        elif key in ("arena_used", "stack", "events", "stack_overflowed_paint"):
             out[key] = int(value)
         elif key == "error":
             out["error"] = value
@@ -84,8 +87,9 @@ def _parse_marks(text: str) -> tuple[int, list[tuple[str, int]]]:
     return total, marks
 
 
-def _operators(marks: list[tuple[str, int]], names: list[str]) -> tuple[OperatorCount, ...]:
-    """Pair the profiled invoke's begin/end marks (nested where a subgraph runs inside an operator)."""
+def _operators(marks: list[tuple[str, int]], names: list[tuple[int, str]]) -> tuple[OperatorCount, ...] | None:
+    """Pair the profiled invoke's begin/end marks (nested where a subgraph runs inside an operator)
+    with the runner's (depth, name) of each; None where they do not pair."""
     begins: list[tuple[int, int]] = []
     counts: dict[int, int] = {}
     index = 0
@@ -93,16 +97,16 @@ def _operators(marks: list[tuple[str, int]], names: list[str]) -> tuple[Operator
         if kind == "B":
             begins.append((index, at))
             index += 1
-        else:
+        elif begins:
             i, start = begins.pop()
             counts[i] = at - start
-    if len(counts) != len(names):
-        raise ConfigError(f"the runner reported {len(names)} operators and the counter {len(counts)}")
-    return tuple(OperatorCount(i, names[i], counts[i]) for i in range(len(names)))
+    if begins or len(counts) != len(names):
+        return None
+    return tuple(OperatorCount(i, name, counts[i], depth) for i, (depth, name) in enumerate(names))
 
 
 def arm_count(model: bytes, core: str, kernels: str = "cmsisnn", x: np.ndarray | None = None, *,
-              timeout_s: float = 600.0, progress=None) -> ArmCount:
+              arena_limit_bytes: int | None = None, timeout_s: float = 600.0, progress=None) -> ArmCount:
     """Run `model` once on the Arm build for `core` and count it (see the module's docstring).
     `x` is the input tensor's value (None: zeros); the Arm build is made first
     if the cache does not hold it (minutes, once per core and kernel set)."""
@@ -116,6 +120,8 @@ def arm_count(model: bytes, core: str, kernels: str = "cmsisnn", x: np.ndarray |
         (work / "model.tflite").write_bytes(model)
         if x is not None:
             (work / "input.bin").write_bytes(np.ascontiguousarray(x).tobytes())
+        if arena_limit_bytes is not None:
+            (work / "arena.txt").write_text(f"{arena_limit_bytes}\n")
         counts = work / "counts.txt"
         cmd = [qemu, "-cpu", "max", "-plugin",
                f"{plugin},begin={runner.begin_at:#x},end={runner.end_at:#x},out={counts}", str(runner.elf)]
@@ -130,13 +136,20 @@ def arm_count(model: bytes, core: str, kernels: str = "cmsisnn", x: np.ndarray |
             log = " ".join((run.stdout + run.stderr).split())[-300:]
             why = result.get("error") or f"the runner stopped (exit {run.returncode})"
             return ArmCount(core, kernels, None, f"{why}: {log}" if log else why, emulation_s=seconds)
+        if not counts.exists():
+            return ArmCount(core, kernels, None, "the instruction counter wrote nothing: is this qemu-arm built "
+                                                 "with plugin support?", emulation_s=seconds)
         total, marks = _parse_marks(counts.read_text())
-        (b_kind, begin), (e_kind, end) = marks[0], marks[1]
-        if (b_kind, e_kind) != ("B", "E"):
-            raise ConfigError(f"the counter's first marks are {b_kind}{e_kind}, not a begin and an end")
-        return ArmCount(core, kernels, end - begin, operators=_operators(marks[2:], result["ops"]),
-                        arena_bytes=result["arena"], stack_bytes=result["stack"],
-                        outputs=(work / "output.bin").read_bytes(), emulation_s=seconds, total_executed=total)
+        if [kind for kind, _ in marks[:2]] != ["B", "E"]:
+            return ArmCount(core, kernels, None, "the counter's marks do not pair (the runner and its marks disagree)",
+                            emulation_s=seconds)
+        operators = _operators(marks[2:], result["ops"])
+        extra = {} if operators is not None else {"operators": "the profiled operators' marks did not pair"}
+        if result.get("stack_overflowed_paint"):
+            extra["stack"] = f"at least {result['stack']} bytes: deeper than the painted stack"
+        return ArmCount(core, kernels, marks[1][1] - marks[0][1], operators=operators or (),
+                        arena_bytes=result["arena_used"], arena_limit_bytes=arena_limit_bytes, stack_bytes=result["stack"],
+                        outputs=(work / "output.bin").read_bytes(), emulation_s=seconds, total_executed=total, extra=extra)
 
 
 class HostTflm:
@@ -182,6 +195,7 @@ class ArmMeasurement:
     firmware_static_ram_bytes: int | None = None
     firmware_sections: dict = field(default_factory=dict)
     firmware: object = None  # the FirmwareSources that linked (nas.firmware), None where it did not run
+    firmware_arena_bytes: int | None = None  # the smallest arena tried (reported use + 16, 256, ...) it ran in
 
     def to_dict(self) -> dict:
         c = self.count
@@ -189,9 +203,9 @@ class ArmMeasurement:
         if c.instructions is None:
             out["reason"] = c.reason
             return out
-        out.update(instructions=c.instructions, operators=[{"index": o.index, "name": o.name, "instructions": o.instructions}
-                                                           for o in c.operators],
-                   arena_bytes=c.arena_bytes, stack_bytes=c.stack_bytes, firmware_flash_bytes=self.firmware_flash_bytes,
+        out.update(instructions=c.instructions, operators=[{"index": o.index, "name": o.name, "instructions": o.instructions,
+                                                            "depth": o.depth} for o in c.operators],
+                   arena_bytes=self.firmware_arena_bytes, arena_used_bytes=c.arena_bytes, stack_bytes=c.stack_bytes, firmware_flash_bytes=self.firmware_flash_bytes,
                    firmware_ram_bytes=self.firmware_ram_bytes, firmware_static_ram_bytes=self.firmware_static_ram_bytes,
                    firmware_sections=self.firmware_sections, outputs_match_host=self.outputs_match_host,
                    emulation_s=round(c.emulation_s, 3))
@@ -199,6 +213,8 @@ class ArmMeasurement:
             out["max_abs_diff"] = self.max_abs_diff
         if self.host_note:
             out["host_note"] = self.host_note
+        if c.extra:
+            out["notes"] = c.extra
         return out
 
 
@@ -225,7 +241,7 @@ def arm_measure(model: bytes, core: str, kernels: str = "cmsisnn", *, check_host
     try:
         x = golden_input(host.input["shape"], host.input["dtype"]) if not host.error else None
         count = arm_count(model, core, kernels, x, progress=progress)
-        if count.instructions is None:
+        if count.instructions is None or not count.operators:  # no operators paired: no firmware to link
             return ArmMeasurement(count)
         if host.error:
             match, note, diff = None, f"zeros as input, not compared: the host TFLite Micro interpreter cannot load it ({host.error})", None
@@ -235,9 +251,28 @@ def arm_measure(model: bytes, core: str, kernels: str = "cmsisnn", *, check_host
             match, note, diff = None, "not compared", None
     finally:
         host.close()
+    arena = _proven_arena(model, core, kernels, x, count.arena_bytes)
+    if arena is None:
+        why = "no arena up to 64 KB over its reported use ran it: no firmware linked"
+        return ArmMeasurement(count, match, f"{note}; {why}" if note else why, diff)
     library = build_library(core, kernels)
-    sources = firmware_sources(model, [o.name for o in count.operators], count.arena_bytes, library.tree)
+    names = [o.name for o in count.operators]
+    sources = firmware_sources(model, sorted(set(names), key=names.index), arena, library.tree)
     footprint = link_footprint(sources, core, kernels)
     return ArmMeasurement(count, match, note, diff, footprint.flash_bytes,
                           footprint.static_ram_bytes + (count.stack_bytes or 0), footprint.static_ram_bytes,
-                          footprint.sections, sources)
+                          footprint.sections, sources, arena)
+
+
+#: what is tried over the arena TFLite Micro reports using, smallest first (its figure misses the
+#: allocator's temporary peak); each size is its own emulated run, as one too small may crash it
+_ARENA_MARGINS = (16, 256, 1024, 4096, 16384, 65536)
+
+
+def _proven_arena(model: bytes, core: str, kernels: str, x, used: int) -> int | None:
+    """The smallest arena of `used` + `_ARENA_MARGINS` (16-byte rounded) the model allocates and runs in."""
+    for margin in _ARENA_MARGINS:
+        size = -(-(used + margin) // 16) * 16
+        if arm_count(model, core, kernels, x, arena_limit_bytes=size, timeout_s=120).instructions is not None:
+            return size
+    return None

@@ -24,7 +24,7 @@ from ..errors import ConfigError, NasError
 from ..search import SELECTION_RULE, StudyConfig, final_pareto, load_finals, load_run_config, load_study_dataset
 from ..units import KB
 from ._cfiles import c_identifier, c_source
-from ._firmware import board_core, firmware_record
+from ._firmware import firmware_record
 
 __all__ = ["export_model", "MIN_TFLM_AGREEMENT"]
 
@@ -123,10 +123,11 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
     boards = {d.name for d in board_devices()}
     latency_by_device = {name: _device_latency(load_device(name), model, spec, row)
                          for name in device_names() if name not in boards}
-    board_rows = runs_on(model, arena.arena_bytes if arena.compatible else row.get("peak_ram_bytes"))
-    core = board_core(device) if firmware_core == "board" else firmware_core
-    firmware, firmware_files = (firmware_record(model, core, device) if firmware_core is not None
+    core = (device.arm_build[0] if device.arm_build else None) if firmware_core == "board" else firmware_core
+    firmware, firmware_files = (firmware_record(model, core, device, explicit=firmware_core != "board") if firmware_core is not None
                                 else ({"measured": False, "why": "not asked for (--firmware-core none)"}, {}))
+    board_rows = runs_on(model, arena.arena_bytes if arena.compatible else row.get("peak_ram_bytes"),
+                         firmware if firmware["measured"] else None)
     test_accuracy = float(np.mean(lite.argmax(1) == dataset.y_test))
     ident = c_identifier(name)
     card = {
@@ -165,7 +166,7 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
         },
         "training": _training_record(row, config),
         "latency_by_device": latency_by_device,
-        "runs_on": [{k: r[k] for k in ("device", "fits", "latency_ms", "latency_error_pct", "latency_error_max_pct",
+        "runs_on": [{k: r[k] for k in ("device", "fits", "memory", "latency_ms", "latency_error_pct", "latency_error_max_pct",
                                        "energy_uj", "energy_error_pct", "energy_error_max_pct", "why")} for r in board_rows],
         "firmware": firmware,
         "budgets": {k: v for k, v in vars(config.budgets).items()},
@@ -200,7 +201,8 @@ def _training_record(row: dict, config: StudyConfig) -> dict | None:
 
 
 def _write_all(dest: Path, files: dict[str, bytes]) -> None:
-    """Write every file into a temporary sibling folder, then move them into `dest`."""
+    """Write every file into a temporary sibling folder, then move them into `dest`; a `firmware/`
+    folder an earlier export left goes first (it would not match this model)."""
     try:
         dest.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".nas-export-", dir=dest))
@@ -210,6 +212,8 @@ def _write_all(dest: Path, files: dict[str, bytes]) -> None:
         for name, data in files.items():
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             (staging / name).write_bytes(data)
+        if (dest / "firmware").is_dir():  # an earlier export's: it would not match this model
+            shutil.rmtree(dest / "firmware")
         for name in files:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / name, dest / name)
@@ -280,14 +284,17 @@ def _card_markdown(card: dict) -> str:
     fits = [r for r in card["runs_on"] if r["fits"]]
     lines += ["", "## Where it runs", "",
               f"Fits {len(fits)} of {len(card['runs_on'])} microcontroller boards of the catalog (flash holds the model and "
-              "SRAM its TFLite Micro arena, after a quarter of each is left to the application). Latency from the board "
+              "SRAM its TFLite Micro arena, after a quarter of each is left to the application; a board that runs TFLite "
+              "Micro on the core and kernels the firmware below was linked for is judged on that whole firmware: "
+              "`memory` in model_card.json says which). Latency from the board "
               "catalog's latency model, with its mean and largest error on that board for a model no board has run; "
               "energy is the board's mean power times that latency, its error that latency error compounded with the "
               "board's power model's own (mean / max).", "",
-              "| board | fits | latency ms | error mean / max | energy uJ | energy error mean / max | why not |",
-              "|---|---|---|---|---|---|---|"]
+              "| board | fits | memory judged | latency ms | error mean / max | energy uJ | energy error mean / max | why not |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in card["runs_on"]:
-        lines.append(f"| {r['device']} | {({True: 'yes', False: 'no'}).get(r['fits'], '?')} | "
+        judged = "whole firmware" if r.get("memory", "").startswith("the whole firmware") else "model + arena"
+        lines.append(f"| {r['device']} | {({True: 'yes', False: 'no'}).get(r['fits'], '?')} | {judged} | "
                      f"{r['latency_ms'] if r['latency_ms'] is not None else '—'} | "
                      + (f"{r['latency_error_pct']:g}% / {r['latency_error_max_pct']:g}%" if r['latency_error_pct'] is not None else "—")
                      + f" | {r['energy_uj'] if r['energy_uj'] is not None else '—'} | "

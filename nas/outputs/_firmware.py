@@ -11,42 +11,30 @@ from __future__ import annotations
 
 from ..errors import NasError
 
-__all__ = ["firmware_record", "board_core", "board_kernels"]
+__all__ = ["firmware_record"]
 
 
-def board_kernels(device) -> str:
-    """The kernel set a board's TFLite Micro runs: the reference kernels for plain TFLite Micro
-    (runtime family `tflm`), CMSIS-NN otherwise (the CMSIS-NN ports, and as the stand-in for
-    runtimes that are not TFLite Micro)."""
-    return "reference" if device.runtime_family == "tflm" else "cmsisnn"
-
-
-def board_core(device) -> str | None:
-    """The Arm build's core for a board profile (its `core`: Cortex-M4 -> cortex-m4), None if none is built."""
-    from ..firmware import CORES
-
-    name = (device.core or "").lower().replace("+", "p").replace(" ", "")
-    return name if name in CORES else None
-
-
-def firmware_record(model: bytes, core: str | None, device) -> tuple[dict, dict[str, bytes]]:
+def firmware_record(model: bytes, core: str | None, device, explicit: bool = False) -> tuple[dict, dict[str, bytes]]:
     """The card's `firmware` entry and the files to write (`firmware/...`) for `model` on `core`,
-    with the kernels the study's board runs (`board_kernels`)."""
-    from ..firmware import CORES
+    with the kernels the study's board runs (`Device.arm_build`; CMSIS-NN where it names none).
+    Unless the core was asked for (`explicit`), only an Arm build already in the cache is used."""
+    from ..firmware import CORES, is_built
 
-    kernels = board_kernels(device)
-
+    kernels = device.arm_build[1] if device.arm_build else "cmsisnn"
     if core is None:
         return {"measured": False, "why": f"{device.name} has no core the Arm build targets ({', '.join(CORES)}); "
                                           "choose one with --firmware-core"}, {}
     from ..measure import arm_measure
 
+    if not explicit and not is_built(core, kernels):  # an export does not fetch and build for minutes unasked
+        return {"measured": False, "core": core, "why": f"the Arm build for the {core} ({kernels} kernels) is not set up: "
+                                                        "`make arm`, or --firmware-core to build it now"}, {}
     try:
         m = arm_measure(model, core, kernels)
-    except NasError as exc:  # no toolchain, no sources: the export stands without the firmware
+    except (NasError, OSError) as exc:  # no toolchain, no sources, a cache it cannot write: the export stands without it
         return {"measured": False, "core": core, "why": f"{exc} (`make arm` sets the Arm build up)"}, {}
-    if m.count.instructions is None:
-        return {"measured": False, "core": core, "why": m.count.reason}, {}
+    if m.count.instructions is None or m.firmware is None:
+        return {"measured": False, "core": core, "why": m.count.reason or m.host_note}, {}
     runs_it = device.runtime == "tflm"
     record = {
         "measured": True, "core": core, "kernels": kernels,
@@ -55,7 +43,8 @@ def firmware_record(model: bytes, core: str | None, device) -> tuple[dict, dict[
                    f" (the study's board runs {device.board_runtime or device.runtime}: its own runtime's footprint differs)"),
         "instructions": m.count.instructions, "flash_bytes": m.firmware_flash_bytes, "ram_bytes": m.firmware_ram_bytes,
         "static_ram_bytes": m.firmware_static_ram_bytes, "stack_bytes": m.count.stack_bytes,
-        "arena_bytes": m.count.arena_bytes, "outputs_match_host": m.outputs_match_host,
+        "arena_bytes": m.firmware_arena_bytes, "arena_used_bytes": m.count.arena_bytes,
+        "outputs_match_host": m.outputs_match_host,
         "operators": list(m.firmware.operators), "sources": "firmware/",
     }
     return record, {f"firmware/{name}": text.encode() for name, text in m.firmware.files.items()}

@@ -2,11 +2,12 @@
 //
 // Files in the working directory (semihosting): model.tflite and input.bin (every input tensor's
 // bytes, in order; zeros without it) are read; output.bin (every output tensor's bytes) and result.txt are written.
-// Two interpreters run the model, each invoked twice so that the counted invoke is a warm one:
-// the first has no profiler, as firmware runs it (the whole invoke between nas_begin() and
-// nas_end(), its arena and its stack); the second marks each operator through TFLite Micro's
-// profiler interface. The instruction counter (an emulator plugin) records its running count
-// whenever nas_begin() or nas_end() is entered.
+// Interpreters run the model, each invoked twice so that the counted invoke is a warm one: the
+// first has no profiler, as firmware runs it (the whole invoke between nas_begin() and nas_end(),
+// and the stack from allocation on); the second marks each operator through TFLite Micro's
+// profiler interface. Both run in the arena arena.txt gives, where there is one: an arena too small
+// can crash TFLite Micro rather than fail, so sizes are proven one run at a time. The instruction
+// counter (an emulator plugin) records its running count whenever nas_begin() or nas_end() is entered.
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
@@ -65,21 +66,32 @@ namespace {
 alignas(16) uint8_t g_model[NAS_MODEL_MAX];
 alignas(16) uint8_t g_arena[NAS_ARENA_MAX];
 
+// Marks each operator for the counter, and notes its name and nesting depth (an operator of a
+// subgraph that IF or WHILE runs is inside its caller). Past NAS_MAX_EVENTS nothing is marked, so
+// the marks and the names stay paired.
 class Marks : public tflite::MicroProfilerInterface {
  public:
   uint32_t BeginEvent(const char* tag) override {
     if (!on) return 0;
-    if (n < NAS_MAX_EVENTS) tags[n] = tag;
-    ++n;
-    nas_begin();
-    return 0;
+    const uint32_t handle = static_cast<uint32_t>(n++);
+    if (handle < NAS_MAX_EVENTS) {
+      tags[handle] = tag;
+      depth_at[handle] = depth;
+      nas_begin();
+    }
+    ++depth;
+    return handle;
   }
-  void EndEvent(uint32_t) override {
-    if (on) nas_end();
+  void EndEvent(uint32_t handle) override {
+    if (!on) return;
+    --depth;
+    if (handle < NAS_MAX_EVENTS) nas_end();
   }
   bool on = false;
   int n = 0;
+  int depth = 0;
   const char* tags[NAS_MAX_EVENTS];
+  int depth_at[NAS_MAX_EVENTS];
 };
 
 int Fail(FILE* result, const char* why) {
@@ -94,16 +106,19 @@ uint32_t StackPointer() {
   return sp;
 }
 
+// A leaf that touches no stack of its own (volatile stores: no memset call), so it can paint up to
+// the caller's stack pointer.
 __attribute__((noinline)) void PaintStack(uint32_t top) {
-  for (uint32_t* p = reinterpret_cast<uint32_t*>(top - NAS_STACK_PAINT);
-       p < reinterpret_cast<uint32_t*>(top - 512u); ++p) {
+  for (volatile uint32_t* p = reinterpret_cast<uint32_t*>(top - NAS_STACK_PAINT);
+       p < reinterpret_cast<uint32_t*>(top - 8u); ++p) {
     *p = NAS_STACK_WORD;
   }
 }
 
+// Bytes below `top` written since PaintStack(top); NAS_STACK_PAINT if even the deepest word was.
 uint32_t StackUsed(uint32_t top) {
   const uint32_t* p = reinterpret_cast<const uint32_t*>(top - NAS_STACK_PAINT);
-  while (reinterpret_cast<uint32_t>(p) < top && *p == NAS_STACK_WORD) ++p;
+  while (reinterpret_cast<uint32_t>(p) < top - 8u && *p == NAS_STACK_WORD) ++p;
   return top - reinterpret_cast<uint32_t>(p);
 }
 
@@ -116,12 +131,10 @@ TfLiteStatus ReadInputs(tflite::MicroInterpreter& interpreter) {
     }
     return kTfLiteOk;
   }
-  for (size_t i = 0; i < interpreter.inputs_size(); ++i) {
+  for (size_t i = 0; i < interpreter.inputs_size(); ++i) {  // inputs the file does not reach are zeros
     TfLiteTensor* t = interpreter.input(i);
-    if (fread(t->data.raw, 1, t->bytes, f) != t->bytes) {
-      fclose(f);
-      return kTfLiteError;
-    }
+    size_t got = fread(t->data.raw, 1, t->bytes, f);
+    memset(t->data.raw + got, 0, t->bytes - got);
   }
   fclose(f);
   return kTfLiteOk;
@@ -129,7 +142,7 @@ TfLiteStatus ReadInputs(tflite::MicroInterpreter& interpreter) {
 
 const char* Prepare(tflite::MicroInterpreter& interpreter) {
   if (interpreter.AllocateTensors() != kTfLiteOk) return "AllocateTensors failed";
-  if (ReadInputs(interpreter) != kTfLiteOk) return "input.bin is shorter than the inputs";
+  if (ReadInputs(interpreter) != kTfLiteOk) return "cannot read input.bin";
   if (interpreter.Invoke() != kTfLiteOk) return "Invoke failed";  // the first invoke sets up lazily
   // The counted invoke starts from the same input: the first may have written over it.
   if (ReadInputs(interpreter) != kTfLiteOk) return "cannot read input.bin";
@@ -151,19 +164,26 @@ int main() {
   static tflite::TflmOpResolver resolver;
   if (tflite::CreateOpResolver(resolver) != kTfLiteOk) return Fail(result, "op resolver");
 
+  // arena.txt, where given, is the arena to run in (to prove a size firmware will use); else all of it
+  uint32_t arena = sizeof(g_arena);
+  f = fopen("arena.txt", "r");
+  if (f != nullptr) {
+    unsigned limit = 0;
+    if (fscanf(f, "%u", &limit) != 1 || limit == 0 || limit > sizeof(g_arena)) return Fail(result, "bad arena.txt");
+    arena = limit;
+    fclose(f);
+  }
+  const uint32_t top = StackPointer();
+  PaintStack(top);  // before the interpreter exists: allocation and invokes count
   {  // the whole invoke, as firmware runs it: no profiler
-    tflite::MicroInterpreter interpreter(model, resolver, g_arena, sizeof(g_arena));
+    tflite::MicroInterpreter interpreter(model, resolver, g_arena, arena);
     const char* why = Prepare(interpreter);
     if (why != nullptr) return Fail(result, why);
-    fprintf(result, "arena %u\n", static_cast<unsigned>(interpreter.arena_used_bytes()));
-    const uint32_t top = StackPointer();
-    PaintStack(top);
+    fprintf(result, "arena_used %u\n", static_cast<unsigned>(interpreter.arena_used_bytes()));
     nas_begin();
     TfLiteStatus status = interpreter.Invoke();
     nas_end();
-    const uint32_t stack = StackUsed(top);
     if (status != kTfLiteOk) return Fail(result, "Invoke failed");
-    fprintf(result, "stack %u\n", static_cast<unsigned>(stack));
     f = fopen("output.bin", "wb");
     if (f == nullptr) return Fail(result, "cannot write output.bin");
     for (size_t i = 0; i < interpreter.outputs_size(); ++i) {
@@ -172,16 +192,19 @@ int main() {
     }
     fclose(f);
   }
+  const uint32_t stack = StackUsed(top);
+  fprintf(result, "stack %u\n", static_cast<unsigned>(stack));
+  if (stack >= NAS_STACK_PAINT) fprintf(result, "stack_overflowed_paint 1\n");
   {  // each operator, through the profiler interface
     static Marks marks;
-    tflite::MicroInterpreter interpreter(model, resolver, g_arena, sizeof(g_arena), nullptr, &marks);
+    tflite::MicroInterpreter interpreter(model, resolver, g_arena, arena, nullptr, &marks);
     const char* why = Prepare(interpreter);
     if (why != nullptr) return Fail(result, why);
     marks.on = true;
     TfLiteStatus status = interpreter.Invoke();
     marks.on = false;
     if (status != kTfLiteOk) return Fail(result, "Invoke failed");
-    for (int i = 0; i < marks.n && i < NAS_MAX_EVENTS; ++i) fprintf(result, "op %s\n", marks.tags[i]);
+    for (int i = 0; i < marks.n && i < NAS_MAX_EVENTS; ++i) fprintf(result, "op %d %s\n", marks.depth_at[i], marks.tags[i]);
     fprintf(result, "events %d\n", marks.n);
   }
   fprintf(result, "ok\n");
