@@ -87,6 +87,13 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None, env: dict | None = 
     return done.stdout
 
 
+@lru_cache(maxsize=None)
+def _tool_says(tool: str, flag: str) -> str:
+    """What an installed tool prints for `flag` (its version, its options), asked once a process:
+    every count checks the library's stamp and the emulator, and a calibration counts hundreds."""
+    return _run([tool, flag], f"{Path(tool).name} {flag}")
+
+
 def sources() -> Path:
     """TFLite Micro and its downloads, fetched and verified once."""
     root = cache_root() / TFLM_COMMIT
@@ -150,7 +157,7 @@ def build_library(core: str, kernels: str, *, jobs: int | None = None, progress=
 
 def _build_stamp(target: Core, kernels: str) -> dict:
     """What a library was built from: a cached one built otherwise is rebuilt."""
-    compiler = _run(["arm-none-eabi-gcc", "--version"], "arm-none-eabi-gcc --version").splitlines()[0]
+    compiler = _tool_says(require_toolchain(emulator=False)["arm-none-eabi-gcc"], "--version").splitlines()[0]
     return {"tflite_micro": TFLM_COMMIT, "core": target.name, "kernels": kernels, "flags": list(target.flags),
             "build_type": "release_with_logs", "compiler": compiler}
 
@@ -243,7 +250,7 @@ def _marks(elf: str, mtime_ns: int) -> tuple[int, int]:
 
 
 def qemu_version() -> tuple[int, int]:
-    out = _run([require_toolchain()["qemu-arm"], "--version"], "qemu-arm --version")
+    out = _tool_says(require_toolchain()["qemu-arm"], "--version")
     match = re.search(r"version (\d+)\.(\d+)", out)
     if not match:
         raise ConfigError(f"cannot read qemu-arm's version from {out.strip()[:80]!r}")
@@ -259,7 +266,7 @@ def build_plugin() -> Path:
     major, minor = qemu_version()
     if (major, minor) < (6, 1):  # plugin arguments as key=value, plugin API version 1 at least
         raise DependencyError(f"qemu-arm {major}.{minor} is too old for the instruction counter: it needs QEMU 6.1 or later")
-    if "-plugin" not in _run([tools["qemu-arm"], "-h"], "qemu-arm -h"):
+    if "-plugin" not in _tool_says(tools["qemu-arm"], "-h"):
         raise DependencyError(f"{tools['qemu-arm']} is built without plugin support (a static build, as Debian's "
                               "qemu-user is from 9.1 on): install a dynamically linked qemu-user (qemu-user-dynamic "
                               "or qemu-user-binfmt where it is one) or build QEMU with --enable-plugins")
