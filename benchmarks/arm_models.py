@@ -70,13 +70,14 @@ def samples_for(args) -> list:
     return samples
 
 
-def counted(name: str, samples: list, cache: Path | None) -> tuple[list, float]:
-    """The samples with this device's counts (cached per device)."""
+def counted(name: str, samples: list, cache: Path | None, modes=None) -> tuple[list, float]:
+    """The samples with this device's counts (cached per device, and per mode set where `modes` narrows it)."""
     import copy
 
     device = load_device(name)
-    cached = _load(cache, f"counts-{name}.pkl")
-    mine = [copy.copy(s) for s in samples if device.runs(s.mode)]
+    stem = f"counts-{name}" + (f"-{'-'.join(sorted(modes))}" if modes else "")
+    cached = _load(cache, f"{stem}.pkl")
+    mine = [copy.copy(s) for s in samples if device.runs(s.mode) and (not modes or s.mode in modes)]
     if cached and len(cached["measured"]) == len(mine):
         for s, measured, arena, reason in zip(mine, cached["measured"], cached["arena"], cached["reason"]):
             s.measured, s.arena_bytes, s.arena_tail, s.reason = measured, arena, None, reason
@@ -84,7 +85,7 @@ def counted(name: str, samples: list, cache: Path | None) -> tuple[list, float]:
     start = time.time()
     measure_samples(mine, device)
     seconds = time.time() - start
-    _save(cache, f"counts-{name}.pkl", {"measured": [s.measured for s in mine], "arena": [s.arena_bytes for s in mine],
+    _save(cache, f"{stem}.pkl", {"measured": [s.measured for s in mine], "arena": [s.arena_bytes for s in mine],
                                         "reason": [s.reason for s in mine], "seconds": seconds})
     return mine, seconds
 
@@ -133,6 +134,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--write", action="store_true", help="write the artifacts into latency_models/")
+    parser.add_argument("--modes", nargs="+", choices=_TFLM_MODES,
+                        help="count only these modes (the Cortex-M0+ has no FPU: its float32 samples take hours)")
     args = parser.parse_args()
 
     samples = samples_for(args)
@@ -145,7 +148,7 @@ def main() -> int:
     print("|---|---|---|---|---|---|")
     for name in args.devices:
         device = load_device(name)
-        mine, seconds = counted(name, samples, args.cache)
+        mine, seconds = counted(name, samples, args.cache, args.modes)
         artifact = host_artifact(device, mine, args.seed, {"seconds": round(seconds, 1),
                                                             "command": "python benchmarks/arm_models.py " + " ".join(sys.argv[1:])})
         for mode, v in artifact["validation"].items():
