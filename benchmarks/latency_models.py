@@ -378,7 +378,7 @@ def main() -> int:
 
     if args.write:
         print("\n## Prediction cost (spec -> kernels -> prediction, 2,000 random specs)\n")
-        for name in ("host-tflm-icount", "host-litert-icount", "cortex-m4-stm32l4r5-tflm-2.3.1"):
+        for name in ("host-tflm-icount", "host-litert-icount", "cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1"):
             print(f"- {name}: {prediction_cost(name):.3f} ms per candidate")
     return 0
 

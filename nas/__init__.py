@@ -4,7 +4,7 @@
     config = nas.load_study("digits_demo", trials=10)
     summary = nas.run_search(config, "runs/demo")          # the search, then its outputs
     card = nas.export_model("runs/demo", "deploy/")        # the best model, verified in TFLite Micro
-    nas.load_device("cortex-m4-stm32l4r5-tflm").predict("deploy/model.tflite")
+    nas.load_device("cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1").predict("deploy/model.tflite")
 
 The public API is re-exported here lazily, so `import nas` (and `nas --help`) stays fast:
 TensorFlow, LiteRT and TFLite Micro are imported only by the functions that use them. Each

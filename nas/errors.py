@@ -53,7 +53,10 @@ class UnknownNameError(ConfigError):
             return
         import difflib
 
-        close = difflib.get_close_matches(str(name), self.valid, n=5, cutoff=0.5)
+        # names the unknown one begins first (every version of a board and runtime), then the closest spellings
+        prefixed = [v for v in self.valid if v.startswith(str(name))]
+        close = (prefixed + [v for v in difflib.get_close_matches(str(name), self.valid, n=5, cutoff=0.5)
+                             if v not in prefixed])[:max(5, len(prefixed))]
         listing = {"device": "`nas devices`", "study": "`nas studies`"}.get(kind, "the catalog")
         super().__init__(f"unknown {kind} {name!r}; " + (f"closest: {', '.join(close)}; " if close else "")
                          + f"{len(self.valid)} valid {plural}, {listing} lists them")

@@ -176,7 +176,7 @@ def test_an_export_without_the_arm_build_says_why_and_never_builds_unasked(monke
     from nas.latency import load_device
     from nas.outputs._firmware import firmware_record
 
-    board = load_device("cortex-m4-stm32l4r5-tflm-2.3.1")
+    board = load_device("cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1")
     monkeypatch.setattr(nas.firmware, "is_built", lambda core, kernels: False)
     record, files = firmware_record(b"model", "cortex-m4", board)
     assert not record["measured"] and "not set up: `make arm`" in record["why"] and files == {}
@@ -236,6 +236,26 @@ def test_an_int8_model_counts_the_same_every_run_and_its_outputs_are_the_hosts()
     # the profiled operators add up to the unprofiled invoke, less the interpreter's own work between them
     assert 0.97 * c.instructions < sum(o.instructions for o in c.operators) <= c.instructions + 30 * len(c.operators)
     assert 64 < c.stack_bytes < 8192 and c.arena_bytes > 1000 and not c.extra
+
+
+@arm
+@pytest.mark.integration
+def test_a_models_arm_counts_split_by_kernel_class_add_up_to_its_invoke():
+    """What the board catalog is fitted on: each operator's count to its kernel class, the rest to `other`."""
+    from nas.calibration import counted_class_instructions
+    from nas.latency import kernel_class, kernels_from_tflite, load_device
+    from nas.measure import HostTflm, arm_count, golden_input
+
+    model = _op_model("mbconv", "int8")  # 1x1, depthwise and k x k convolutions, an addition
+    host = HostTflm(model)
+    x = golden_input(host.input["shape"], host.input["dtype"])
+    host.close()
+    count = arm_count(model, "cortex-m4", "cmsisnn", x)
+    classes = counted_class_instructions(model, load_device("cortex-m4-qemu-cmsisnn"))
+    assert sum(classes.values()) == count.instructions
+    present = {kernel_class(k) for k in kernels_from_tflite(model)}
+    assert classes["pointwise"] > 0 and classes["dwconv"] > 0 and classes["other"] > 0
+    assert all(v == 0 for c, v in classes.items() if c not in present | {"other"})
 
 
 @arm

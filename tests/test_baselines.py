@@ -134,7 +134,7 @@ def test_compare_states_which_baselines_are_dominated(digits_baselines, tmp_path
 def test_compare_on_a_board_prices_the_baselines_there_and_marks_what_does_not_run(digits_baselines, tmp_path):
     from nas.latency import load_device
 
-    board = load_device("cortex-m4-stm32l4r5-tflm-2.3.1")
+    board = load_device("cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1")
     with open(digits_baselines / "baselines.csv", newline="") as fh:
         metrics = {r["metric"]: r for r in csv.DictReader(fh)}
     int8_file = digits_baselines / "models" / "digits-custom-tflite_int8.tflite"

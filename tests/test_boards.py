@@ -47,7 +47,7 @@ def test_profiles_merge_spellings_and_leave_out_what_they_cannot_price():
     assert profiles["cortex-m33-stm32u575-xcubeai-10.2"].sram_kb == 786  # datasheet, not the submitters' 768KB
     assert profiles["cortex-m33-stm32u385-xcubeai-10.2"].sram_kb is None  # not checked: left empty
     assert all(len(p.latency_ms) >= 3 for p in profiles.values())
-    assert profiles["cortex-m4-stm32l4r5-tflm-2.3.1"].latency_ms["ResNet-8 (CIFAR-10)"] == pytest.approx(704.23, rel=1e-3)
+    assert profiles["cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1"].latency_ms["ResNet-8 (CIFAR-10)"] == pytest.approx(704.23, rel=1e-3)
 
 
 def _synthetic(perturb: float = 1.0):
@@ -136,7 +136,12 @@ def test_a_board_prices_a_model_with_its_error_and_energy(tiny_int8):
     m0 = load_device("cortex-m0p-stm32g0b1-hale-1.0.175").predict(tiny_int8)
     assert m33.runs and m33.unit == "ms" and m33.error_pct is not None and m33.error_max_pct >= m33.error_pct
     entry = board.artifact["profiles"][board.name]
-    assert m33.error_pct == entry["unseen_mean_pct"] > entry["loo_mean_pct"]  # a new model is priced with the larger error
+    # a new model is priced with the larger error, compounded with the error of the base's kernel model
+    # (the M33's Arm counts, predicted) on whole networks outside the search spaces, a file's case
+    assert entry["unseen_mean_pct"] > entry["loo_mean_pct"]
+    base = load_device(board.base_device).artifact["validation"]["all_outside_spaces"]
+    assert m33.error_pct == pytest.approx(100 * ((1 + entry["unseen_mean_pct"] / 100) * (1 + base["mape_pct"] / 100) - 1))
+    assert m33.error_max_pct == pytest.approx(100 * ((1 + entry["unseen_max_pct"] / 100) * (1 + base["max_error_pct"] / 100) - 1))
     # energy is power x predicted latency: its error for a new model is the latency error compounded with the
     # power model's own, never below the latency error (the catalog's leave-one-out energy error is smaller)
     assert m33.energy_uj > 0 and entry["power_loo_mean_pct"] > 0
@@ -169,7 +174,7 @@ def test_runs_on_says_where_a_model_fits(tiny_int8):
     rows = {r["device"]: r for r in runs_on(tiny_int8, arena_bytes=200 * 1024)}
     assert rows["cortex-m0p-stm32g0b1-hale-1.0.175"]["fits"] is False  # 144 KB SRAM, a quarter kept back
     assert "arena 200.0 KB" in rows["cortex-m0p-stm32g0b1-hale-1.0.175"]["why"]
-    assert rows["cortex-m4-stm32l4r5-tflm-2.3.1"]["fits"] is True  # 640 KB
+    assert rows["cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1"]["fits"] is True  # 640 KB
     assert rows["cortex-m33-stm32u385-xcubeai-10.2"]["fits"] is None  # memory not known
     assert all(r["latency_ms"] > 0 for r in rows.values())
     # the reserve is what separates fitting from not: an arena just under a board's SRAM does not fit
@@ -182,17 +187,20 @@ def test_runs_on_says_where_a_model_fits(tiny_int8):
 def test_a_board_that_runs_the_linked_firmware_is_judged_on_the_whole_image(tiny_int8):
     from nas.latency import load_device, runs_on
 
-    l4r5 = "cortex-m4-stm32l4r5-tflm-2.3.1"  # TFLite Micro 2.3.1's reference kernels on a Cortex-M4 (640 KB SRAM)
-    assert load_device(l4r5).arm_build == ("cortex-m4", "reference")
+    l4r5 = "cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1"  # TFLite Micro 2.3.1 with CMSIS-NN on a Cortex-M4 (640 KB SRAM)
+    assert load_device(l4r5).arm_build == ("cortex-m4", "cmsisnn")
     assert load_device("cortex-m33-ra6m4-tflm-cmsisnn-r0.7").arm_build == ("cortex-m33", "cmsisnn")
-    firmware = {"core": "cortex-m4", "kernels": "reference", "flash_bytes": 100 * 1024, "ram_bytes": 600 * 1024}
+    firmware = {"core": "cortex-m4", "kernels": "cmsisnn", "flash_bytes": 100 * 1024, "ram_bytes": 600 * 1024}
     rows = {r["device"]: r for r in runs_on(tiny_int8, 20 * 1024, firmware)}
     assert rows[l4r5]["fits"] is False and "firmware 600.0 KB > 480 KB of SRAM" in rows[l4r5]["why"]
     assert rows[l4r5]["memory"].startswith("the whole firmware, linked for the cortex-m4")
-    # the same firmware says nothing of a CMSIS-NN build, or of a runtime that is not TFLite Micro
+    # the same firmware says nothing of another core's build, or of a runtime that is not TFLite Micro
     for other in ("cortex-m33-ra6m4-tflm-cmsisnn-r0.7", "cortex-m4-stm32l4r5-xcubeai-10.2"):
         assert rows[other]["memory"].startswith("the model and TFLite Micro's arena"), other
     assert "standing in for" in rows["cortex-m4-stm32l4r5-xcubeai-10.2"]["memory"]
+    # nor a reference-kernel build of the board's own core
+    reference = {r["device"]: r for r in runs_on(tiny_int8, 20 * 1024, {**firmware, "kernels": "reference"})}
+    assert not reference[l4r5]["memory"].startswith("the whole firmware")
     plain = {r["device"]: r for r in runs_on(tiny_int8, 20 * 1024)}
     assert plain[l4r5]["fits"] is True and not plain[l4r5]["memory"].startswith("the whole firmware")
 
@@ -238,16 +246,20 @@ def test_every_class_is_priced_and_the_profiles_match_the_catalog():
         assert ("MISSES" in data["calibration"]) == (artifact["profiles"][name]["loo_max_pct"] > 30), name
 
 
-def test_a_changed_host_model_invalidates_the_catalog(tiny_int8, tmp_path, monkeypatch):
-    """A user's catalog folder (NAS_CATALOG_DIR) whose board catalog was fitted on other host coefficients."""
+def test_a_changed_base_model_invalidates_the_boards_priced_from_it(tiny_int8, tmp_path, monkeypatch):
+    """A user's catalog folder (NAS_CATALOG_DIR) whose board catalog was fitted on other coefficients of
+    the Cortex-M33's CMSIS-NN kernel model: its boards refuse, the other cores' boards still price."""
     from nas.latency import CATALOG_ARTIFACT, load_artifact, load_device
 
-    stale = {**load_artifact(CATALOG_ARTIFACT), "base_coef_digest": "0" * 16}
+    shipped = load_artifact(CATALOG_ARTIFACT)
+    assert load_device("cortex-m33-stm32u575-xcubeai-10.2").base_device == "cortex-m33-qemu-cmsisnn"
+    stale = {**shipped, "base_devices": {**shipped["base_devices"], "cortex-m33-qemu-cmsisnn": "0" * 16}}
     (tmp_path / "latency_models").mkdir()
     (tmp_path / "latency_models" / f"{CATALOG_ARTIFACT}.json").write_text(json.dumps(stale))
     monkeypatch.setenv("NAS_CATALOG_DIR", str(tmp_path))
     prediction = load_device("cortex-m33-stm32u575-xcubeai-10.2").predict(tiny_int8)
     assert not prediction.runs and "nas calibrate --boards" in prediction.reason
+    assert load_device("cortex-m4-stm32l4r5-xcubeai-10.2").predict(tiny_int8).runs
     monkeypatch.delenv("NAS_CATALOG_DIR")
     assert load_device("cortex-m33-stm32u575-xcubeai-10.2").predict(tiny_int8).runs
 
@@ -276,7 +288,7 @@ def test_the_readmes_board_figures_are_the_shipped_catalogs():
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     artifact = load_artifact(CATALOG_ARTIFACT)
-    v, l4r5 = artifact["validation"], artifact["profiles"]["cortex-m4-stm32l4r5-tflm-2.3.1"]
+    v, l4r5 = artifact["validation"], artifact["profiles"]["cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1"]
     quoted = [f"latency model: {l4r5['loo_mean_pct']:.1f}% mean, {l4r5['loo_max_pct']:.1f}% largest leave-one-model-out",
               f"{v['unseen_mean_pct']:.1f}% mean over the catalog, up to {v['unseen_max_pct']:.1f}%",
               f"{v['energy_unseen_mean_pct']:.1f}% mean over the {v['energy_profiles']} boards with energy, "
@@ -284,3 +296,48 @@ def test_the_readmes_board_figures_are_the_shipped_catalogs():
     flat = " ".join(readme.split())
     missing = [q for q in quoted if q not in flat]
     assert not missing, f"README.md does not quote the shipped catalog: {missing}"
+
+
+def test_each_board_is_priced_from_its_cores_arm_counts():
+    from nas.latency import CATALOG_ARTIFACT, board_devices, load_artifact
+
+    artifact = load_artifact(CATALOG_ARTIFACT)
+    boards = board_devices()
+    for board in boards:
+        assert artifact["profiles"][board.name]["base_device"] == board.base_device
+        if board.core == "Cortex-M85":  # no Arm build emulates Helium yet: the host's instructions, said so
+            assert board.base_device == "host-tflm-icount" and "no Arm build emulates this core" in board.calibration
+            continue
+        core, kernels = board.arm_build
+        assert board.base_device == f"{core}-qemu-{kernels}" and board.base_device in artifact["counted"]
+        assert f"Arm instructions of TFLite Micro with" in board.calibration
+    # no published board runs TFLite Micro's reference kernels: MLPerf Tiny's v0.5 reference submission
+    # builds TFLite Micro 2.3.1 with CMSIS-NN
+    assert not [b.name for b in boards if b.runtime_family == "tflm"]
+    # each Arm base's kernel model prices the four reference models within 5% of their counts
+    assert set(artifact["kernel_model_check_pct"]) == set(artifact["counted"])
+    assert all(abs(x) < 5 for per_ref in artifact["kernel_model_check_pct"].values() for x in per_ref.values())
+
+
+def test_a_board_prices_its_base_classes_and_states_the_error_of_the_case(tiny_int8):
+    from helpers import TINY_SPEC
+    from nas.latency import class_instructions, kernels_from_spec, kernels_from_tflite, load_device
+
+    def compound(a, b):
+        return 100 * ((1 + a / 100) * (1 + b / 100) - 1)
+
+    board = load_device("cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1")
+    entry = board.artifact["profiles"][board.name]
+    base = load_device(board.base_device).artifact
+    fitted, held_out = base["modes"]["int8"], base["validation"]
+    on_file, on_spec = board.predict(tiny_int8), board.predict(TINY_SPEC, 1, 10)
+    for prediction, kernels in ((on_file, kernels_from_tflite(tiny_int8)), (on_spec, kernels_from_spec(TINY_SPEC, 1, 10))):
+        counts = class_instructions(kernels, fitted["coef"], base["feature_set"])
+        assert prediction.latency_ms == pytest.approx(sum(entry["ms_per_instruction"][c] * counts[c] for c in counts))
+    # a spec is a search-space model; a file a whole network outside the spaces: each its kernel model's held-out error
+    assert on_spec.error_pct == pytest.approx(compound(entry["unseen_mean_pct"], held_out["all_search_spaces"]["mape_pct"]))
+    assert on_file.error_pct == pytest.approx(compound(entry["unseen_mean_pct"], held_out["all_outside_spaces"]["mape_pct"]))
+    assert on_file.error_max_pct == pytest.approx(compound(entry["unseen_max_pct"], held_out["all_outside_spaces"]["max_error_pct"]))
+    # the Cortex-M85 was fitted on the host model's own predictions of the reference models: its error alone
+    m85 = load_device("cortex-m85-ra8d1-tflm-helium-r1.2")
+    assert m85.predict(tiny_int8).error_pct == pytest.approx(m85.artifact["profiles"][m85.name]["unseen_mean_pct"])

@@ -163,7 +163,7 @@ def test_warm_start_trains_the_earlier_studys_best_specs_first(tmp_path):
 def test_warm_start_from_another_device_is_refused(tmp_path):
     first = write_study(tmp_path / "a.yaml", sampler="random", trials=2)
     run_search(load_study(first), tmp_path / "a", progress=False, evaluate=fake_evaluate)
-    other = write_study(tmp_path / "b.yaml", name="tiny_b", device="cortex-m4-stm32l4r5-tflm-2.3.1",
+    other = write_study(tmp_path / "b.yaml", name="tiny_b", device="cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1",
                         space_overrides={"resolution": [28], "stem_stride": [2], "num_stages": [2, 3],
                                          "quantization": ["int8"], "sparsity": [0.0]}, warm_start=str(tmp_path / "a"))
     with pytest.raises(ConfigError, match="same space and device"):

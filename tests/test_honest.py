@@ -88,14 +88,14 @@ def test_a_budgeted_figure_nobody_measured_is_a_violation():
 
 # --- 3. the space is cut to the device ---------------------------------------------------------
 def test_modes_and_pruning_the_device_cannot_use_are_not_offered(tmp_path):
-    config = load_study(write_study(tmp_path / "s.yaml", device="cortex-m4-stm32l4r5-tflm-2.3.1",
+    config = load_study(write_study(tmp_path / "s.yaml", device="cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1",
                                     space_overrides={"quantization": ["int8", "int16x8", "float32"], "sparsity": [0.0, 0.5]}))
     space = config.search_space()
     assert space.choices["quantization"] == ("int8",) and space.choices["sparsity"] == (0.0,)
     notes = " ".join(config.space_notes())
     assert "left out int16x8, float32" in notes and "sparsity: not searched" in notes and "no sparse kernels" in notes
-    with pytest.raises(ConfigError, match="none of which device cortex-m4-stm32l4r5-tflm-2.3.1 runs; it runs int8"):
-        load_study(write_study(tmp_path / "f.yaml", device="cortex-m4-stm32l4r5-tflm-2.3.1", space_overrides={"quantization": ["float32"]}))
+    with pytest.raises(ConfigError, match="none of which device cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1 runs; it runs int8"):
+        load_study(write_study(tmp_path / "f.yaml", device="cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1", space_overrides={"quantization": ["float32"]}))
 
 
 def test_a_search_on_tflite_micro_trains_no_pruned_model(tmp_path):
@@ -110,7 +110,7 @@ def test_a_search_on_tflite_micro_trains_no_pruned_model(tmp_path):
 
 # --- 4. a changed study is refused on resume ----------------------------------------------------
 @pytest.mark.parametrize("flag, value, message", [
-    ("--device", "cortex-m4-stm32l4r5-tflm-2.3.1", "device: host-tflm, now cortex-m4-stm32l4r5-tflm-2.3.1"),
+    ("--device", "cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1", "device: host-tflm, now cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1"),
     ("--max-size-kb", "30", "budgets.max_size_kb: 40, now 30.0"),
 ])
 def test_resuming_with_other_settings_is_refused_naming_the_difference(tmp_path, flag, value, message):

@@ -334,7 +334,7 @@ def _shipped(name):
     return device
 
 
-@pytest.mark.parametrize("name", ["host-tflm-icount", "host-litert-icount", "cortex-m4-stm32l4r5-tflm-2.3.1"])
+@pytest.mark.parametrize("name", ["host-tflm-icount", "host-litert-icount", "cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1"])
 def test_shipped_predictions_are_positive_and_monotone(name):
     device = _shipped(name)
     mode = "int8"
@@ -348,8 +348,8 @@ def test_shipped_predictions_are_positive_and_monotone(name):
 def test_a_model_outside_the_space_is_predicted_on_a_microcontroller(outside_model, tmp_path):
     path = tmp_path / "outside.tflite"
     path.write_bytes(outside_model)
-    _shipped("cortex-m4-stm32l4r5-tflm-2.3.1")
-    result = run("predict", "--device", "cortex-m4-stm32l4r5-tflm-2.3.1", str(path), "--json")
+    _shipped("cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1")
+    result = run("predict", "--device", "cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1", str(path), "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     (entry,) = json.loads(result.stdout)
     assert entry["path"] == str(path) and entry["runs"] and entry["latency_ms"] > 0
@@ -399,7 +399,7 @@ def test_unknown_device_lists_the_valid_ones():
     result = run("predict", "--device", "cortex-m99", "x.tflite")
     assert result.returncode == 2 and "`nas devices` lists them" in result.stderr
     near = run("predict", "--device", "cortex-m4-stm32l4r5-tlfm-2.3.1", "x.tflite")  # a typo: the closest names
-    assert near.returncode == 2 and "closest: cortex-m4-stm32l4r5-tflm-2.3.1" in near.stderr
+    assert near.returncode == 2 and "closest: cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1" in near.stderr
 
 
 def test_a_search_refuses_an_instruction_count_device(tmp_path):

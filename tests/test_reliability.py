@@ -79,7 +79,7 @@ def _bad_inputs(tmp):
         (["search", str(good), "--device", "esp32"],
          f"unknown device 'esp32'; {len(device_names())} valid devices, `nas devices` lists them"),
         (["search", str(good), "--device", "cortex-m4-stm32l4r5-tflm"],
-         "unknown device 'cortex-m4-stm32l4r5-tflm'; closest: cortex-m4-stm32l4r5-tflm-2.3.1"),
+         "unknown device 'cortex-m4-stm32l4r5-tflm'; closest: cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1"),
         (["search", str(good), "--strategy", "cma"], "unknown strategy 'cma'; valid strategies: guided, kerastuner-bayes, kerastuner-hyperband, nsga2, random, tpe"),
         (["search", str(write_study(tmp / "d.yaml", dataset="cifar"))], "unknown dataset 'cifar'; valid datasets"),
         (["search", str(write_study(tmp / "s.yaml", space="resnet"))], "unknown search space 'resnet'"),

@@ -1,16 +1,17 @@
 """One latency model for every board in the catalog, fitted jointly on all published rows.
 
-A model's cost on the host TFLite Micro instruction model (`host-tflm-icount`, int8) is split by
-kernel class: `conv` (k x k convolutions), `pointwise` (1 x 1), `dwconv`, `fc`, and `other`
-(pooling, element-wise, reshapes, per-operator overhead). A profile p prices class c at
-exp(theta[p, c] + s[p]) / clock milliseconds per host instruction:
+A model's cost on a profile's base device (its core's Arm instruction count under TFLite Micro with
+CMSIS-NN's kernels, `_mcu.base_device`) is split by kernel class: `conv` (k x k convolutions),
+`pointwise` (1 x 1), `dwconv`, `fc`, and `other` (pooling, element-wise, reshapes, the interpreter
+between operators). A profile p prices class c at exp(theta[p, c] + s[p]) / clock milliseconds per
+base instruction:
 
     theta[p, c] = theta0[c] + u[runtime, c] + v[runtime version, c]     how a runtime scales a class
     s[p]        = alpha[runtime] + gamma[core] + w[runtime, core] + e[p] - beta * log(clock)
                                                       how a board scales a runtime
 
 `other` takes the geometric mean of the four main classes' factors: the four reference models spend
-under 0.5% of their host instructions there, so the rows cannot tell it apart. u, v, w and e are
+under 10% of their instructions there (ResNet-8's additions), so the rows cannot tell it apart. u, v, w and e are
 shrunk towards zero (ridge penalties, stated as prior spreads in log units below), so a runtime
 version or a board with few rows borrows from the rest, and a board predicted from its clock and
 core class alone (e[p] = 0, its own rows left out) is what leave-one-board-out measures.
@@ -32,18 +33,19 @@ PRIOR_SD = {"u": 0.4, "v": 0.3, "w": 0.3, "e": 0.15, "beta": 0.3}
 RESIDUAL_SD = 0.15
 #: Prior spread (log units) of a class's common factor against conv's: host proportions kept within ~e^2.
 SHAPE_SD = 0.7
-#: Runtimes that run the kernels `host-tflm-icount` counts (TFLite Micro's reference kernels): their
-#: classes keep the host's proportions, one scale for all (cycles per host instruction).
-EXACT_SHAPE = ("tflm",)
+#: Runtimes that run the very kernels their base device counts (TFLite Micro with its reference kernels
+#: or CMSIS-NN's): their classes keep the counts' proportions, one scale for all (cycles per instruction).
+EXACT_SHAPE = ("tflm", "tflm-cmsisnn")
 _TINY = 1e-3  # keeps the free terms' common shift (theta0 against alpha) determined
 
 
 class JointFit:
     """The fitted terms, and per-profile milliseconds per host instruction by class."""
 
-    def __init__(self, profiles, refs: dict[str, dict[str, float]]):
+    def __init__(self, profiles, refs: dict[str, dict[str, dict[str, float]]], bases: dict[str, str]):
         self.profiles = list(profiles)
-        self.refs = refs
+        self.refs = refs  # base (the counted build a profile is priced from) -> reference model -> class counts
+        self.bases = bases  # profile name -> its base
         self.runtimes = sorted({p.runtime for p in self.profiles})
         self.versions = sorted({p.family_version for p in self.profiles})
         self.cores = sorted({p.core for p in self.profiles})
@@ -97,6 +99,10 @@ class JointFit:
         out["other"] = float(np.exp(theta.mean() + scale) / profile.clock_mhz)
         return out
 
+    def counts(self, profile, ref: str) -> dict[str, float]:
+        """A reference model's instructions per class on the build `profile` is priced from."""
+        return self.refs[self.bases[profile.name]][ref]
+
     def predict(self, profile, counts: dict[str, float], x: np.ndarray | None = None, own: bool = True) -> float:
         factors = self.class_factors(profile, x, own)
         return float(sum(factors[c] * counts.get(c, 0.0) for c in KERNEL_CLASSES))
@@ -113,7 +119,7 @@ class JointFit:
                 A[c, k, idx] = 1.0
             S[k, scale_idx] = 1.0
             S[k, self.index[("beta",)]] = -math.log(profile.clock_mhz)
-            counts[k] = [self.refs[ref][c] for c in KERNEL_CLASSES]
+            counts[k] = [self.counts(profile, ref)[c] for c in KERNEL_CLASSES]
         clock = np.log([p.clock_mhz for p, _, _ in rows])
         published = np.log([ms for _, _, ms in rows])
         return A, S, counts, clock, published
@@ -156,23 +162,28 @@ class JointFit:
 
 
 
-def fit_joint(profiles, refs: dict[str, dict[str, float]]) -> dict:
+def fit_joint(profiles, refs: dict, bases: dict[str, str] | None = None) -> dict:
     """Fit every row; then leave each row out (leave-one-model-out), each reference model out of every
     profile at once (`unseen_*`: the error of a model no board has run, as a search candidate is),
     each board out (all its profiles under one runtime: predicted from clock and core class), and
-    price energy by profile power."""
+    price energy by profile power.
+
+    `refs` holds each reference model's instructions per kernel class; with `bases` (profile name ->
+    key of `refs`), per counted build: {base: {reference model: counts}}, each profile priced from its own."""
+    if bases is None:
+        refs, bases = {"": refs}, {p.name: "" for p in profiles}
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1, "blas"):  # ~250 solves of 200 x 200: threads only contend (100x slower)
-        return _fit_joint(profiles, refs)
+        return _fit_joint(profiles, refs, bases)
 
 
-def _fit_joint(profiles, refs: dict[str, dict[str, float]]) -> dict:
-    model = JointFit(profiles, refs)
+def _fit_joint(profiles, refs: dict, bases: dict[str, str]) -> dict:
+    model = JointFit(profiles, refs, bases)
     rows = [(p, ref, ms) for p in model.profiles for ref, ms in p.latency_ms.items()]
     # Start from a per-profile scale so the solver begins near the answer.
     for p in model.profiles:
-        scales = [math.log(ms * p.clock_mhz / sum(refs[ref].values())) for ref, ms in p.latency_ms.items()]
+        scales = [math.log(ms * p.clock_mhz / sum(model.counts(p, ref).values())) for ref, ms in p.latency_ms.items()]
         model.x[model.index[("e", p.name)]] = float(np.mean(scales))
     model.x = model.fit(rows)
     out: dict[str, dict] = {p.name: {"refs": {}} for p in model.profiles}
@@ -180,17 +191,19 @@ def _fit_joint(profiles, refs: dict[str, dict[str, float]]) -> dict:
         for ref, ms in p.latency_ms.items():
             held = [r for r in rows if not (r[0] is p and r[1] == ref)]
             x = model.fit(held, model.x)
-            out[p.name]["refs"][ref] = {"published_ms": ms, "fitted_ms": model.predict(p, refs[ref]),
-                                        "loo_ms": model.predict(p, refs[ref], x)}
+            out[p.name]["refs"][ref] = {"published_ms": ms, "fitted_ms": model.predict(p, model.counts(p, ref)),
+                                        "loo_ms": model.predict(p, model.counts(p, ref), x)}
     # A model no board has run (what every search candidate is): each reference model left out of
     # every profile at once, then predicted on each.
     unseen: dict[str, list[float]] = {p.name: [] for p in model.profiles}
-    for ref in refs:
+    for ref in sorted({r for p in model.profiles for r in p.latency_ms}):
         held = [r for r in rows if r[1] != ref]
         x = model.fit(held, model.x)
         for p in model.profiles:
             if ref in p.latency_ms:
-                unseen[p.name].append(abs(model.predict(p, refs[ref], x) / p.latency_ms[ref] - 1))
+                predicted = model.predict(p, model.counts(p, ref), x)
+                out[p.name]["refs"][ref]["unseen_ms"] = predicted
+                unseen[p.name].append(abs(predicted / p.latency_ms[ref] - 1))
     boards: dict[tuple, list] = {}
     for p in model.profiles:
         boards.setdefault((p.part, p.runtime), []).append(p)
@@ -206,7 +219,7 @@ def _fit_joint(profiles, refs: dict[str, dict[str, float]]) -> dict:
         held = [r for r in rows if r[0] not in members]
         x = model.fit(held, model.x)
         for p in members:
-            errors = [model.predict(p, refs[ref], x, own=False) / ms - 1 for ref, ms in p.latency_ms.items()]
+            errors = [model.predict(p, model.counts(p, ref), x, own=False) / ms - 1 for ref, ms in p.latency_ms.items()]
             lobo[p.name] = {"mean_abs_error_pct": 100 * float(np.mean(np.abs(errors))),
                             "errors_pct": [round(100 * e, 1) for e in errors]}
     for p in model.profiles:

@@ -131,18 +131,20 @@ def _variant(row: dict) -> str | None:
 
 
 def _family(row: dict) -> str | None:
-    """The runtime family a row's timings follow. TFLite Micro splits three ways: the v0.5 reference
-    submission runs the reference kernels (what `host-tflm-icount` counts); later ports run
-    vendor-optimised kernels (CMSIS-NN: RA6M4's system file names CMSIS, RA8D1 is Renesas' Helium
-    port, whose Cortex-M85 runs CMSIS-NN's Helium vector kernels); Silicon Labs' xG24 hands matrix work to its MVP accelerator."""
+    """The runtime family a row's timings follow. TFLite Micro splits three ways: CMSIS-NN's kernels
+    (the v0.5 reference submission builds TFLite Micro 2.3.1 with `TAGS=cmsis-nn`, "enable CMSIS-NN"
+    in mlcommons/tiny v0.5/reference_submissions/*/setup_example.sh; RA6M4's system file names CMSIS);
+    CMSIS-NN's Helium (MVE) vector kernels (RA8D1, Renesas' Cortex-M85 port: another cost shape than
+    the DSP-extension ones); Silicon Labs' xG24, which hands matrix work to its MVP accelerator. No
+    published row runs TFLite Micro's reference kernels: family `tflm` is theirs, for a user's own."""
     family = RUNTIME_FAMILIES.get(row["runtime"])
     if family != "tflm":
         return family
     if "MVP" in row["accelerator"]:
         return "tflm-mvp"
     if row["core"] == "Cortex-M85":
-        return "tflm-helium"  # CMSIS-NN's Helium (MVE) vector kernels: another cost shape than DSP-extension ones
-    return "tflm" if row["runtime_version"].strip() == "2.3.1" else "tflm-cmsisnn"
+        return "tflm-helium"
+    return "tflm-cmsisnn"
 
 
 def board_profiles(rows: list[dict] | None = None) -> list[BoardProfile]:

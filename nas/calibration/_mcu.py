@@ -1,10 +1,17 @@
 """Fitting the microcontroller board catalog: every board of the MLPerf Tiny results (`_boards`), priced
-by one joint latency model (`_board_fit`) on the host TFLite Micro instruction model's kernel classes
-(`nas.latency.class_instructions`, what a prediction splits by class too).
+by one joint latency model (`_board_fit`) on its core's Arm instructions per kernel class.
 
-`calibrate_boards` builds the four reference models (seeded), splits their host instructions by
-kernel class, fits the catalog and returns the artifact (`latency_models/mcu-catalog.json`) and one
-device profile per board (`devices/<name>.yaml`); `nas calibrate --boards` writes them.
+Each profile is priced from a base device (`base_device`): the Arm build of TFLite Micro with
+CMSIS-NN's kernels for its core (`cortex-m*-qemu-cmsisnn`), the kernels the TFLite Micro ports run
+and the open stand-in for runtimes with kernels of their own; the reference kernels' build for a
+board that runs those. A core no Arm build emulates (the Cortex-M85's Helium) is priced from the host
+TFLite Micro instruction model (`host-tflm-icount`), as the whole catalog once was.
+
+`calibrate_boards` builds the four reference models (seeded), counts them on each base's Arm build
+under QEMU (exact, split by kernel class per operator), fits the catalog and returns the artifact
+(`latency_models/mcu-catalog.json`) and one device profile per board (`devices/<name>.yaml`);
+`nas calibrate --boards` writes them. A prediction splits a model by class with the base device's
+kernel model (`nas.latency.class_instructions`), so needs no emulator.
 """
 
 from __future__ import annotations
@@ -17,7 +24,12 @@ from ._board_fit import EXACT_SHAPE, PRIOR_SD, RESIDUAL_SD, SHAPE_SD, fit_joint
 from ._boards import LEFT_OUT, ROWS_FILE, PARTS_FILE, board_profiles
 from ._fitting import provenance
 
-__all__ = ["calibrate_boards", "reference_class_instructions", "device_profile"]
+__all__ = ["calibrate_boards", "reference_class_instructions", "reference_tflites", "counted_class_instructions",
+           "device_profile", "base_device"]
+
+#: The base of a core no Arm build emulates: host TFLite Micro instructions (x86), reference kernels.
+HOST_BASE = "host-tflm-icount"
+_ARM_CORE = {"Cortex-M0+": "cortex-m0p", "Cortex-M4": "cortex-m4", "Cortex-M7": "cortex-m7", "Cortex-M33": "cortex-m33"}
 
 _DEVICE_RUNTIME = {"tflm": "tflm", "tflm-cmsisnn": "tflm", "tflm-mvp": "tflm", "tflm-helium": "tflm"}
 _FAMILY_WORDS = {
@@ -29,31 +41,88 @@ _FAMILY_WORDS = {
 }
 
 
-def _host_coef() -> dict[str, float]:
+def base_device(profile) -> str:
+    """The device whose instructions per kernel class price `profile`: its core's Arm build, with the
+    reference kernels for TFLite Micro's own (family `tflm`) and CMSIS-NN's otherwise; the host model
+    for a core no Arm build emulates."""
+    core = _ARM_CORE.get(profile.core)
+    if core is None:
+        return HOST_BASE
+    return f"{core}-qemu-{'reference' if profile.runtime == 'tflm' else 'cmsisnn'}"
+
+
+def _int8_model(name: str) -> dict:
+    """A base device's int8 kernel model (what a prediction splits by class)."""
     from ..latency import load_device
 
-    artifact = load_device("host-tflm-icount").artifact
+    artifact = load_device(name).artifact
     if artifact is None or "int8" not in artifact.get("modes", {}):
-        raise ConfigError("host-tflm-icount has no int8 latency model: the board catalog prices kernel classes with it")
-    return artifact["modes"]["int8"]["coef"]
+        raise ConfigError(f"{name} has no int8 latency model: the board catalog prices kernel classes with it "
+                          f"(`nas calibrate --device {name}`)")
+    return artifact["modes"]["int8"]
 
 
-def reference_class_instructions(seed: int = 0) -> dict[str, dict[str, float]]:
-    """Host TFLite Micro instructions per kernel class of each reference model, built int8 and seeded."""
+def reference_tflites(seed: int = 0) -> dict[str, bytes]:
+    """The four reference models, built, settled (seeded) and converted int8 as the boards ran them."""
     from ..candidate import convert
-    from ..latency import kernels_from_tflite
     from ._reference_models import REFERENCE_MODELS, build_reference
     from ._sampling import settle
 
-    coef = _host_coef()
     out = {}
     for i, name in enumerate(REFERENCE_MODELS):
         rng = np.random.default_rng(seed + i)
         model = build_reference(name)
         x = rng.uniform(0, 1, (16, *REFERENCE_MODELS[name][1])).astype(np.float32)
         settle(model, x, rng)
-        out[name] = class_instructions(kernels_from_tflite(convert(model, "int8", x)), coef)
+        out[name] = convert(model, "int8", x)
     return out
+
+
+def counted_class_instructions(tflite: bytes, device) -> dict[str, float]:
+    """A model's Arm instructions per kernel class, counted on `device`'s build under QEMU: each
+    operator's own count to its class, the interpreter's work between operators to `other`."""
+    from ..latency import kernel_class, kernels_from_tflite
+    from ..measure import HostTflm, arm_count, golden_input
+
+    host = HostTflm(tflite)
+    try:
+        x = golden_input(host.input["shape"], host.input["dtype"]) if not host.error else None
+    finally:
+        host.close()
+    core, kernels = device.arm_build
+    count = arm_count(tflite, core, kernels, x)
+    top = [op for op in count.operators if op.depth == 0]
+    parsed = kernels_from_tflite(tflite)
+    if count.instructions is None or len(top) != len(parsed):
+        raise ConfigError(f"{device.name}: a reference model did not run on the Arm build ({count.reason or 'operators unpaired'})")
+    out = dict.fromkeys(KERNEL_CLASSES, 0.0)
+    for kernel, op in zip(parsed, top):
+        out[kernel_class(kernel)] += op.instructions
+    out["other"] += count.instructions - sum(op.instructions for op in top)
+    return out
+
+
+def reference_class_instructions(bases, seed: int = 0) -> tuple[dict, dict]:
+    """Each reference model's instructions per kernel class on each base: counted on the Arm builds
+    (exact), priced by the host model for the host base. Also, per Arm base, how far its kernel model
+    (what prices a candidate) is from the count on each reference model, in percent."""
+    from ..latency import kernels_from_tflite, load_device
+
+    tflites = reference_tflites(seed)
+    refs: dict[str, dict] = {}
+    check: dict[str, dict] = {}
+    for base in sorted(set(bases)):
+        device, fitted = load_device(base), _int8_model(base)
+        feature_set = device.artifact.get("feature_set", "kernel")
+        refs[base], check[base] = {}, {}
+        for name, tflite in tflites.items():
+            predicted = class_instructions(kernels_from_tflite(tflite), fitted["coef"], feature_set)
+            if base == HOST_BASE:
+                refs[base][name] = predicted
+                continue
+            refs[base][name] = counted_class_instructions(tflite, device)
+            check[base][name] = round(100 * (sum(predicted.values()) / sum(refs[base][name].values()) - 1), 2)
+    return refs, {k: v for k, v in check.items() if v}
 
 
 #: The catalog's target for a profile's largest leave-one-model-out error (issue 18).
@@ -67,14 +136,23 @@ def _miss(profile, entry: dict) -> str:
     worst = max(entry["refs"], key=lambda r: abs(entry["refs"][r]["loo_ms"] / entry["refs"][r]["published_ms"] - 1))
     in_sample = max(abs(r["fitted_ms"] / r["published_ms"] - 1) for r in entry["refs"].values())
     if profile.runtime in EXACT_SHAPE:
-        why = (f"its kernel classes keep the host's reference-kernel proportions, which the board does not follow "
-               f"(fitted on every result, it still misses one by {100 * in_sample:.0f}%)")
+        why = (f"its kernel classes keep the proportions of the kernels counted on its core (TFLite Micro and "
+               f"CMSIS-NN as pinned for the Arm build), which this board's older build does not follow (fitted on "
+               f"every result, it still misses one by {100 * in_sample:.0f}%)")
     elif entry["lobo"].get("note", "").startswith("no other board"):
         why = "no other board in the catalog runs this runtime, so a left-out model's cost shape comes from other runtimes"
     else:
         why = "its published results do not follow one cost shape"
     return (f". MISSES the catalog's {MAX_LOO_TARGET_PCT:.0f}% target for its largest leave-one-model-out error "
             f"({entry['loo_max_pct']:.0f}%, on {worst}): {why}")
+
+
+def _base_words(base: str) -> str:
+    if base == HOST_BASE:
+        return "host TFLite Micro instructions (x86, reference kernels; no Arm build emulates this core)"
+    core, kernels = base.split("-qemu-")
+    kernels = "CMSIS-NN's kernels" if kernels == "cmsisnn" else "the reference kernels"
+    return f"Arm instructions of TFLite Micro with {kernels} on the {core.replace('cortex-m', 'Cortex-M').replace('0p', '0+')} ({base})"
 
 
 def device_profile(profile, entry: dict) -> dict:
@@ -96,12 +174,12 @@ def device_profile(profile, entry: dict) -> dict:
         "quantization": ["int8"],
         "latency_source": "model",
         "latency_model": CATALOG_ARTIFACT,
-        "base_device": "host-tflm-icount",
+        "base_device": entry["base_device"],
         "board": profile.board,
         "board_runtime": runtime_words,
         "measure": "published",
-        "calibration": (f"{_FAMILY_WORDS.get(profile.runtime, profile.runtime)}: host TFLite Micro instructions per kernel "
-                        f"class, scaled by the board catalog fitted jointly on every published MLPerf Tiny Cortex-M result; "
+        "calibration": (f"{_FAMILY_WORDS.get(profile.runtime, profile.runtime)}: {_base_words(entry['base_device'])} per "
+                        f"kernel class, scaled by the board catalog fitted jointly on every published MLPerf Tiny Cortex-M result; "
                         f"{len(profile.latency_ms)} of this board's own results; leave-one-model-out mean "
                         f"{entry['loo_mean_pct']:.0f}%, max {entry['loo_max_pct']:.0f}%; for a model no board has run "
                         f"(each reference model left out of the whole catalog) mean {entry['unseen_mean_pct']:.0f}%, "
@@ -118,9 +196,12 @@ def calibrate_boards(seed: int = 0) -> tuple[dict, list[dict]]:
     profiles = board_profiles()
     if not profiles:
         raise ConfigError(f"latency_models/{ROWS_FILE} yields no profile with {3}+ reference results")
-    refs = reference_class_instructions(seed)
-    fit = fit_joint(profiles, refs)
+    bases = {p.name: base_device(p) for p in profiles}
+    refs, check = reference_class_instructions(bases.values(), seed)
+    fit = fit_joint(profiles, refs, bases)
     entries = fit["profiles"]
+    for p in profiles:
+        entries[p.name]["base_device"] = bases[p.name]
     loo = [e["loo_mean_pct"] for e in entries.values()]
     lobo = [e["lobo"]["mean_abs_error_pct"] for e in entries.values() if "mean_abs_error_pct" in e["lobo"]]
     energy = [e["energy_loo_mean_pct"] for e in entries.values() if e["energy_loo_mean_pct"] is not None]
@@ -134,8 +215,12 @@ def calibrate_boards(seed: int = 0) -> tuple[dict, list[dict]]:
         entries[p.name].update(core=p.core, clock_mhz=p.clock_mhz, runtime=p.runtime, version=p.version,
                                part=p.part, sources=p.sources, energy_uj_published=p.energy_uj)
     artifact = {
-        "device": CATALOG_ARTIFACT, "unit": "ms", "kind": "board-catalog", "base_device": "host-tflm-icount",
-        "base_coef_digest": coef_digest(_host_coef()),
+        "device": CATALOG_ARTIFACT, "unit": "ms", "kind": "board-catalog",
+        # each base's int8 kernel model, as fitted when the catalog was: a refit of one invalidates its boards
+        "base_devices": {base: coef_digest(_int8_model(base)["coef"]) for base in sorted(refs)},
+        "counted": sorted(base for base in refs if base != HOST_BASE),
+        # per Arm base, its kernel model's total on each reference model against the count (percent)
+        "kernel_model_check_pct": check,
         "classes": list(KERNEL_CLASSES), "reference_instructions": refs, "profiles": entries, "terms": fit["terms"],
         "prior_sd": {**PRIOR_SD, "shape": SHAPE_SD}, "residual_sd": RESIDUAL_SD, "left_out": LEFT_OUT,
         "validation": {
@@ -156,6 +241,7 @@ def calibrate_boards(seed: int = 0) -> tuple[dict, list[dict]]:
             "timings": f"latency_models/{ROWS_FILE} (closed-division Cortex-M rows of shared/reference/mlperf_tiny_latency.csv; "
                        "source_path names each results file in mlcommons/tiny_results_v0.5..v1.3)",
             "memory": f"latency_models/{PARTS_FILE} (datasheets named per part)",
-            "shape": "host-tflm-icount int8 latency model, per kernel class, of the seeded reference models"}),
+            "shape": "the seeded reference models' Arm instructions per kernel class, counted under QEMU on each base "
+                     "device's build (the host-tflm-icount int8 model's, for a core no Arm build emulates)"}),
     }
     return artifact, [device_profile(p, entries[p.name]) for p in profiles]

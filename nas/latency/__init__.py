@@ -11,7 +11,8 @@
     stand_in, with_stand_ins, TFLM_BUILTINS             operators outside the calibration, priced by the nearest kernel (`_stand_ins`)
     cannot_run, TFLM_NO_KERNEL_FOR, ...                 what a runtime cannot run, read from the file (`_runtimes`)
     CATALOG_ARTIFACT, APP_RESERVE                       the microcontroller board catalog, as a prediction reads it (`_mcu`)
-    KERNEL_CLASSES, class_instructions, coef_digest     ... the kernel classes a board prices, and the host model it rests on
+    KERNEL_CLASSES, kernel_class, class_instructions    ... the kernel classes a board prices, split from its core's Arm model
+    coef_digest                                         ... and the digest of the model a catalog was fitted on
     runs_on, board_devices, board_budget_kb             where a model fits and what it costs on each board (`_runs_on`)
 
 Fitting what these predictions read (samples, measurements, regressors, the board catalog) is
@@ -28,7 +29,7 @@ from ._kernels import (BINARY_OPS, HYBRID_MIN_WEIGHTS, TFLM_BUILTINS, Kernel, fa
                        kernels_from_spec, kernels_from_tflite, model_mode)
 from ._stand_ins import ESTIMATE_SPREAD, stand_in, stand_in_key, with_stand_ins
 from ._runtimes import LITERT_NO_KERNEL_FOR, TFLM_NO_KERNEL_FOR, TFLM_TRANSPOSE_MAX_RANK, cannot_run, rescales
-from ._mcu import APP_RESERVE, CATALOG_ARTIFACT, KERNEL_CLASSES, MAIN_CLASSES, class_instructions, coef_digest
+from ._mcu import APP_RESERVE, CATALOG_ARTIFACT, KERNEL_CLASSES, MAIN_CLASSES, class_instructions, coef_digest, kernel_class
 from ._runs_on import board_budget_kb, board_devices, runs_on
 from ._regress import KernelCostModel, row_macs
 
@@ -37,7 +38,7 @@ __all__ = ["ALIGNMENT", "Buffer", "arena_features", "liveness_bytes", "planned_h
            "device_names", "host_cpu", "load_artifact", "load_device", "feature_set", "features", "xnnpack_features", "cmsisnn_kernel", "cmsisnn_kernels",
            "stand_in_key", "family_features", "DTYPE_BYTES", "Graph", "enum_names", "parse_tflite", "read_tflite",
            "HYBRID_MIN_WEIGHTS", "Kernel", "inside_taps", "kernels_from_spec", "kernels_from_tflite", "model_mode",
-           "KERNEL_CLASSES", "MAIN_CLASSES", "class_instructions", "coef_digest", "APP_RESERVE", "CATALOG_ARTIFACT",
+           "KERNEL_CLASSES", "MAIN_CLASSES", "class_instructions", "kernel_class", "coef_digest", "APP_RESERVE", "CATALOG_ARTIFACT",
            "board_budget_kb", "board_devices", "runs_on", "KernelCostModel", "row_macs", "ESTIMATE_SPREAD",
            "with_stand_ins", "BINARY_OPS", "TFLM_BUILTINS", "stand_in", "kernel_features", "cannot_run", "rescales",
            "TFLM_NO_KERNEL_FOR", "LITERT_NO_KERNEL_FOR", "TFLM_TRANSPOSE_MAX_RANK"]

@@ -256,38 +256,57 @@ class Device:
         return cannot_run(self.runtime, kernels, graph)
 
     def _predict_on_board(self, artifact: dict, source, mode: str, in_channels, num_classes) -> Prediction:
-        """Board catalog: host TFLite Micro instructions per kernel class x this board's ms per instruction."""
+        """Board catalog: the base device's instructions per kernel class (its core's Arm build, from its
+        kernel model) x this board's ms per instruction of each class."""
         from ._flatbuffer import Graph
         from ._mcu import class_instructions, coef_digest
 
         entry = artifact["profiles"].get(self.name)
-        if entry is None:
+        if entry is None or "base_device" not in entry:
             return Prediction(mode, False, self.unit, reason=f"{self.name} is not in the board catalog "
                               f"({artifact_path(self.latency_model)}): run `nas calibrate --boards`")
-        base = load_device(artifact["base_device"])
-        if coef_digest(base.artifact["modes"][mode]["coef"]) != artifact.get("base_coef_digest"):
-            return Prediction(mode, False, self.unit, reason=f"{artifact['base_device']}'s latency model changed since the board "
+        base = load_device(entry["base_device"])
+        fitted = ((base.artifact or {}).get("modes") or {}).get(mode)
+        if fitted is None or coef_digest(fitted["coef"]) != (artifact.get("base_devices") or {}).get(base.name):
+            return Prediction(mode, False, self.unit, reason=f"{base.name}'s latency model changed since the board "
                               "catalog was fitted on it: refit the catalog with `nas calibrate --boards`")
-        # the host model prices the kernels (refusing what it cannot), the board splits the same kernels by class;
-        # a Graph or spec priced on one board after another is priced on the host once (a Graph is immutable)
-        memo, key = _LAST_BASE[0], (base.name, in_channels, num_classes)
+        # the base model prices the kernels (refusing what it cannot), the board splits the same kernels by class;
+        # a Graph or spec priced on one board after another is priced on each base once (a Graph is immutable)
+        key = (base.name, in_channels, num_classes)
+        memo = _LAST_BASE.get(base.name)
         if memo is not None and memo[0] is source and memo[1] is base.artifact and memo[2] == key:
-            priced, kernels, host_model = memo[3]
+            priced, kernels, base_model = memo[3]
         else:
-            priced, kernels, host_model = base._predict(source, in_channels, num_classes)
+            priced, kernels, base_model = base._predict(source, in_channels, num_classes)
             if isinstance(source, (Graph, ArchSpec)):
-                _LAST_BASE[0] = (source, base.artifact, key, (priced, kernels, host_model))
+                if len(_LAST_BASE) > 8:
+                    _LAST_BASE.clear()
+                _LAST_BASE[base.name] = (source, base.artifact, key, (priced, kernels, base_model))
         if not priced.runs:
             return Prediction(mode, False, self.unit, reason=priced.reason)
-        counts = class_instructions(kernels, host_model.coef)
+        counts = class_instructions(kernels, base_model.coef, base.artifact.get("feature_set", "kernel"))
         ms = sum(entry["ms_per_instruction"][c] * counts[c] for c in counts)
         power = entry.get("power_mw")
         widened, widened_max = _widening(base.artifact, priced.estimated, mode)
         error, error_max = entry["unseen_mean_pct"] + widened, entry["unseen_max_pct"] + widened_max
+        if base.name in artifact.get("counted", ()):
+            # fitted on the reference models' counts: the base's kernel model adds its own held-out error for
+            # this case: a search-space model's for a spec; for a file, that of whole networks outside the spaces
+            # (not the single-operator models calibration generates, which a board is not given)
+            validation = base.artifact.get("validation") or {}
+            held_out = (validation.get("all_search_spaces" if isinstance(source, ArchSpec) else "all_outside_spaces")
+                        or validation.get(mode) or {})
+            error = _compound(error, held_out.get("mape_pct", 0.0))
+            error_max = _compound(error_max, held_out.get("max_error_pct", 0.0))
         energy = energy_errors(entry, error, error_max)  # (None, None) where the board published no energy
         return Prediction(mode, True, self.unit, ms, arena_bytes=priced.arena_bytes if self.runtime == "tflm" else None,
                           energy_uj=power * ms if power else None, error_pct=error, error_max_pct=error_max,
                           energy_error_pct=energy[0], energy_error_max_pct=energy[1], estimated=priced.estimated)
+
+
+def _compound(a_pct: float, b_pct: float) -> float:
+    """Two relative errors in a row: (1 + a)(1 + b) - 1, in percent."""
+    return 100 * ((1 + a_pct / 100) * (1 + b_pct / 100) - 1)
 
 
 def host_cpu() -> str:
@@ -309,15 +328,14 @@ def energy_errors(entry: dict, error_pct: float, error_max_pct: float) -> tuple[
     power_mean, power_max = entry.get("power_loo_mean_pct"), entry.get("power_loo_max_pct")
     if power_mean is None or power_max is None:
         return None, None
-    compound = lambda a, b: 100 * ((1 + a / 100) * (1 + b / 100) - 1)  # noqa: E731
-    return compound(error_pct, power_mean), compound(error_max_pct, power_max)
+    return _compound(error_pct, power_mean), _compound(error_max_pct, power_max)
 
 
 _COST_MODELS: dict[int, tuple[dict, object]] = {}
 #: The last Graph read, with its kernels and mode; the last source priced on the host for a board,
 #: with what the host said (one entry each: `runs_on` prices one file on every board in turn).
 _LAST_READ: list = [None]
-_LAST_BASE: list = [None]
+_LAST_BASE: dict = {}  # base device name -> (source, its artifact, key, what it said)
 
 
 def _cost_model(fitted: dict):

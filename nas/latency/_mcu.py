@@ -39,10 +39,14 @@ def kernel_class(kernel) -> str:
     return kernel.family if kernel.family in ("dwconv", "fc") else "other"
 
 
-def class_instructions(kernels, coef: dict[str, float]) -> dict[str, float]:
-    """Host TFLite Micro instructions per kernel class, from the int8 instruction model's coefficients."""
+def class_instructions(kernels, coef: dict[str, float], feature_set: str = "kernel") -> dict[str, float]:
+    """Instructions per kernel class from an instruction model's coefficients (`feature_set`: the
+    features its artifact prices, `nas.latency.feature_set`); per-inference and per-operator terms go to `other`."""
+    from ._features import kernel_features
+
     out = dict.fromkeys(KERNEL_CLASSES, 0.0)
     out["other"] += coef.get("graph:n", 0.0) + coef.get("graph:ops", 0.0) * len(kernels)
     for kernel in kernels:
-        out[kernel_class(kernel)] += sum(coef.get(name, 0.0) * value for name, value in kernel.features().items())
+        out[kernel_class(kernel)] += sum(coef.get(name, 0.0) * value
+                                         for name, value in kernel_features(kernel, feature_set).items())
     return out

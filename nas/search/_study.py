@@ -20,7 +20,7 @@ from ._pareto import OBJECTIVES
 
 #: The device a study names none: a real board whose latency model states its error (the NUCLEO-L4R5ZI's
 #: Cortex-M4 under TFLite Micro, fitted on its published MLPerf Tiny results).
-DEFAULT_DEVICE = "cortex-m4-stm32l4r5-tflm-2.3.1"
+DEFAULT_DEVICE = "cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1"
 
 __all__ = ["StudyConfig", "SAMPLERS", "DEFAULT_SAMPLER", "load_study", "study_from_dict", "study_names", "write_run_config",
            "load_run_config", "device_space", "load_study_dataset", "check_teacher",
