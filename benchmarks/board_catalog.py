@@ -2,6 +2,7 @@
 
     python benchmarks/board_catalog.py            # refit from latency_models/mlperf_tiny_cortex_m.csv (~1 min)
     python benchmarks/board_catalog.py --shipped  # read latency_models/mcu-catalog.json as shipped
+    python benchmarks/board_catalog.py --shipped --bases   # and compare the boards' bases (Arm counts, host)
 
 Leave-one-model-out: each published result is predicted by the joint model refitted without it.
 New model: each reference model left out of every profile at once (what a search candidate is).
@@ -36,6 +37,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shipped", action="store_true", help="report the shipped artifact instead of refitting")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bases", action="store_true",
+                        help="also refit with every board on its core's Arm counts and on the host's, per family (needs `make arm`)")
     args = parser.parse_args()
 
     import numpy as np
@@ -89,7 +92,41 @@ def main() -> int:
           "candidate's energy carries)")
     print(f"- prior spreads (log units): {artifact['prior_sd']}, residual {artifact['residual_sd']}")
     print("- left out: " + "; ".join(artifact["left_out"]))
+    if args.bases:
+        compare_bases(args.seed)
     return 0
+
+
+def compare_bases(seed: int) -> None:
+    """The catalog fitted with each profile's base chosen three ways: as shipped (`base_device`); every
+    profile on its core's CMSIS-NN Arm counts where a build emulates the core; every profile on the
+    host TFLite Micro instructions (the catalog before the Arm counts). Per runtime family and overall."""
+    import numpy as np
+
+    from nas.calibration import HOST_SHAPED, base_device, board_profiles, fit_joint, reference_class_instructions
+
+    HOST_BASE = "host-tflm-icount"
+
+    profiles = board_profiles()
+    shipped = {p.name: base_device(p) for p in profiles}
+    arm = {p.name: (base_device(p) if p.core == "Cortex-M85" or shipped[p.name] != HOST_BASE
+                    else f"{p.core.lower().replace('+', 'p')}-qemu-cmsisnn") for p in profiles}
+    host = {p.name: HOST_BASE for p in profiles}
+    refs, _ = reference_class_instructions(set(arm.values()) | {HOST_BASE}, seed)
+    fits = {label: fit_joint(profiles, refs, bases)["profiles"]
+            for label, bases in (("shipped", shipped), ("Arm counts", arm), ("host", host))}
+    print(f"\n## Bases compared (host-shaped families as shipped: {', '.join(HOST_SHAPED)})\n")
+    print("| family | profiles | " + " | ".join(f"{k}: new model mean / max, LOO mean" for k in fits) + " |")
+    print("|---|---|" + "---|" * len(fits))
+    families = sorted({p.runtime for p in profiles})
+    for family in [*families, "all"]:
+        names = [p.name for p in profiles if family in (p.runtime, "all")]
+        cells = []
+        for fit in fits.values():
+            entries = [fit[n] for n in names]
+            cells.append(f"{np.mean([e['unseen_mean_pct'] for e in entries]):.1f}% / "
+                         f"{max(e['unseen_max_pct'] for e in entries):.1f}%, {np.mean([e['loo_mean_pct'] for e in entries]):.1f}%")
+        print(f"| {family} | {len(names)} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -499,7 +499,9 @@ def test_an_operator_outside_the_calibration_is_estimated_named_and_widens_the_e
     assert run.returncode == 0 and "estimated: SPACE_TO_DEPTH as" in run.stdout, run.stdout + run.stderr
     board = next(d for d in __import__("nas.latency", fromlist=["board_devices"]).board_devices())
     on_board = board.predict(path)
-    assert on_board.runs and on_board.estimated == p.estimated and on_board.error_pct > board.predict(
+    # a board names what its base device (its core's Arm kernel model, or the host's) priced by a stand-in
+    assert on_board.runs and on_board.estimated == load_device(board.base_device).predict(path).estimated
+    assert on_board.estimated[0][:2] == estimated[:2] and on_board.error_pct > board.predict(
         _tflite(tmp_path, "plain", _pad_concat_mul)).error_pct
 
 
