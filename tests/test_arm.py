@@ -198,6 +198,18 @@ def test_nas_measure_refuses_a_device_that_is_not_an_arm_build(capsys):
     assert "is not such a device" in capsys.readouterr().err
 
 
+def test_nas_firmware_run_refuses_a_folder_that_is_not_an_exported_firmware(capsys, tmp_path):
+    from nas.cli import main
+
+    (tmp_path / "model_data.c").write_text("")
+    assert main(["firmware", "run", str(tmp_path), "--core", "cortex-m4", "--kernels", "cmsisnn"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is not an exported firmware folder with a golden check: no golden.c, main.cc" in err and "\n" not in err
+    assert main(["firmware", "run", str(tmp_path / "none"), "--core", "cortex-m4", "--kernels", "cmsisnn"]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model_data.c"]  # nothing written
+
+
 # --- the Arm build under QEMU ------------------------------------------------------------------
 
 def _tflm_model(name: str) -> bytes:
@@ -275,6 +287,7 @@ def test_the_firmware_holds_the_model_the_kernels_it_registers_and_the_arena_it_
     assert one_more.flash_bytes > m.firmware_flash_bytes + 2000  # registering CONV_2D links its kernel
     sources = firmware_sources(model, ops, m.firmware_arena_bytes, tree)
     assert sources.operators == ("AddQuantize", "AddSvdf", "AddFullyConnected", "AddSoftmax")
+    assert "golden.c" not in sources.files and "golden.c" in m.firmware.files  # the measured image holds no golden pair
     assert "MicroMutableOpResolver<4>" in sources.files["model_ops.h"]
     with pytest.raises(ConfigError, match="no kernel for NOT_AN_OP"):
         firmware_sources(model, ["NOT_AN_OP"], 100, tree)

@@ -3,6 +3,7 @@ and TFLite Micro; then resume, Pareto, export."""
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -114,11 +115,28 @@ def test_export_measures_the_firmware_on_the_arm_build_and_writes_sources_that_c
     assert f["flash_bytes"] > card["metrics"]["size_bytes"] + 20_000 and f["ram_bytes"] >= f["arena_bytes"] + f["stack_bytes"]
     assert "(the study's board runs" not in f["runtime"]  # host-tflm is TFLite Micro
     folder = tmp_path / "firmware"
-    assert sorted(p.name for p in folder.iterdir()) == ["main.cc", "model_data.c", "model_data.h", "model_ops.h"]
+    assert sorted(p.name for p in folder.iterdir()) == ["golden.c", "golden.h", "main.cc", "model_data.c", "model_data.h",
+                                                        "model_io.h", "model_ops.h"]
     assert "constexpr size_t kArenaBytes = " in (folder / "model_ops.h").read_text()
+    io = (folder / "model_io.h").read_text()  # the int8 model's input: pixels / 255 - 128, as quantized
+    assert "#define NAS_INPUT_ZERO_POINT -128" in io and "#define NAS_INPUT_SCALE 0.0039215" in io
     assert "## Firmware" in (tmp_path / "model_card.md").read_text()
-    if shutil.which("gcc"):  # the model array is C, as well as C++
-        subprocess.run(["gcc", "-std=c99", "-Wall", "-Werror", "-c", "model_data.c", "-o", "model_data.o"], cwd=folder, check=True)
+    if shutil.which("gcc"):  # the model array and the golden pair are C, as well as C++
+        for source in ("model_data.c", "golden.c"):
+            subprocess.run(["gcc", "-std=c99", "-Wall", "-Werror", "-c", source, "-o", "x.o"], cwd=folder, check=True)
+            subprocess.run(["g++", "-x", "c++", "-Wall", "-Werror", "-c", source, "-o", "x.o"], cwd=folder, check=True)
+        (folder / "x.o").unlink()
+    # the one command the export prints builds the example and passes its golden check under QEMU
+    assert f"build and run: {f['build_and_run']}" in nas("export", str(root / "out"), "--best", "--out", str(tmp_path / "again"),
+                                                           "--firmware-core", "cortex-m4").stdout.replace("again/", "")
+    ran = nas(*shlex.split(f["build_and_run"])[1:])
+    assert ran.returncode == 0 and "golden check: passed" in ran.stdout, ran.stdout + ran.stderr
+    # and fails when the output is not the golden one
+    golden = (folder / "golden.c").read_text()
+    last = golden.rindex("0x", 0, golden.index("g_golden_output_len"))
+    (folder / "golden.c").write_text(golden[:last] + ("0x01" if golden[last:last + 4] != "0x01" else "0x02") + golden[last + 4:])
+    failed = nas(*shlex.split(f["build_and_run"])[1:])
+    assert failed.returncode == 1 and "golden check: FAILED: 1 of the" in failed.stdout, failed.stdout + failed.stderr
     none = nas("export", str(root / "out"), "--best", "--out", str(tmp_path / "plain"), "--firmware-core", "none", "--json")
     assert json.loads(none.stdout)["firmware"] == {"measured": False, "why": "not asked for (--firmware-core none)"}
     assert not (tmp_path / "plain" / "firmware").exists()

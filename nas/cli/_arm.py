@@ -85,6 +85,21 @@ def cmd_firmware_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_firmware_run(args: argparse.Namespace) -> int:
+    """Build an exported firmware folder's example for its core and run it under QEMU: the golden check."""
+    from ..firmware import run_example
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder: give the firmware/ folder `nas export` wrote")
+    status, printed = run_example(folder, args.core, args.kernels,
+                                  progress=lambda text: print(text, file=sys.stderr, flush=True))
+    print(printed.rstrip())
+    if status != 0:
+        print(f"nas: the example exited with status {status}", file=sys.stderr)
+    return 0 if status == 0 else 1
+
+
 def register(sub) -> None:
     """Add `measure` and `firmware` to the `nas` parser's subcommands."""
     from ..firmware import CORES, KERNELS
@@ -103,3 +118,9 @@ def register(sub) -> None:
     p.add_argument("--kernels", action="append", choices=list(KERNELS), help="a kernel set (repeatable; default: both)")
     p.add_argument("--all", action="store_true", help="every core and kernel set (minutes each, on 2 cores)")
     p.set_defaults(func=cmd_firmware_build)
+    p = add_parser(actions, "run", help="build an exported firmware/ folder for its core and run it under QEMU: one "
+                   "inference of its golden input, the output checked against the host TFLite Micro's")
+    p.add_argument("folder", help="the firmware/ folder `nas export` wrote")
+    p.add_argument("--core", required=True, choices=list(CORES))
+    p.add_argument("--kernels", required=True, choices=list(KERNELS))
+    p.set_defaults(func=cmd_firmware_run)

@@ -116,6 +116,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"firmware/ for the {f['core']} ({f['runtime']}, measured under QEMU): flash "
                   f"{f['flash_bytes'] / 1024:.1f} KB, RAM {f['ram_bytes'] / 1024:.1f} KB, {f['instructions']:,} instructions "
                   "per inference")
+            if f.get("build_and_run"):
+                print(f"build and run: {f['build_and_run']}")
         else:
             print(f"firmware: not measured: {f['why']}")
     return 0

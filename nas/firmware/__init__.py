@@ -7,6 +7,7 @@ runner and counter, and a model's firmware.
                                                  measures a model, the emulator's counter (`_build`)
     require_toolchain, cache_root, APT_PACKAGES  the OS tools it needs, where builds are kept
     firmware_sources, link_footprint             a model's firmware sources and its linked image (`_image`)
+    run_example                                  ... the example built from them and run under QEMU, golden check
 
 Nothing here needs TensorFlow; building needs `arm-none-eabi-gcc`, running needs `qemu-arm`.
 """
@@ -14,11 +15,11 @@ Nothing here needs TensorFlow; building needs `arm-none-eabi-gcc`, running needs
 from ._build import (APT_PACKAGES, CACHE_ENV, Library, Runner, build_library, is_built, build_plugin, build_runner, cache_root,
                      compile_flags, qemu_version, require_toolchain, semihosting_for_user_mode, sources)
 from ._cores import CORES, KERNELS, Core, check_kernels, core
-from ._image import FirmwareSources, Footprint, firmware_sources, link_footprint, resolver_methods
+from ._image import FirmwareSources, Footprint, firmware_sources, link_footprint, resolver_methods, run_example
 from ._sources import MIRROR_ENV, SOURCES, SOURCES_ENV, TFLM_COMMIT, Source, fetch_sources, tree_digest
 
 __all__ = ["APT_PACKAGES", "CACHE_ENV", "Library", "Runner", "build_library", "is_built", "build_plugin", "build_runner", "cache_root",
            "compile_flags", "qemu_version", "require_toolchain", "semihosting_for_user_mode", "sources", "CORES", "KERNELS",
            "Core", "check_kernels", "core", "FirmwareSources", "Footprint", "firmware_sources",
-           "link_footprint", "resolver_methods", "MIRROR_ENV", "SOURCES", "SOURCES_ENV", "TFLM_COMMIT", "Source",
+           "link_footprint", "resolver_methods", "run_example", "MIRROR_ENV", "SOURCES", "SOURCES_ENV", "TFLM_COMMIT", "Source",
            "fetch_sources", "tree_digest"]

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ._build import Library, _run, build_library, compile_flags
 
-__all__ = ["FirmwareSources", "firmware_sources", "resolver_methods", "Footprint", "link_footprint"]
+__all__ = ["FirmwareSources", "firmware_sources", "resolver_methods", "Footprint", "link_footprint", "run_example"]
 
 _RESOLVER_HEADER = "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 #: operators whose registration name does not follow from the operator's name
@@ -61,10 +61,48 @@ def _array(model: bytes) -> str:
     return ",\n  ".join(rows)
 
 
-def firmware_sources(model: bytes, operators: list[str] | tuple[str, ...], arena_bytes: int, tree: Path) -> FirmwareSources:
+def _c_array(name: str, data: bytes) -> str:
+    return (f"__attribute__((aligned(16))) const unsigned char {name}[] = {{\n  {_array(data) or '0'}\n}};\n"
+            f"const unsigned int {name}_len = {len(data)}u;\n")
+
+
+def _io_header(io: dict) -> str:
+    """The model's first input and output as C/C++ constants: shape, type, scale and zero point (how a
+    real value x maps to the tensor: q = round(x / scale) + zero_point)."""
+    lines = ["#ifndef NAS_MODEL_IO_H_", "#define NAS_MODEL_IO_H_", "",
+             "// The model's first input and output tensors, as the host TFLite Micro interpreter read them.", ""]
+    for which, detail in (("INPUT", io["input"]), ("OUTPUT", io["output"])):
+        shape = ", ".join(str(int(d)) for d in detail["shape"])
+        lines += [f"#define NAS_{which}_TYPE \"{detail['dtype']}\"", f"#define NAS_{which}_RANK {len(detail['shape'])}",
+                  f"static const int nas_{which.lower()}_shape[] = {{{shape}}};"]
+        if detail.get("scale") is not None:
+            lines += [f"#define NAS_{which}_SCALE {detail['scale']!r}f", f"#define NAS_{which}_ZERO_POINT {detail['zero_point']}"]
+        if detail["dtype"].startswith("float"):
+            lines.append(f"#define NAS_{which}_FLOAT 1")
+        lines.append("")
+    return "\n".join(lines + ["#endif  // NAS_MODEL_IO_H_", ""])
+
+
+def _golden_files(golden: tuple[bytes, bytes, dict]) -> dict[str, str]:
+    x, y, io = golden
+    header = ("#ifndef NAS_GOLDEN_H_\n#define NAS_GOLDEN_H_\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
+              "// An input, and the output the host TFLite Micro interpreter computed for it: main.cc, built with\n"
+              "// NAS_GOLDEN_CHECK defined, runs the input and checks the output against it.\n"
+              "extern const unsigned char g_golden_input[];\nextern const unsigned int g_golden_input_len;\n"
+              "extern const unsigned char g_golden_output[];\nextern const unsigned int g_golden_output_len;\n\n"
+              "#ifdef __cplusplus\n}\n#endif\n\n#endif  // NAS_GOLDEN_H_\n")
+    data = '#include "golden.h"\n\n' + _c_array("g_golden_input", x) + _c_array("g_golden_output", y)
+    return {"model_io.h": _io_header(io), "golden.h": header, "golden.c": data}
+
+
+def firmware_sources(model: bytes, operators: list[str] | tuple[str, ...], arena_bytes: int, tree: Path,
+                     golden: tuple[bytes, bytes, dict] | None = None) -> FirmwareSources:
     """The firmware sources for `model`: `operators` are its operator names (CONV_2D, ...), and
     `arena_bytes` an arena in which it allocates and runs on the core (the runner finds the smallest,
-    `nas.measure.arm_count`), rounded up to 16 bytes."""
+    `nas.measure.arm_count`), rounded up to 16 bytes. With `golden` (an input's bytes, the host
+    interpreter's output bytes for it, and the input and output details), also `model_io.h` and the
+    golden pair (`golden.c`), which main.cc checks itself against when built with NAS_GOLDEN_CHECK
+    (`run_example`); the image `link_footprint` measures holds neither."""
     methods = resolver_methods(tree)
     adds = tuple(dict.fromkeys(_method(op, methods) for op in operators))
     arena = -(-arena_bytes // 16) * 16
@@ -82,7 +120,8 @@ def firmware_sources(model: bytes, operators: list[str] | tuple[str, ...], arena
            "// the allocator's temporary peak; this one was run). Leave headroom if your allocator differs.\n"
            f"constexpr size_t kArenaBytes = {arena};\n\n#endif  // NAS_MODEL_OPS_H_\n")
     main = (Path(__file__).with_name("src") / "nas_firmware_main.cc").read_text()
-    return FirmwareSources({"model_data.h": header, "model_data.c": data, "model_ops.h": ops, "main.cc": main}, arena, adds)
+    files = {"model_data.h": header, "model_data.c": data, "model_ops.h": ops, "main.cc": main}
+    return FirmwareSources({**files, **(_golden_files(golden) if golden else {})}, arena, adds)
 
 
 @dataclass(frozen=True)
@@ -125,3 +164,35 @@ def link_footprint(sources: FirmwareSources, core: str, kernels: str) -> Footpri
              f"linking the firmware for {core}")
         flash, ram, sizes = _sections(elf)
     return Footprint(flash, ram, sizes)
+
+
+def run_example(folder: Path, core: str, kernels: str, *, progress=None, timeout_s: float = 600.0) -> tuple[int, str]:
+    """Build the example firmware in `folder` (sources `firmware_sources` wrote with a golden pair) for
+    `core` against TFLite Micro's library (built first if the cache lacks it), and run it under QEMU:
+    one inference of the golden input, its output checked against the host's. Returns the exit status
+    (0: passed) and what the firmware printed."""
+    import subprocess
+
+    from ._build import require_toolchain, semihosting_for_user_mode
+
+    missing = [name for name in ("model_data.c", "golden.c", "main.cc", "model_ops.h", "model_io.h") if not (folder / name).is_file()]
+    if missing:
+        raise ConfigError(f"{folder} is not an exported firmware folder with a golden check: no {', '.join(missing)}")
+    qemu = require_toolchain()["qemu-arm"]
+    library = build_library(core, kernels, progress=progress)
+    with tempfile.TemporaryDirectory(prefix="nas-example-") as tmp:
+        build, objects = Path(tmp), []
+        for source in ("model_data.c", "golden.c"):
+            objects.append(build / source.replace(".c", ".o"))
+            _run(["arm-none-eabi-gcc", *compile_flags(library, cxx=False), "-c", str(folder / source), "-o", str(objects[-1])],
+                 f"compiling {source}")
+        elf = build / "example.elf"
+        _run(["arm-none-eabi-g++", *compile_flags(library), "-DNAS_GOLDEN_CHECK", f"-I{folder}", "--specs=rdimon.specs",
+              "-Wl,--gc-sections", str(folder / "main.cc"), *map(str, objects), str(library.path), "-lm", "-o", str(elf)],
+             f"linking the example for {core}")
+        semihosting_for_user_mode(elf)  # its printf reaches the terminal through QEMU's user-mode semihosting
+        try:
+            done = subprocess.run([qemu, "-cpu", "max", str(elf)], capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return 124, f"the example did not finish within {timeout_s:.0f} s under QEMU"
+    return done.returncode, done.stdout + done.stderr

@@ -218,17 +218,19 @@ class ArmMeasurement:
         return out
 
 
-def _compare(host: HostTflm, x: np.ndarray, count: ArmCount) -> tuple[bool | None, str, float | None]:
+def _compare(host: HostTflm, x: np.ndarray, count: ArmCount) -> tuple[bool | None, str, float | None, bytes]:
+    """Whether the core's first output equals the host's for `x`, a note, the largest float difference,
+    and the host's output (the golden output an exported firmware checks itself against)."""
     got = host.outputs(x)
     if isinstance(got, str):
-        return None, f"the host TFLite Micro interpreter did not run it: {got}", None
+        return None, f"the host TFLite Micro interpreter did not run it: {got}", None, b""
     arm = count.outputs[:len(got)]
     note = "" if len(got) == len(count.outputs) else "the first output tensor compared (the host runner reads one)"
     diff = None
     if np.dtype(host.output["dtype"]).kind == "f" and len(arm) == len(got):
         dtype = np.dtype(host.output["dtype"])
         diff = float(np.max(np.abs(np.frombuffer(arm, dtype) - np.frombuffer(got, dtype)), initial=0.0))
-    return arm == got, note, diff
+    return arm == got, note, diff, got
 
 
 def arm_measure(model: bytes, core: str, kernels: str = "cmsisnn", *, check_host: bool = True, progress=None) -> ArmMeasurement:
@@ -238,6 +240,7 @@ def arm_measure(model: bytes, core: str, kernels: str = "cmsisnn", *, check_host
     from ..firmware import build_library, firmware_sources, link_footprint
 
     host = HostTflm(model)
+    expected = b""
     try:
         x = golden_input(host.input["shape"], host.input["dtype"]) if not host.error else None
         count = arm_count(model, core, kernels, x, progress=progress)
@@ -246,9 +249,10 @@ def arm_measure(model: bytes, core: str, kernels: str = "cmsisnn", *, check_host
         if host.error:
             match, note, diff = None, f"zeros as input, not compared: the host TFLite Micro interpreter cannot load it ({host.error})", None
         elif check_host:
-            match, note, diff = _compare(host, x, count)
+            match, note, diff, expected = _compare(host, x, count)
         else:
             match, note, diff = None, "not compared", None
+        io = {"input": host.input, "output": host.output}
     finally:
         host.close()
     arena = _proven_arena(model, core, kernels, x, count.arena_bytes)
@@ -257,7 +261,9 @@ def arm_measure(model: bytes, core: str, kernels: str = "cmsisnn", *, check_host
         return ArmMeasurement(count, match, f"{note}; {why}" if note else why, diff)
     library = build_library(core, kernels)
     names = [o.name for o in count.operators]
-    sources = firmware_sources(model, sorted(set(names), key=names.index), arena, library.tree)
+    # the golden pair (the input, and the host interpreter's output for it) where the core's output equals it
+    golden = (x.tobytes(), expected, io) if expected and x is not None else None
+    sources = firmware_sources(model, sorted(set(names), key=names.index), arena, library.tree, golden)
     footprint = link_footprint(sources, core, kernels)
     return ArmMeasurement(count, match, note, diff, footprint.flash_bytes,
                           footprint.static_ram_bytes + (count.stack_bytes or 0), footprint.static_ram_bytes,

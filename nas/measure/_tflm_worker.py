@@ -7,8 +7,8 @@ this process when it dies and counts the request as failed.
 
 Protocol: one command a line on stdin, one JSON object a line on stdout.
     probe ARENA                  -> {"ok": bool, "log": str}   builds (allocates) an interpreter
-    details ARENA                -> ... and "input", "output": {"shape": [...], "dtype": "int8"} of
-                                    the first input and output tensor
+    details ARENA                -> ... and "input", "output": {"shape": [...], "dtype": "int8", "scale":
+                                    float or None, "zero_point": int or None} of the first input and output tensor
     run ARENA INPUT.npy OUT.npy [allocations]
                                  -> {"ok": bool, "log": str}   invokes once per sample; with
                                     "allocations", the log then holds print_allocations()
@@ -41,7 +41,11 @@ def main(model_path: str) -> int:
                 interpreter = runtime.Interpreter.from_bytes(model, arena_size=int(words[1]))
                 if words[0] == "details":
                     for key, detail in (("input", interpreter.get_input_details(0)), ("output", interpreter.get_output_details(0))):
-                        reply[key] = {"shape": [int(v) for v in detail["shape"]], "dtype": np.dtype(detail["dtype"]).name}
+                        quant = detail.get("quantization_parameters") or {}
+                        scales, zeros = list(quant.get("scales", [])), list(quant.get("zero_points", []))
+                        reply[key] = {"shape": [int(v) for v in detail["shape"]], "dtype": np.dtype(detail["dtype"]).name,
+                                      "scale": float(scales[0]) if scales else None,
+                                      "zero_point": int(zeros[0]) if scales and zeros else None}
                 if words[0] == "run":
                     x = np.load(words[2], allow_pickle=False)
                     outputs = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import replace
 import shutil
 import tempfile
@@ -126,6 +127,9 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
     core = (device.arm_build[0] if device.arm_build else None) if firmware_core == "board" else firmware_core
     firmware, firmware_files = (firmware_record(model, core, device, explicit=firmware_core != "board") if firmware_core is not None
                                 else ({"measured": False, "why": "not asked for (--firmware-core none)"}, {}))
+    if "firmware/golden.c" in firmware_files:  # one command builds the example and runs its golden check under QEMU
+        firmware["build_and_run"] = (f"nas firmware run {shlex.quote(str(dest / 'firmware'))} --core {firmware['core']} "
+                                     f"--kernels {firmware['kernels']}")
     board_rows = runs_on(model, arena.arena_bytes if arena.compatible else row.get("peak_ram_bytes"),
                          firmware if firmware["measured"] else None)
     test_accuracy = float(np.mean(lite.argmax(1) == dataset.y_test))
@@ -249,7 +253,10 @@ def _firmware_markdown(f: dict) -> list[str]:
             f"interpreter's. The firmware in `firmware/` (the model array, an op resolver with exactly "
             f"{', '.join(f['operators'])}, the arena and a minimal main) links to flash {f['flash_bytes'] / KB:.1f} KB and "
             f"RAM {f['ram_bytes'] / KB:.1f} KB ({f['static_ram_bytes'] / KB:.1f} KB static, the arena of "
-            f"{f['arena_bytes'] / KB:.1f} KB among it, and a {f['stack_bytes']} byte stack), with newlib-nano."]
+            f"{f['arena_bytes'] / KB:.1f} KB among it, and a {f['stack_bytes']} byte stack), with newlib-nano."
+            + (f" `model_io.h` gives the input's and output's shape, type, scale and zero point; `golden.c` an input "
+               f"and the host interpreter's output for it. Build the example and run its golden check under QEMU: "
+               f"`{f['build_and_run']}`." if f.get("build_and_run") else "")]
 
 
 def _card_markdown(card: dict) -> str:

@@ -2,7 +2,9 @@
 where that build is at hand, and its sources written beside the model.
 
 The sources are those that linked: the model array (C), an op resolver registering exactly the
-model's operators, the arena TFLite Micro used on the core and a minimal main (C++). Without the
+model's operators, the arena TFLite Micro used on the core and a minimal main (C++); where the core's
+output equalled the host interpreter's, also the model's input and output details (`model_io.h`)
+and that golden pair (`golden.c`), which the example (`nas firmware run`) checks itself against. Without the
 Arm toolchain, or for a board whose core has no build, the card says so and why; the export does
 not fail for it.
 """

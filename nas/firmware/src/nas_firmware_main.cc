@@ -6,6 +6,12 @@
 
 #include "model_data.h"
 #include "model_ops.h"
+#ifdef NAS_GOLDEN_CHECK  // the example: one golden inference, checked against the host TFLite Micro's output
+#include <cstring>
+
+#include "golden.h"
+#include "model_io.h"
+#endif
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 
@@ -32,7 +38,44 @@ int main() {
   static tflite::MicroInterpreter interpreter(tflite::GetModel(g_model), resolver, g_arena, kArenaBytes);
   if (interpreter.AllocateTensors() != kTfLiteOk) return 2;
   // The application writes interpreter.input(0) here (a sensor frame, an image) ...
+#ifdef NAS_GOLDEN_CHECK
+  TfLiteTensor* input = interpreter.input(0);
+  if (input->bytes != g_golden_input_len) {
+    printf("golden check: FAILED: the input tensor holds %u bytes, the golden input %u\n",
+           static_cast<unsigned>(input->bytes), g_golden_input_len);
+    return 4;
+  }
+  memcpy(input->data.raw, g_golden_input, g_golden_input_len);
+#endif
   if (interpreter.Invoke() != kTfLiteOk) return 3;
   // ... and reads interpreter.output(0).
+#ifdef NAS_GOLDEN_CHECK
+  const TfLiteTensor* output = interpreter.output(0);
+  if (output->bytes != g_golden_output_len) {
+    printf("golden check: FAILED: the output tensor holds %u bytes, the golden output %u\n",
+           static_cast<unsigned>(output->bytes), g_golden_output_len);
+    return 5;
+  }
+  unsigned differ = 0;
+#ifdef NAS_OUTPUT_FLOAT  // float kernels may round differently from the host's: a relative tolerance
+  const float* got = reinterpret_cast<const float*>(output->data.raw);
+  const float* want = reinterpret_cast<const float*>(g_golden_output);
+  for (unsigned i = 0; i < g_golden_output_len / sizeof(float); ++i) {
+    const float scale = want[i] < 0 ? 1.0f - want[i] : 1.0f + want[i];
+    if ((got[i] > want[i] ? got[i] - want[i] : want[i] - got[i]) > 1e-4f * scale) ++differ;
+  }
+#else
+  for (unsigned i = 0; i < g_golden_output_len; ++i) differ += output->data.raw[i] != static_cast<char>(g_golden_output[i]);
+#endif
+  if (differ) {
+    printf("golden check: FAILED: %u of the %u output bytes differ from the host TFLite Micro's\n", differ,
+           g_golden_output_len);
+    return 6;
+  }
+  printf("golden check: passed: the %u output bytes of the golden input are the host TFLite Micro's\n",
+         g_golden_output_len);
+  return 0;
+#else
   return interpreter.output(0)->data.raw[0];
+#endif
 }
