@@ -13,15 +13,18 @@ from ._common import add_parser, check_writable, nonnegative_int, number, positi
 def _device_row(device) -> dict:
     from dataclasses import asdict
 
-    from ..latency import calibration_score, energy_errors
+    from ..latency import calibration_score, energy_errors, load_device, new_model_error
 
     row = {**asdict(device), "score": calibration_score(device)}
     artifact = device.artifact if device.latency_model else None
     entry = (artifact or {}).get("profiles", {}).get(device.name) if artifact and artifact.get("kind") == "board-catalog" else None
     if entry is not None:
+        # a search candidate's error: the catalog's for a new model with its base kernel model's for search-space models
+        base = load_device(entry["base_device"]).artifact if "base_device" in entry else None
+        unseen = new_model_error(artifact, entry, True, base)
         row.update(loo_mean_pct=round(entry["loo_mean_pct"], 1), loo_max_pct=round(entry["loo_max_pct"], 1),
-                   refs=len(entry["refs"]), unseen_mean_pct=round(entry["unseen_mean_pct"], 1),
-                   unseen_max_pct=round(entry["unseen_max_pct"], 1), lobo_mean_pct=(round(entry["lobo"]["mean_abs_error_pct"], 1)
+                   refs=len(entry["refs"]), unseen_mean_pct=round(unseen[0], 1),
+                   unseen_max_pct=round(unseen[1], 1), lobo_mean_pct=(round(entry["lobo"]["mean_abs_error_pct"], 1)
                                                            if "mean_abs_error_pct" in entry["lobo"] else None),
                    lobo_note=entry["lobo"].get("note", ""), power_mw=entry["power_mw"] and round(entry["power_mw"], 2),
                    energy_loo_mean_pct=entry["energy_loo_mean_pct"] and round(entry["energy_loo_mean_pct"], 1),
@@ -29,7 +32,7 @@ def _device_row(device) -> dict:
                    power_loo_mean_pct=entry.get("power_loo_mean_pct") and round(entry["power_loo_mean_pct"], 1),
                    power_loo_max_pct=entry.get("power_loo_max_pct") and round(entry["power_loo_max_pct"], 1))
         if entry["power_mw"]:  # what a search candidate's energy carries, as its latency carries unseen_*
-            mean, largest = energy_errors(entry, entry["unseen_mean_pct"], entry["unseen_max_pct"])
+            mean, largest = energy_errors(entry, *unseen)
             row.update(energy_unseen_mean_pct=mean and round(mean, 1), energy_unseen_max_pct=largest and round(largest, 1))
     return row
 

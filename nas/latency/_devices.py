@@ -26,10 +26,11 @@ from pathlib import Path
 from ..catalog import catalog_candidates, catalog_dirs, catalog_file, catalog_names, load_yaml
 from ..errors import ConfigError
 from ..spec import QUANT_MODES, ArchSpec, check_io
+from ._mcu import energy_errors, new_model_error
 from ._stand_ins import _priced_row, _widening
 
 __all__ = ["Device", "Prediction", "load_device", "device_names", "load_artifact", "artifact_path", "calibration_score",
-           "energy_errors", "host_cpu"]
+           "host_cpu"]
 
 _LATENCY_SOURCES = ("host_measurement", "model")
 _UNITS = ("ms", "instructions")
@@ -288,25 +289,12 @@ class Device:
         ms = sum(entry["ms_per_instruction"][c] * counts[c] for c in counts)
         power = entry.get("power_mw")
         widened, widened_max = _widening(base.artifact, priced.estimated, mode)
-        error, error_max = entry["unseen_mean_pct"] + widened, entry["unseen_max_pct"] + widened_max
-        if base.name in artifact.get("counted", ()):
-            # fitted on the reference models' counts: the base's kernel model adds its own held-out error for
-            # this case: a search-space model's for a spec; for a file, that of whole networks outside the spaces
-            # (not the single-operator models calibration generates, which a board is not given)
-            validation = base.artifact.get("validation") or {}
-            held_out = (validation.get("all_search_spaces" if isinstance(source, ArchSpec) else "all_outside_spaces")
-                        or validation.get(mode) or {})
-            error = _compound(error, held_out.get("mape_pct", 0.0))
-            error_max = _compound(error_max, held_out.get("max_error_pct", 0.0))
+        mean, largest = new_model_error(artifact, entry, isinstance(source, ArchSpec), base.artifact)
+        error, error_max = mean + widened, largest + widened_max
         energy = energy_errors(entry, error, error_max)  # (None, None) where the board published no energy
         return Prediction(mode, True, self.unit, ms, arena_bytes=priced.arena_bytes if self.runtime == "tflm" else None,
                           energy_uj=power * ms if power else None, error_pct=error, error_max_pct=error_max,
                           energy_error_pct=energy[0], energy_error_max_pct=energy[1], estimated=priced.estimated)
-
-
-def _compound(a_pct: float, b_pct: float) -> float:
-    """Two relative errors in a row: (1 + a)(1 + b) - 1, in percent."""
-    return 100 * ((1 + a_pct / 100) * (1 + b_pct / 100) - 1)
 
 
 def host_cpu() -> str:
@@ -318,17 +306,6 @@ def host_cpu() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def energy_errors(entry: dict, error_pct: float, error_max_pct: float) -> tuple[float | None, float | None]:
-    """A board's energy error (mean, max) for a model priced with latency error (`error_pct`,
-    `error_max_pct`): energy is mean power x predicted latency, so both errors compound,
-    (1 + latency) x (1 + power) - 1, with the power model's own leave-one-model-out error from the
-    catalog entry. Never below the latency error; None where the catalog has no power error (refit it)."""
-    power_mean, power_max = entry.get("power_loo_mean_pct"), entry.get("power_loo_max_pct")
-    if power_mean is None or power_max is None:
-        return None, None
-    return _compound(error_pct, power_mean), _compound(error_max_pct, power_max)
 
 
 _COST_MODELS: dict[int, tuple[dict, object]] = {}
@@ -363,10 +340,12 @@ def calibration_score(device: Device) -> str:
         if entry is None:
             return "not in the board catalog"
         lobo = entry["lobo"].get("mean_abs_error_pct")
-        energy = energy_errors(entry, entry["unseen_mean_pct"], entry["unseen_max_pct"])
+        base = load_device(entry["base_device"]).artifact if "base_device" in entry else None
+        mean, largest = new_model_error(artifact, entry, True, base)  # what a search candidate's latency carries
+        energy = energy_errors(entry, mean, largest)
         return (f"leave-one-model-out mean {entry['loo_mean_pct']:.0f}%, max {entry['loo_max_pct']:.0f}% "
-                f"({len(entry['refs'])} refs); a model no board has run: mean {entry['unseen_mean_pct']:.0f}%, "
-                f"max {entry['unseen_max_pct']:.0f}%" + (f"; leave-one-board-out {lobo:.0f}%" if lobo is not None else "")
+                f"({len(entry['refs'])} refs); a search candidate (no board has run it): mean {mean:.0f}%, "
+                f"max {largest:.0f}%" + (f"; leave-one-board-out {lobo:.0f}%" if lobo is not None else "")
                 + (f"; its energy: mean {energy[0]:.0f}%, max {energy[1]:.0f}%" if energy[0] is not None else ""))
     if artifact.get("kind") == "scaled-instructions":
         loo = validation.get("leave_one_out", {})
