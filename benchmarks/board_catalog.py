@@ -103,14 +103,11 @@ def compare_bases(seed: int) -> None:
     host TFLite Micro instructions (the catalog before the Arm counts). Per runtime family and overall."""
     import numpy as np
 
-    from nas.calibration import HOST_SHAPED, base_device, board_profiles, fit_joint, reference_class_instructions
-
-    HOST_BASE = "host-tflm-icount"
+    from nas.calibration import HOST_BASE, HOST_SHAPED, base_device, board_profiles, fit_joint, reference_class_instructions
 
     profiles = board_profiles()
     shipped = {p.name: base_device(p) for p in profiles}
-    arm = {p.name: (base_device(p) if p.core == "Cortex-M85" or shipped[p.name] != HOST_BASE
-                    else f"{p.core.lower().replace('+', 'p')}-qemu-cmsisnn") for p in profiles}
+    arm = {p.name: base_device(p, host_shaped=()) for p in profiles}
     host = {p.name: HOST_BASE for p in profiles}
     refs, _ = reference_class_instructions(set(arm.values()) | {HOST_BASE}, seed)
     fits = {label: fit_joint(profiles, refs, bases)["profiles"]

@@ -13,7 +13,7 @@ fitting and validating, writing the artifacts (`nas calibrate`).
     extend_arena, extend_kernels                        a fit extended to what it never saw
     calibrate_boards, device_profile, ...               fitting the microcontroller board catalog (`_mcu`)
     base_device, counted_class_instructions             ... each board's base build, and the Arm counts per kernel class
-    HOST_SHAPED                                         ... the runtimes priced from the host's instructions instead
+    HOST_SHAPED, HOST_BASE                              ... the runtimes priced from the host's instructions instead, and that base
     board_profiles, BoardProfile, board_rows            ... its profiles, from the MLPerf Tiny results (`_boards`)
     fit_joint                                           ... and its joint latency model (`_board_fit`)
     REFERENCE_MODELS, build_reference                   the MLPerf Tiny reference architectures (`_reference_models`)
@@ -29,7 +29,7 @@ from ._fitting import (HELD_OUT_FRACTION, calibrate_host, extend_arena, extend_k
                        measure_samples, provenance, sample_records, stand_in_spread, write_artifact)
 from ._boards import BoardProfile, board_profiles, board_rows
 from ._board_fit import fit_joint
-from ._mcu import (HOST_SHAPED, base_device, calibrate_boards, counted_class_instructions, device_profile, reference_class_instructions,
+from ._mcu import (HOST_BASE, HOST_SHAPED, base_device, calibrate_boards, counted_class_instructions, device_profile, reference_class_instructions,
                    reference_tflites)
 from ._reference_models import REFERENCE_MODELS, build_reference
 
@@ -38,5 +38,5 @@ __all__ = ["REGRESSORS", "fit_mode", "fit_regressor", "nnls", "score", "extend_t
            "HELD_OUT_FRACTION", "calibrate_host", "extend_arena", "extend_kernels", "held_out_split", "host_artifact",
            "measure_samples", "provenance", "sample_records", "stand_in_spread", "write_artifact", "BoardProfile",
            "board_profiles", "board_rows", "fit_joint", "calibrate_boards", "device_profile",
-           "reference_class_instructions", "reference_tflites", "counted_class_instructions", "base_device", "HOST_SHAPED",
+           "reference_class_instructions", "reference_tflites", "counted_class_instructions", "base_device", "HOST_SHAPED", "HOST_BASE",
            "REFERENCE_MODELS", "build_reference"]

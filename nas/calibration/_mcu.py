@@ -25,7 +25,7 @@ from ._boards import LEFT_OUT, ROWS_FILE, PARTS_FILE, board_profiles
 from ._fitting import provenance
 
 __all__ = ["calibrate_boards", "reference_class_instructions", "reference_tflites", "counted_class_instructions",
-           "device_profile", "base_device", "HOST_SHAPED"]
+           "device_profile", "base_device", "HOST_SHAPED", "HOST_BASE"]
 
 #: The base of a core no Arm build emulates: host TFLite Micro instructions (x86), reference kernels.
 HOST_BASE = "host-tflm-icount"
@@ -47,12 +47,13 @@ _FAMILY_WORDS = {
 HOST_SHAPED = ("xcubeai", "stedgeai", "plumerai", "onnc")
 
 
-def base_device(profile) -> str:
+def base_device(profile, host_shaped: tuple[str, ...] = HOST_SHAPED) -> str:
     """The device whose instructions per kernel class price `profile`: its core's Arm build, with the
     reference kernels for TFLite Micro's own (family `tflm`) and CMSIS-NN's otherwise; the host model
-    for a core no Arm build emulates, and for the runtimes whose results follow its proportions (HOST_SHAPED)."""
+    for a core no Arm build emulates, and for the runtimes whose results follow its proportions
+    (`host_shaped`; the benchmark passes none to price every emulated core from its Arm counts)."""
     core = _ARM_CORE.get(profile.core)
-    if core is None or profile.runtime in HOST_SHAPED:
+    if core is None or profile.runtime in host_shaped:
         return HOST_BASE
     return f"{core}-qemu-{'reference' if profile.runtime == 'tflm' else 'cmsisnn'}"
 

@@ -13,15 +13,13 @@ from ._common import add_parser, check_writable, nonnegative_int, number, positi
 def _device_row(device) -> dict:
     from dataclasses import asdict
 
-    from ..latency import calibration_score, energy_errors, load_device, new_model_error
+    from ..latency import calibration_score, candidate_error, energy_errors
 
     row = {**asdict(device), "score": calibration_score(device)}
     artifact = device.artifact if device.latency_model else None
     entry = (artifact or {}).get("profiles", {}).get(device.name) if artifact and artifact.get("kind") == "board-catalog" else None
     if entry is not None:
-        # a search candidate's error: the catalog's for a new model with its base kernel model's for search-space models
-        base = load_device(entry["base_device"]).artifact if "base_device" in entry else None
-        unseen = new_model_error(artifact, entry, True, base)
+        unseen = candidate_error(artifact, entry)  # the catalog's new-model error with its base kernel model's
         row.update(loo_mean_pct=round(entry["loo_mean_pct"], 1), loo_max_pct=round(entry["loo_max_pct"], 1),
                    refs=len(entry["refs"]), unseen_mean_pct=round(unseen[0], 1),
                    unseen_max_pct=round(unseen[1], 1), lobo_mean_pct=(round(entry["lobo"]["mean_abs_error_pct"], 1)

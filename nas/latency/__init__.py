@@ -2,6 +2,7 @@
 
     load_device, device_names, Device, Prediction       device profiles and typed predictions (`_devices`)
     energy_errors, new_model_error                      a board's energy error for a latency error, its error for a new model
+    candidate_error                                     ... that error for a search candidate, through the board's base device
     host_cpu                                            the CPU a wall-clock latency model must be fitted on
     kernels_from_tflite, kernels_from_spec, Kernel      a model as the kernels its runtime executes (`_kernels`)
     features, feature_set, xnnpack_features             what the cost models are fitted on (`_features`)
@@ -21,7 +22,7 @@ Fitting what these predictions read (samples, measurements, regressors, the boar
 
 from ._arena import (ALIGNMENT, Buffer, arena_features, liveness_bytes, planned_head_bytes, predict_arena, tail_terms,
                      tail_value, tflm_buffers)
-from ._devices import (Device, Prediction, artifact_path, calibration_score, device_names, host_cpu,
+from ._devices import (Device, Prediction, artifact_path, calibration_score, candidate_error, device_names, host_cpu,
                        load_artifact, load_device)
 from ._features import cmsisnn_kernel, cmsisnn_kernels, feature_set, features, kernel_features, xnnpack_features
 from ._flatbuffer import DTYPE_BYTES, Graph, enum_names, parse_tflite, read_tflite
@@ -35,7 +36,7 @@ from ._runs_on import board_budget_kb, board_devices, runs_on
 from ._regress import KernelCostModel, row_macs
 
 __all__ = ["ALIGNMENT", "Buffer", "arena_features", "liveness_bytes", "planned_head_bytes", "predict_arena", "tail_terms",
-           "tail_value", "tflm_buffers", "Device", "Prediction", "energy_errors", "artifact_path", "calibration_score",
+           "tail_value", "tflm_buffers", "Device", "Prediction", "energy_errors", "artifact_path", "calibration_score", "candidate_error",
            "device_names", "host_cpu", "load_artifact", "load_device", "feature_set", "features", "xnnpack_features", "cmsisnn_kernel", "cmsisnn_kernels",
            "stand_in_key", "family_features", "DTYPE_BYTES", "Graph", "enum_names", "parse_tflite", "read_tflite",
            "HYBRID_MIN_WEIGHTS", "Kernel", "inside_taps", "kernels_from_spec", "kernels_from_tflite", "model_mode",

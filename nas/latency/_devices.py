@@ -30,7 +30,7 @@ from ._mcu import energy_errors, new_model_error
 from ._stand_ins import _priced_row, _widening
 
 __all__ = ["Device", "Prediction", "load_device", "device_names", "load_artifact", "artifact_path", "calibration_score",
-           "host_cpu"]
+           "candidate_error", "host_cpu"]
 
 _LATENCY_SOURCES = ("host_measurement", "model")
 _UNITS = ("ms", "instructions")
@@ -327,6 +327,13 @@ def _cost_model(fitted: dict):
     return cached[1]
 
 
+def candidate_error(artifact: dict, entry: dict) -> tuple[float, float]:
+    """The latency error (mean, max) a search candidate carries on a board of the catalog (`entry` of
+    `artifact`): a spec no board has run, priced through the board's base device."""
+    base = load_device(entry["base_device"]).artifact if "base_device" in entry else None
+    return new_model_error(artifact, entry, True, base)
+
+
 def calibration_score(device: Device) -> str:
     """How well the device's latency figures are known, in words (for `nas devices`)."""
     artifact = device.artifact
@@ -340,8 +347,7 @@ def calibration_score(device: Device) -> str:
         if entry is None:
             return "not in the board catalog"
         lobo = entry["lobo"].get("mean_abs_error_pct")
-        base = load_device(entry["base_device"]).artifact if "base_device" in entry else None
-        mean, largest = new_model_error(artifact, entry, True, base)  # what a search candidate's latency carries
+        mean, largest = candidate_error(artifact, entry)
         energy = energy_errors(entry, mean, largest)
         return (f"leave-one-model-out mean {entry['loo_mean_pct']:.0f}%, max {entry['loo_max_pct']:.0f}% "
                 f"({len(entry['refs'])} refs); a search candidate (no board has run it): mean {mean:.0f}%, "

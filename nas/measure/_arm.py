@@ -262,7 +262,7 @@ def arm_measure(model: bytes, core: str, kernels: str = "cmsisnn", *, check_host
     library = build_library(core, kernels)
     names = [o.name for o in count.operators]
     # the golden pair (the input, and the host interpreter's output for it) where the core's output equals it
-    golden = (x.tobytes(), expected, io) if expected and x is not None else None
+    golden = (x.tobytes(), expected, io) if match is True and x is not None else None
     sources = firmware_sources(model, sorted(set(names), key=names.index), arena, library.tree, golden)
     footprint = link_footprint(sources, core, kernels)
     return ArmMeasurement(count, match, note, diff, footprint.flash_bytes,
