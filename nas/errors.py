@@ -53,8 +53,10 @@ class UnknownNameError(ConfigError):
             return
         import difflib
 
-        # names the unknown one begins first (every version of a board and runtime), then the closest spellings
-        prefixed = [v for v in self.valid if v.startswith(str(name))]
+        # names the unknown one begins first (every version of a board and runtime), or else those that
+        # hold it as a whole part (a runtime, a part number), then the closest spellings
+        prefixed = [v for v in self.valid if v.startswith(str(name))] or \
+            [v for v in self.valid if f"-{name}-" in f"-{v}-"]
         close = (prefixed + [v for v in difflib.get_close_matches(str(name), self.valid, n=5, cutoff=0.5)
                              if v not in prefixed])[:max(5, len(prefixed))]
         listing = {"device": "`nas devices`", "study": "`nas studies`"}.get(kind, "the catalog")

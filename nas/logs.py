@@ -100,6 +100,20 @@ class RunLog:
         self._nas.propagate = False  # a caller's own logging set-up does not get our debug records
         for name in ("nas", *LIBRARY_LOGGERS):
             logging.getLogger(name).addHandler(self._handler)
+        # Optuna prints "A new study created ..." to stderr through a handler of its own: while the run
+        # lasts its records go to the log like every library's, so a library call is as quiet as the CLI
+        self._optuna_handlers: list[logging.Handler] = []
+        try:
+            import optuna
+
+            optuna.logging.get_logger("optuna")  # its handler is added on first use
+        except ImportError:
+            pass
+        optuna_logger = logging.getLogger("optuna")
+        for handler in list(optuna_logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                self._optuna_handlers.append(handler)
+                optuna_logger.removeHandler(handler)
 
     def attach(self, path) -> None:
         handler = logging.FileHandler(path, encoding="utf-8")
@@ -121,6 +135,9 @@ class RunLog:
     def close(self) -> None:
         if self._handler is not None:
             self._swap(None)
+        for handler in self._optuna_handlers:  # a caller's Optuna prints as it did before the run
+            logging.getLogger("optuna").addHandler(handler)
+        self._optuna_handlers = []
         self._nas.setLevel(self._saved[0])
         self._nas.propagate = self._saved[1]
 

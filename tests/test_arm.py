@@ -353,3 +353,48 @@ def test_a_new_export_without_firmware_removes_the_firmware_an_earlier_one_wrote
     _write_all(tmp_path, {"firmware/main.cc": b"main", "firmware/model_data.c": b"array"})
     _write_all(tmp_path, {"model.tflite": b"newer", "firmware/main.cc": b"main 2"})
     assert sorted(p.name for p in (tmp_path / "firmware").iterdir()) == ["main.cc"]  # nothing of the last one's left
+
+
+# --- the exported example on this machine: every mode TFLite Micro runs ---------------------------
+
+@arm
+@pytest.mark.integration
+def test_the_example_passes_its_golden_check_on_this_machine_in_every_mode_tflite_micro_runs(tmp_path):
+    """The export's firmware/ for a model in each quantization mode, from a raw RGB image larger
+    than the model's input (so the preprocessing resizes, converts to grey and quantizes), built
+    against TFLite Micro for this machine and run; a changed raw pixel fails it."""
+    from helpers import TINY_SPEC
+
+    from nas.candidate import convert
+    from nas.firmware import firmware_sources, run_example
+    from nas.latency import parse_tflite
+    from nas.measure import tflm_arena
+    from nas.outputs import golden_pair
+    from nas.spec import QUANT_MODES, build_model
+
+    rng = np.random.default_rng(3)
+    model = build_model(TINY_SPEC, 1, 10)
+    sample = rng.uniform(0, 1, (8, TINY_SPEC.resolution, TINY_SPEC.resolution, 1)).astype(np.float32)
+    raw = rng.integers(0, 256, (37, 37, 3), dtype=np.uint8)
+    ran = {}
+    for mode in QUANT_MODES:
+        data = convert(model, mode, sample, batch_size=1)
+        arena = tflm_arena(data)
+        golden = golden_pair(data, raw, "seven")
+        if not arena.compatible:  # the mode TFLite Micro cannot run (hybrid int8): no golden pair, no example
+            assert golden is None, mode
+            continue
+        folder = tmp_path / mode
+        names = [op.name for op in parse_tflite(data).operators]
+        firmware_sources(data, list(dict.fromkeys(names)), None, golden=golden, host_arena_bytes=arena.arena_bytes).write(folder)
+        status, printed = run_example(folder, "host", "reference")
+        assert status == 0 and "golden check: passed" in printed, (mode, printed)
+        assert "preprocessing: " in printed and "(class seven)" in (folder / "golden.h").read_text()
+        ran[mode] = printed
+    assert {"float32", "int8", "int16x8"} <= set(ran), sorted(ran)
+    folder = tmp_path / "int8"  # a raw image that is not the golden one: its preprocessing no longer matches
+    text = (folder / "golden.c").read_text()
+    first = text.index("0x", text.index("g_golden_raw"))
+    (folder / "golden.c").write_text(text[:first] + ("0xff" if text[first:first + 4] == "0x00" else "0x00") + text[first + 4:])
+    status, printed = run_example(folder, "host", "reference")
+    assert status == 7 and "golden check: FAILED: preprocessing the raw image" in printed, printed

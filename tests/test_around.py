@@ -187,6 +187,37 @@ def test_fetch_names_what_it_cannot_do(tmp_path):
     result = nas("datasets", "fetch", "pneumonia", "--size", "32", "--data-dir", str(tmp_path))
     assert result.returncode == 2 and "28, 64, 128, 224" in result.stderr
     assert "valid downloadable datasets: fashion_mnist, pneumonia, skin_lesion" in nas("datasets", "fetch", "cifar").stderr
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nothing listens on: the download cannot start
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    failed = nas("datasets", "fetch", "fashion_mnist", "--data-dir", str(tmp_path / "fm"), "--mirror", f"http://127.0.0.1:{port}")
+    assert failed.returncode != 0 and "download it by hand and place it at " + str(tmp_path / "fm") in failed.stderr
+    assert not (tmp_path / "fm").exists()  # nothing half-written
+
+
+def test_the_python_api_is_as_quiet_as_the_cli_and_leaves_optuna_as_it_found_it(tmp_path):
+    """Optuna's own "A new study created" line goes to search.log, not the caller's terminal; after
+    the run a caller's Optuna prints as before."""
+    study = write_study(tmp_path / "s.yaml", trials=2)
+    code = f"""
+import logging, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import optuna
+from helpers import fake_evaluate
+from nas import run_search
+from nas.search import load_study
+run_search(load_study({str(study)!r}), {str(tmp_path / "out")!r}, progress=False, evaluate=fake_evaluate)
+print("after", file=sys.stderr)
+optuna.create_study(study_name="mine")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    during, _, after = done.stderr.partition("after")
+    assert "A new study created" not in during, during
+    assert "A new study created" in after  # Optuna's handler is back for the caller
+    assert "A new study created" in (tmp_path / "out" / "search.log").read_text()
 
 
 # --- the dashboard -------------------------------------------------------------------------------------
@@ -210,6 +241,10 @@ def test_the_dashboard_serves_a_runs_trials_with_their_records_on_loopback(tmp_p
         attrs = [{a["key"]: a["value"] for a in t["user_attrs"]} for t in trials]
         assert attrs and all("size_bytes" in a and "violations" in a for a in attrs)
         assert any("reason" in a for a in attrs if a.get("screened") == "True")
+        # budgets in their own units beside the constraint fractions
+        assert all("over_budget" in a for a in attrs) and any(" KB of 20 KB: " in a["over_budget"] for a in attrs), attrs
+        detail = json.loads(urllib.request.urlopen(f"{url}/api/studies/{study_id}?after=0", timeout=30).read())
+        assert detail.get("objective_names", [None])[0] == "proxy_val_accuracy", sorted(detail)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)

@@ -63,12 +63,16 @@ def test_a_failing_mode_is_a_row_with_its_reason(tmp_path, monkeypatch):
         return real(model, mode, representative, **kw)
 
     monkeypatch.setattr(conversion, "convert", flaky)
-    columns = ["tensorflow", "tflite_int16", "tflite_int8"]
-    rows = run_baselines("digits", ["custom"], columns, tmp_path, epochs=1, progress=lambda m: None)
+    columns = ["tensorflow", "tflite_int16", "tflite_int8", "tflite_float16"]
+    said = []
+    rows = run_baselines("digits", ["custom"], columns, tmp_path, epochs=1, progress=said.append)
     write_baselines(rows, columns, tmp_path)
     values = rows[0].values
     assert values["tflite_int16"]["status"].startswith("conversion failed: int16x8: simulated")
     assert values["tflite_int8"]["status"] == "ok"
+    # LiteRT runs float16 weights, TFLite Micro does not: a failure on the microcontroller, not "ok"
+    assert values["tflite_float16"]["status"].startswith("LiteRT only: TFLite Micro cannot run it (its dequantize kernel"), values
+    assert said[0].startswith("[model 1/1] custom: ") and any("tflite_int8 (3/4)" in m for m in said), said
     text = (tmp_path / "baselines.csv").read_text()
     assert "simulated converter failure" in text
 

@@ -50,7 +50,7 @@ def test_space_list_json():
     [
         (["space", "sample", "--space", "nope"], "unknown search space 'nope'; valid search spaces: mobilenet_edge, mobilenet_tiny"),
         (["evaluate", "--dataset", "cifar", "--arch", "ARCH"], "unknown dataset 'cifar'; valid datasets: digits, fashion_mnist"),
-        (["evaluate", "--dataset", "digits", "--arch", "ARCH", "--quant", "int4"], "unknown quantization mode 'int4'"),
+        (["evaluate", "--dataset", "digits", "--arch", "ARCH", "--quant", "int4"], "invalid choice: 'int4' (choose from 'float32'"),
         (["evaluate", "--dataset", "digits", "--arch", "missing.json"], "cannot read missing.json"),
         (["evaluate", "--dataset", "digits", "--arch", "ARCH", "--space", "mobilenet_tiny"], "resolution: 16 is not allowed by space"),
         (["evaluate", "--dataset", "fashion_mnist", "--arch", "ARCH", "--data-dir", "DIR"], "train-images-idx3-ubyte.gz"),
@@ -71,14 +71,19 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
 @pytest.mark.integration
 def test_evaluate_json_end_to_end(tmp_path):
     (tmp_path / "arch.json").write_text(TINY_SPEC.to_json())
-    result = run("evaluate", "--dataset", "digits", "--arch", "arch.json", "--quant", "int8", "--epochs", "5",
-                 "--json", "--save-tflite", "out/model.tflite", cwd=tmp_path)
+    result = run("evaluate", "--dataset", "digits", "--arch", "arch.json", "--quantization", "int8", "--epochs", "5",
+                 "--json", "--save-tflite", "out/model.tflite", "--device", BOARD, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     for key in ("accuracy", "float_accuracy", "size_bytes", "params", "macs", "peak_ram_bytes", "host_latency_ms", "tflm_compatible"):
         assert key in data, key
     assert 0 <= data["accuracy"] <= 1 and data["tflm_compatible"] is True
     assert (tmp_path / "out" / "model.tflite").stat().st_size == data["size_bytes"]
+    on = data["device"]  # priced on the board, said as predicted, with the error for the case
+    assert on["name"] == BOARD and on["latency_ms"] > 0 and on["source"] == f"predicted by {BOARD}'s latency model"
+    assert 0 < on["error_pct"] <= on["error_max_pct"]
+    unknown = run("evaluate", "--dataset", "digits", "--arch", "arch.json", "--device", "cortex-m4", cwd=tmp_path)
+    assert unknown.returncode == 2 and "cortex-m4-" in unknown.stderr  # refused before training, with suggestions
 
 
 BOARD = "cortex-m33-stm32u575-xcubeai-10.2"
@@ -115,6 +120,20 @@ def test_predict_prices_an_architecture_on_a_board_with_its_error(board_arch):
     expected = load_device(BOARD).predict(ArchSpec.from_json(board_arch.read_text()), 1, 7)
     assert entry["latency_ms"] == pytest.approx(expected.latency_ms)
     assert f"{entry['latency_ms']:,.3f} ms" in line and f"mean {entry['error_pct']:.0f}%" in line
+
+
+def test_a_sample_in_the_boards_mode_is_priced_and_one_in_another_says_how(tmp_path):
+    sample = run("space", "sample", "--space", "mobilenet_tiny", "--seed", "1", "--quantization", "int8")
+    assert sample.returncode == 0 and json.loads(sample.stdout)["spec"]["quantization"] == "int8"
+    floating = run("space", "sample", "--space", "mobilenet_tiny", "--seed", "1", "--quantization", "float32")
+    (tmp_path / "f.json").write_text(floating.stdout)
+    refused = run("predict", str(tmp_path / "f.json"), "--device", BOARD)
+    assert "not predicted" in refused.stdout and "--quantization int8" in refused.stdout, refused.stdout
+    priced = run("predict", str(tmp_path / "f.json"), "--device", BOARD, "--quantization", "int8")
+    assert priced.returncode == 0 and "[int8]" in priced.stdout and " ms (error" in priced.stdout, priced.stdout
+    (tmp_path / "m.tflite").write_bytes(b"TFL3")
+    wrong = run("predict", str(tmp_path / "m.tflite"), "--device", BOARD, "--quantization", "int8")
+    assert wrong.returncode == 2 and "applies to architecture .json files only" in wrong.stderr
 
 
 @pytest.mark.parametrize("flag, value, allowed", [("--channels", "-2", "1 or more"), ("--channels", "0", "1 or more"),

@@ -45,7 +45,7 @@ def test_a_search_reports_test_but_ranks_by_validation(tmp_path):
     config = load_study(write_study(tmp_path / "s.yaml", trials=6))
     summary = run_search(config, tmp_path / "out", progress=False, evaluate=fake_evaluate)
     pareto = pd.read_csv(tmp_path / "out" / "pareto.csv")
-    assert len(pareto) >= 2 and {"val_accuracy", "accuracy", "val_samples"} <= set(pareto.columns)
+    assert len(pareto) >= 2 and {"val_accuracy", "test_accuracy", "val_samples"} <= set(pareto.columns)
     assert list(pareto["val_accuracy"]) == sorted(pareto["val_accuracy"], reverse=True)
     assert pareto["trial"].iloc[0] == summary.pareto[0]["trial"]
     report = (tmp_path / "out" / "report.md").read_text()
@@ -298,3 +298,24 @@ def test_training_a_candidate_leaves_the_callers_global_state_alone(monkeypatch)
     assert all((x == y).all() for x, y in zip(a.get_weights(), b.get_weights()))
     initialize(b, 8)
     assert not all((x == y).all() for x, y in zip(a.get_weights(), b.get_weights()))
+
+
+def test_the_readme_names_every_column_of_trials_and_pareto_csv_and_no_other():
+    """The README's column table is the files' documentation: a column added, renamed or dropped in
+    one place and not the other fails here."""
+    import re
+
+    from nas.outputs import PARETO_COLUMNS, TRIAL_COLUMNS
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme[readme.index("<!-- columns:"):readme.index("<!-- /columns -->")]
+    named = {"trials": [], "pareto": []}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
+            continue
+        for where in ("trials", "pareto") if cells[1] == "both" else (cells[1],):
+            named[where] += re.findall(r"`([a-z_0-9]+)`", cells[0])
+    assert sorted(named["trials"]) == sorted(TRIAL_COLUMNS)
+    assert sorted(named["pareto"]) == sorted(PARETO_COLUMNS)
+    assert "accuracy" not in TRIAL_COLUMNS + PARETO_COLUMNS  # it meant proxy validation in one file, test in the other

@@ -400,6 +400,9 @@ def test_unknown_device_lists_the_valid_ones():
     assert result.returncode == 2 and "`nas devices` lists them" in result.stderr
     near = run("predict", "--device", "cortex-m4-stm32l4r5-tlfm-2.3.1", "x.tflite")  # a typo: the closest names
     assert near.returncode == 2 and "closest: cortex-m4-stm32l4r5-tflm-cmsisnn-2.3.1" in near.stderr
+    with pytest.raises(UnknownNameError) as raised:  # a runtime's name alone: every board and version that runs it
+        load_device("xcubeai")
+    assert "cortex-m33-stm32u575-xcubeai-10.2" in str(raised.value) and "cortex-m4-stm32l4r5-xcubeai-7.1" in str(raised.value)
 
 
 def test_a_search_refuses_an_instruction_count_device(tmp_path):

@@ -1,6 +1,7 @@
 """Crash safety, bad input and parser robustness (issue: reliability)."""
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -242,10 +243,13 @@ def test_ctrl_c_stops_cleanly_and_the_search_resumes(tmp_path):
     # does at exit when it counts a KeyboardInterrupt as unhandled; a shell reports 130 for both
     assert proc.returncode in (130, -signal.SIGINT), err[-2000:]
     assert "nas: interrupted" in err and "Traceback" not in err
+    # what was kept, and how to go on
+    assert re.search(r"interrupted: \d+ trained and \d+ failed trial\(s\) are kept in .*; the same command resumes", err), err
     states = trial_states(out)
     assert "RUNNING" not in {v[0] for v in states.values()}  # nothing left dangling
     result = nas("search", str(study), "--out", str(out), "--json", "--no-progress")
     assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"resuming .*: \d+ trained, \d+ failed and \d+ rejected trial\(s\) kept( \(\d+ interrupted, redone\))?; \d+ more", result.stderr), result.stderr
     assert json.loads(result.stdout)["trained"] + json.loads(result.stdout)["failed"] == 4
 
 

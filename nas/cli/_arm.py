@@ -87,12 +87,17 @@ def cmd_firmware_build(args: argparse.Namespace) -> int:
 
 def cmd_firmware_run(args: argparse.Namespace) -> int:
     """Build an exported firmware folder's example for its core and run it under QEMU: the golden check."""
-    from ..firmware import run_example
+    from ..firmware import HOST, run_example
 
     folder = Path(args.folder)
     if not folder.is_dir():
         raise ConfigError(f"{folder} is not a folder: give the firmware/ folder `nas export` wrote")
-    status, printed = run_example(folder, args.core, args.kernels,
+    if args.core == HOST and args.kernels not in (None, "reference"):
+        raise ConfigError(f"--core {HOST} builds TFLite Micro's reference kernels only (CMSIS-NN's are Arm code): "
+                          "leave --kernels out")
+    if args.core != HOST and args.kernels is None:
+        raise ConfigError(f"--core {args.core} needs --kernels (the card's build_and_run line names them)")
+    status, printed = run_example(folder, args.core, args.kernels or "reference",
                                   progress=lambda text: print(text, file=sys.stderr, flush=True))
     print(printed.rstrip())
     if status != 0:
@@ -102,7 +107,7 @@ def cmd_firmware_run(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add `measure` and `firmware` to the `nas` parser's subcommands."""
-    from ..firmware import CORES, KERNELS
+    from ..firmware import CORES, HOST, KERNELS
 
     p = add_parser(sub, "measure", help="run .tflite files on a device's Arm build under QEMU: instructions per "
                    "inference and per operator, outputs against the host's, firmware flash and RAM")
@@ -118,9 +123,10 @@ def register(sub) -> None:
     p.add_argument("--kernels", action="append", choices=list(KERNELS), help="a kernel set (repeatable; default: both)")
     p.add_argument("--all", action="store_true", help="every core and kernel set (minutes each, on 2 cores)")
     p.set_defaults(func=cmd_firmware_build)
-    p = add_parser(actions, "run", help="build an exported firmware/ folder for its core and run it under QEMU: one "
-                   "inference of its golden input, the output checked against the host TFLite Micro's")
+    p = add_parser(actions, "run", help="build an exported firmware/ folder for a core and run it under QEMU, or for "
+                   f"this machine (--core {HOST}): its raw golden image preprocessed, one inference, the output checked "
+                   "against the host TFLite Micro's")
     p.add_argument("folder", help="the firmware/ folder `nas export` wrote")
-    p.add_argument("--core", required=True, choices=list(CORES))
-    p.add_argument("--kernels", required=True, choices=list(KERNELS))
+    p.add_argument("--core", required=True, choices=[*CORES, HOST], help=f"a Cortex-M core, or {HOST} (this machine)")
+    p.add_argument("--kernels", choices=list(KERNELS), help="the kernel set, for a Cortex-M core")
     p.set_defaults(func=cmd_firmware_run)

@@ -32,7 +32,10 @@ def cmd_space_sample(args: argparse.Namespace) -> int:
 
     space = load_space(args.space)
     rng = np.random.default_rng(args.seed)
-    samples = [{"space": space.name, "hash": spec.hash, "spec": spec.to_dict()} for spec in (space.sample(rng) for _ in range(args.count))]
+    specs = [space.sample(rng) for _ in range(args.count)]
+    if args.quantization:  # the deployment a board runs (an int8-only board prices no float32 spec)
+        specs = [spec.replace(quantization=args.quantization) for spec in specs]
+    samples = [{"space": space.name, "hash": spec.hash, "spec": spec.to_dict()} for spec in specs]
     print_json(samples[0] if args.count == 1 else samples)
     return 0
 
@@ -89,6 +92,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.save_tflite:
         check_writable(Path(args.save_tflite).parent)
 
+    device = None
+    if args.device:
+        from ..latency import load_device
+
+        device = load_device(args.device)  # an unknown name fails here, before any training
     dataset = load_dataset(args.dataset, args.data_dir, seed=args.seed)
     result = evaluate_candidate(spec, dataset, cfg, split=args.split)
     if args.save_tflite and result.tflite is not None:
@@ -96,11 +104,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         atomic_write_bytes(Path(args.save_tflite), result.tflite)
     data = result.to_dict()
+    if device is not None:
+        data["device"] = _on_device(device, result)
     if args.json:
         print_json(data)
     else:
         _print_result(data)
     return 0 if result.status == "ok" else 1
+
+
+def _on_device(device, result) -> dict:
+    """The evaluated model on `device`: its latency, measured or predicted, with the stated error."""
+    out = {"name": device.name, "latency_ms": None, "source": "", "error_pct": None, "error_max_pct": None}
+    if not device.runs(result.spec.quantization):
+        return {**out, "source": f"{device.name} does not run {result.spec.quantization} models"}
+    if device.latency_source == "host_measurement":
+        return {**out, "latency_ms": result.host_latency_ms, "source": "measured on this host (LiteRT, 1 thread, median)"}
+    if result.tflite is None:
+        return {**out, "source": "no converted model to price"}
+    p = device.predict(result.tflite)
+    if not p.runs:
+        return {**out, "source": p.reason}
+    if p.unit != "ms":
+        return {**out, "instructions": round(p.value), "source": f"predicted by {device.name}'s latency model (instructions)",
+                "error_pct": p.error_pct, "error_max_pct": p.error_max_pct}
+    return {**out, "latency_ms": p.latency_ms, "source": f"predicted by {device.name}'s latency model",
+            "error_pct": p.error_pct, "error_max_pct": p.error_max_pct}
 
 
 def _print_result(d: dict) -> None:
@@ -114,6 +143,13 @@ def _print_result(d: dict) -> None:
     print(f"  host latency    {d['host_latency_ms']:.3f} ms (LiteRT, 1 thread, median)")
     tflm = "yes" if d["tflm_compatible"] else f"no: {d['tflm_reason']}"
     print(f"  TFLite Micro    {tflm}")
+    if "device" in d:
+        on = d["device"]
+        value = (f"{on['latency_ms']:.3f} ms" if on["latency_ms"] is not None
+                 else f"{on['instructions']:,} instructions" if on.get("instructions") is not None else "not priced")
+        error = (f", error for a model no board has run: mean {on['error_pct']:.0f}%, max {on['error_max_pct']:.0f}%"
+                 if on["error_pct"] is not None and on["error_max_pct"] is not None else "")
+        print(f"  on {on['name']}: {value} ({on['source']}{error})")
 
 
 def register(sub) -> None:
@@ -129,6 +165,7 @@ def register(sub) -> None:
     p.add_argument("--space", required=True)
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--count", type=positive_int, default=1)
+    p.add_argument("--quantization", choices=QUANT_MODES, help="give every sample this quantization mode")
     p.set_defaults(func=cmd_space_sample)
 
     p = add_parser(sub, "datasets", help="list the datasets and whether their files are in place; `fetch` downloads one")
@@ -148,7 +185,8 @@ def register(sub) -> None:
     p = add_parser(sub, "evaluate", help="train, convert and measure one architecture")
     p.add_argument("--dataset", required=True)
     p.add_argument("--arch", required=True, help="architecture JSON file (from `nas space sample`), or - for stdin")
-    p.add_argument("--quant", help=f"override the spec's quantization: {', '.join(QUANT_MODES)}")
+    p.add_argument("--quantization", "--quant", dest="quant", choices=QUANT_MODES, help="override the spec's quantization")
+    p.add_argument("--device", help="also price the converted model on this device (`nas devices`), with its stated error")
     p.add_argument("--sparsity", type=number(float, least=0.0, most=MAX_SPARSITY),
                    help=f"override the spec's pruning sparsity (0 to {MAX_SPARSITY})")
     p.add_argument("--resolution", type=positive_int, help="override the spec's input resolution")

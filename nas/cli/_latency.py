@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -229,8 +230,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise ConfigError(f"{item}: no such file")
         if path.suffix == ".json":
-            prediction = device.predict(ArchSpec.from_json(read_text(item)), args.channels, args.classes)
+            spec = ArchSpec.from_json(read_text(item))
+            if args.quantization:
+                spec = spec.replace(quantization=args.quantization)
+            prediction = device.predict(spec, args.channels, args.classes)
+            if not prediction.runs and not device.runs(spec.quantization):
+                prediction = replace(prediction, reason=f"{prediction.reason}; price it as deployed there with --quantization "
+                                                        f"{' or '.join(device.quantization)}")
         else:
+            if args.quantization:
+                raise ConfigError(f"{item}: a .tflite's quantization is in the file: --quantization applies to architecture "
+                                  ".json files only")
             prediction = device.predict(path)
         results.append((item, prediction))
     if args.json:
@@ -258,6 +268,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add `devices`, `calibrate` and `predict` to the `nas` parser's subcommands."""
+    from ..spec import QUANT_MODES
+
     p = add_parser(sub, "devices", help="list the device profiles: runtime, modes it runs, where latency comes from")
     p.add_argument("--fits", metavar="MODEL", help="a .tflite: the boards whose flash and SRAM hold it, with its latency there")
     p.add_argument("--json", action="store_true")
@@ -284,5 +296,6 @@ def register(sub) -> None:
     p.add_argument("--channels", type=positive_int, default=1, help="architecture JSON: input channels (default 1)")
     p.add_argument("--classes", type=number(int, least=2), default=10,
                    help="architecture JSON: number of classes (2 or more; default 10)")
+    p.add_argument("--quantization", choices=QUANT_MODES, help="architecture JSON: price it in this mode instead of its own")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)

@@ -43,12 +43,12 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _pareto_table(out: Path):
-    import pandas as pd
+    from ..outputs import read_pareto
 
     path = out / "pareto.csv"
     if not path.is_file():
         raise ConfigError(f"{out} holds no pareto.csv; run `nas search ... --out {out}` (again, to resume) first")
-    return pd.read_csv(path)
+    return read_pareto(path)
 
 
 def _print_pareto(out: Path) -> None:
@@ -58,7 +58,7 @@ def _print_pareto(out: Path) -> None:
         return
     view = table.assign(**{
         "val %": (100 * table["val_accuracy"]).round(2),
-        "test %": (100 * table["accuracy"]).round(2),
+        "test %": (100 * table["test_accuracy"]).round(2),
         "size KB": (table["size_bytes"] / 1024).round(1),
         "RAM KB": (table["peak_ram_bytes"] / 1024).round(1),
         "latency ms": table["latency_ms"].round(3),
@@ -80,7 +80,12 @@ def _latency_words(out: Path) -> str:
     device = load_device(load_run_config(out).device)
     if device.latency_source == "host_measurement":
         return f"(latency: measured on this host, {device.name})"
-    return f"(latency: milliseconds on {device.name}, predicted; {calibration_score(device)})"
+    from ..outputs import latency_provenance
+
+    _, mean, largest = latency_provenance(device.name)
+    lead = (f"error for a model no board has run, which each of these is: mean {mean:.0f}%, max {largest:.0f}%; "
+            if mean is not None and largest is not None else "")
+    return f"(latency: milliseconds on {device.name}, predicted; {lead}the latency model: {calibration_score(device)})"
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
@@ -108,18 +113,27 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         m = card["metrics"]
         agreement = f"{m['tflm_agreement']:.2%}" if m["tflm_agreement"] is not None else "n/a"
-        print(f"exported trial {card['trial']} to {args.out}/: model.tflite ({m['size_bytes']} bytes), model_data.h/.cc, "
-              f"model_card.json/.md; test accuracy {m['test_accuracy']:.2%}, TFLite Micro agreement {agreement}, "
-              f"arena {m['tflm_arena_bytes']} bytes")
-        f = card["firmware"]
+        runtime = m["test_accuracy_source"].split(" (")[0].split(",")[0]
+        proxy, f = card["source"] != "final retraining", card["firmware"]
+        print(f"exported trial {card['trial']} to {args.out}/"
+              + (" (WARNING: proxy training only, never retrained with the final settings: its accuracy is the "
+                 "short proxy run's; `nas search` retrains the Pareto set)" if proxy else "")
+              + f": model.tflite ({m['size_bytes']} bytes), model_data.h/.cc, model_card.json/.md"
+              + (", firmware/" if f.get("sources") else "") + "; "
+              f"test accuracy {m['test_accuracy']:.2%} ({runtime}; LiteRT {m['test_accuracy_litert']:.2%}), "
+              f"TFLite Micro agreement {agreement}, arena {m['tflm_arena_bytes']} bytes")
         if f["measured"]:
             print(f"firmware/ for the {f['core']} ({f['runtime']}, measured under QEMU): flash "
                   f"{f['flash_bytes'] / 1024:.1f} KB, RAM {f['ram_bytes'] / 1024:.1f} KB, {f['instructions']:,} instructions "
                   "per inference")
-            if f.get("build_and_run"):
-                print(f"build and run: {f['build_and_run']}")
         else:
-            print(f"firmware: not measured: {f['why']}")
+            print(f"firmware: not measured on a core: {f['why']}")
+        if f.get("build_and_run"):
+            print(f"build and run: {f['build_and_run']}")
+            if f.get("build_and_run_host"):
+                print(f"build and run on this machine: {f['build_and_run_host']}")
+        elif f.get("build_and_run_host"):
+            print(f"build and run: {f['build_and_run_host']}")
     return 0
 
 

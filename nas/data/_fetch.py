@@ -141,11 +141,13 @@ def download(url: str, dest: Path, remote: RemoteFile, *, progress: bool = True,
         if exc.code == 416 and offset:  # nothing left to send: the part may be complete
             response = None
         else:
-            raise DataError(f"cannot download {url}: HTTP {exc.code} {exc.reason}") from None
+            raise DataError(f"cannot download {url}: HTTP {exc.code} {exc.reason}; download it by hand and place it at "
+                            f"{dest} (its checksum is verified on the next run), or pass --mirror URL") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise DataError(f"cannot download {url}: {reason}; check the network or pass --mirror URL "
-                        f"(or set {MIRROR_ENV})") from None
+                        f"(or set {MIRROR_ENV}), or download it by hand and place it at {dest} "
+                        "(its checksum is verified on the next run)") from None
     resumed = response is not None and response.status == 206
     hasher = _digest(part, remote.algorithm) if (resumed or response is None) and offset else hashlib.new(remote.algorithm)
     if response is not None:

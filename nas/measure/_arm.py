@@ -233,16 +233,20 @@ def _compare(host: HostTflm, x: np.ndarray, count: ArmCount) -> tuple[bool | Non
     return arm == got, note, diff, got
 
 
-def arm_measure(model: bytes, core: str, kernels: str = "cmsisnn", *, check_host: bool = True, progress=None) -> ArmMeasurement:
+def arm_measure(model: bytes, core: str, kernels: str = "cmsisnn", *, check_host: bool = True, x: np.ndarray | None = None,
+                progress=None) -> ArmMeasurement:
     """Count `model` on the Arm build (`arm_count`), compare its outputs with the host TFLite Micro
-    interpreter's for the same input, and link its firmware (exactly its operators, the arena it
-    used on the core) to measure flash and RAM."""
-    from ..firmware import build_library, firmware_sources, link_footprint
+    interpreter's for the same input (`x`, the input tensor's value; None: `golden_input`'s), and
+    link its firmware (exactly its operators, the arena it used on the core) to measure flash and RAM."""
+    from ..firmware import Golden, build_library, firmware_sources, link_footprint
 
     host = HostTflm(model)
     expected = b""
     try:
-        x = golden_input(host.input["shape"], host.input["dtype"]) if not host.error else None
+        if host.error:
+            x = None
+        elif x is None:
+            x = golden_input(host.input["shape"], host.input["dtype"])
         count = arm_count(model, core, kernels, x, progress=progress)
         if count.instructions is None or not count.operators:  # no operators paired: no firmware to link
             return ArmMeasurement(count)
@@ -262,7 +266,7 @@ def arm_measure(model: bytes, core: str, kernels: str = "cmsisnn", *, check_host
     library = build_library(core, kernels)
     names = [o.name for o in count.operators]
     # the golden pair (the input, and the host interpreter's output for it) where the core's output equals it
-    golden = (x.tobytes(), expected, io) if match is True and x is not None else None
+    golden = Golden(x.tobytes(), expected, io) if match is True and x is not None else None
     sources = firmware_sources(model, sorted(set(names), key=names.index), arena, library.tree, golden)
     footprint = link_footprint(sources, core, kernels)
     return ArmMeasurement(count, match, note, diff, footprint.flash_bytes,

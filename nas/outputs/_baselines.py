@@ -61,6 +61,16 @@ class BaselineRow:
     split: DataSplit | None = None  # the data split it was trained and tested on
 
 
+def _tflm_words(reason: str) -> str:
+    """TFLite Micro's refusal in words: a kernel's failed check becomes which kernel refused what."""
+    import re
+
+    match = re.search(r"kernels/(\w+?)(?:_common)?\.cc:\d+ (.+?) was not true", reason)
+    if match:
+        return f"its {match.group(1)} kernel does not take this model: {match.group(2)} does not hold"
+    return reason
+
+
 def _keras_bytes(model) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.h5"
@@ -109,10 +119,11 @@ def run_baselines(dataset_name: str, models: list[str], columns: list[str], out:
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, max_train_samples=max_train_samples, seed=seed,
                       learning_rate=1e-3)
     rows = []
-    for name in models:
+    for at, name in enumerate(models, 1):
         size = study_input_size(dataset.name, name, input_scale)
         channels = 3 if name != "custom" else dataset.channels
-        progress(f"{name}: {size}x{size}x{channels}, training")
+        step = f"[model {at}/{len(models)}] {name}"
+        progress(f"{step}: {size}x{size}x{channels}, training up to {epochs} epochs")
         x_train, y_train = subset(prepare(dataset.x_train, size, channels), dataset.y_train, max_train_samples, seed)
         x_val = prepare(dataset.x_val, size, channels)
         x_test = prepare(dataset.x_test, size, channels)
@@ -153,7 +164,7 @@ def run_baselines(dataset_name: str, models: list[str], columns: list[str], out:
                 values[column] = {"accuracy_pct": round(float_acc, 2), "size_reduction_pct": None,
                                       "inference_time_s": round(keras_time, 3), "size_bytes": keras_bytes, "status": "ok"}
                 continue
-            progress(f"{name}: {column}")
+            progress(f"{step}: {column} ({columns.index(column) + 1}/{len(columns)}): converting and measuring")
             key = "dynamic" if _MODE[column] == "dynamic_int8" else column
             if key not in converted:
                 try:
@@ -188,8 +199,8 @@ def run_baselines(dataset_name: str, models: list[str], columns: list[str], out:
             measured = {"accuracy_pct": round(accuracy, 2), "size_reduction_pct": round(100 * (1 - len(result) / keras_bytes), 2),
                         "inference_time_s": round(elapsed, 3), "latency_ms": round(latency, 4), "size_bytes": len(result),
                         "peak_ram_bytes": arena.arena_bytes if arena.compatible else None, "status": "ok"}
-            if not arena.compatible:
-                measured["status"] = f"ok (TFLite Micro: {arena.reason})"
+            if not arena.compatible:  # LiteRT ran it; the microcontroller runtime does not: not "ok"
+                measured["status"] = f"LiteRT only: TFLite Micro cannot run it ({_tflm_words(arena.reason)})"
             if float_acc - accuracy > MAX_DROP_POINTS:
                 if column == "tflite_experimental_sparsity" and abs(pruned_acc - accuracy) <= MAX_DROP_POINTS:
                     cause = (f"pruning to {PRUNED_SPARSITY:.0%} sparsity lost it, not the conversion: the pruned Keras model "

@@ -22,15 +22,17 @@ from ..search import dominates, load_run_config
 from ..units import KB
 from ._baselines import COLUMNS, baseline_model_path, read_baselines, read_split
 from ._plots import pyplot, save_png
+from ._report import read_pareto
 
 __all__ = ["compare"]
 
 
 def _float(value) -> float | None:
     try:
-        return float(value)
+        value = float(value)
     except (TypeError, ValueError):
         return None
+    return None if value != value else value
 
 
 def _baseline_points(rows: list[dict], dataset: str) -> list[dict]:
@@ -118,8 +120,6 @@ def _on_board(points: list[dict], device, baselines_dir: Path, dataset: str) -> 
 
 
 def compare(run_dir: Path, baselines_dir: Path, out: Path | None = None) -> dict:
-    import csv
-
     run_dir, baselines_dir = Path(run_dir), Path(baselines_dir)
     config = load_run_config(run_dir)
     pareto_path = run_dir / "pareto.csv"
@@ -129,11 +129,11 @@ def compare(run_dir: Path, baselines_dir: Path, out: Path | None = None) -> dict
 
     device = load_device(config.device)
     board = device.latency_source == "model" and device.unit == "ms"
-    with open(pareto_path, newline="") as fh:
-        found = [{"trial": int(r["trial"]), "accuracy_pct": 100 * float(r["accuracy"]), "size_bytes": float(r["size_bytes"]),
-                  "latency_ms": _float(r.get("latency_ms") if board else r.get("host_latency_ms")),
-                  "peak_ram_bytes": _float(r["peak_ram_bytes"]), "quantization": r["quantization"]}
-                 for r in csv.DictReader(fh)]
+    table = read_pareto(pareto_path)  # in the search's own order: the selection rule's (validation)
+    found = [{"trial": int(r["trial"]), "accuracy_pct": 100 * float(r["test_accuracy"]), "size_bytes": float(r["size_bytes"]),
+              "latency_ms": _float(r.get("latency_ms") if board else r.get("host_latency_ms")),
+              "peak_ram_bytes": _float(r["peak_ram_bytes"]), "quantization": r["quantization"]}
+             for r in table.to_dict("records")]
     rows = read_baselines(baselines_dir)
     _check_split(config, run_dir, baselines_dir)
     points = _baseline_points(rows, config.dataset)
@@ -148,15 +148,16 @@ def compare(run_dir: Path, baselines_dir: Path, out: Path | None = None) -> dict
     out = Path(out) if out else run_dir / "compare"
     from ..latency import calibration_score
 
-    where = (f"latency in milliseconds on `{device.name}` ({device.description}), from its latency model "
+    where = (f"latency in milliseconds on `{device.name}` ({device.description}), predicted by its latency model "
              f"({calibration_score(device)})" if board else "latency per sample on this host (LiteRT, 1 thread)")
     lines = [f"# {config.dataset}: the search's Pareto front against the study's baselines", "",
              f"Accuracy on the test split; size of the .tflite (the Keras file for `tensorflow`); {where}; peak RAM is the "
              "TFLite Micro arena. A baseline is dominated by a found model at least as accurate, no larger, no "
              "slower, using no more RAM, and better in one." + (" Only baselines that run on and fit the board can be "
              "dominated; the others are marked." if board else ""), "", "## Found (Pareto set, retrained)", "",
-             "| trial | accuracy % | size KB | latency ms | peak RAM KB | mode |", "|---|---|---|---|---|---|"]
-    for f in sorted(found, key=lambda f: -f["accuracy_pct"]):
+             f"| trial | accuracy % | size KB | latency ms{' (predicted)' if board else ''} | peak RAM KB | mode |",
+             "|---|---|---|---|---|---|"]
+    for f in found:  # in `nas pareto`'s order: the selection rule's, on validation
         lines.append(f"| {f['trial']} | {f['accuracy_pct']:.2f} | {f['size_bytes'] / 1024:.1f} | {_fmt(f['latency_ms'], 3)} | "
                      f"{_fmt(f['peak_ram_bytes'] and f['peak_ram_bytes'] / 1024, 1)} | {f['quantization']} |")
     lines += ["", "## Baselines", "", "| model | input | column | accuracy % | size KB | latency ms | peak RAM KB | "
@@ -172,7 +173,8 @@ def compare(run_dir: Path, baselines_dir: Path, out: Path | None = None) -> dict
         fit = sum(p["on_board"] == "fits" for p in points)
         lines[-1] += f" {fit} of {len(points)} run on `{device.name}` and fit its memory."
     atomic_write_text(out / f"compare-{config.dataset}.md", "\n".join(lines) + "\n")
-    figure = _plot(found, points, out / f"compare-{config.dataset}.png", config.dataset)
+    figure = _plot(found, points, out / f"compare-{config.dataset}.png", config.dataset,
+                   f"latency (ms on {device.name}, predicted, log)" if board else "latency (ms, measured on this host, log)")
     return {"dataset": config.dataset, "device": device.name, "table": str(out / f"compare-{config.dataset}.md"), "figure": figure,
             "dominated": dominated, "baselines": len(points), "points": points, "found": found}
 
@@ -181,12 +183,12 @@ def _fmt(value, digits: int) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
-def _plot(found: list[dict], points: list[dict], path: Path, dataset: str) -> str | None:
+def _plot(found: list[dict], points: list[dict], path: Path, dataset: str, latency_label: str) -> str | None:
     plt = pyplot()
     if plt is None:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, key, label in ((axes[0], "size_bytes", "size (KB, log)"), (axes[1], "latency_ms", "latency (ms, log)")):
+    for ax, key, label in ((axes[0], "size_bytes", "size (KB, log)"), (axes[1], "latency_ms", latency_label)):
         f = sorted((x for x in found if x[key]), key=lambda x: x[key])
         ax.plot([x[key] / (1024 if key == "size_bytes" else 1) for x in f], [x["accuracy_pct"] for x in f], "o",
                 color="tab:blue", label="found (Pareto)")
@@ -196,7 +198,7 @@ def _plot(found: list[dict], points: list[dict], path: Path, dataset: str) -> st
                 ax.scatter([p[key] / (1024 if key == "size_bytes" else 1) for p in b], [p["accuracy_pct"] for p in b],
                            marker=marker, color="tab:red", alpha=0.7, label=f"{model} (8 columns)")
         ax.set_xscale("log")
-        ax.set_xlabel(label)
+        ax.set_xlabel(label, fontsize=8 if len(label) > 40 else None)
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 from dataclasses import replace
 import shutil
 import tempfile
@@ -25,7 +24,7 @@ from ..errors import ConfigError, NasError
 from ..search import SELECTION_RULE, StudyConfig, final_pareto, load_finals, load_run_config, load_study_dataset
 from ..units import KB
 from ._cfiles import c_identifier, c_source
-from ._firmware import firmware_record
+from ._firmware import firmware_record, golden_pair
 
 __all__ = ["export_model", "MIN_TFLM_AGREEMENT"]
 
@@ -66,6 +65,7 @@ def _pick(out_dir: Path, config: StudyConfig, trial: int | None) -> dict:
         if len(match):
             row = {k: (None if isinstance(v, float) and v != v else v) for k, v in match.iloc[0].to_dict().items()}
             row["model"] = f"trial-{trial:05d}.tflite"
+            row["val_accuracy"] = row.get("proxy_val_accuracy", row.get("accuracy"))  # the proxy run's, on validation
             return {**row, "source": "proxy", "split": "val"}
     raise ConfigError(f"trial {trial} is not a trained trial of {out_dir}; see trials.csv for the trial numbers")
 
@@ -125,14 +125,21 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
     latency_by_device = {name: _device_latency(load_device(name), model, spec, row)
                          for name in device_names() if name not in boards}
     core = (device.arm_build[0] if device.arm_build else None) if firmware_core == "board" else firmware_core
-    firmware, firmware_files = (firmware_record(model, core, device, explicit=firmware_core != "board") if firmware_core is not None
+    golden = (golden_pair(model, dataset.x_test[0], _class_of(dataset, 0))
+              if arena.compatible and firmware_core is not None else None)
+    firmware, firmware_files = (firmware_record(model, core, device, explicit=firmware_core != "board", golden=golden,
+                                                host_arena_bytes=arena.arena_bytes if arena.compatible else None,
+                                                folder=dest / "firmware") if firmware_core is not None
                                 else ({"measured": False, "why": "not asked for (--firmware-core none)"}, {}))
-    if "firmware/golden.c" in firmware_files:  # one command builds the example and runs its golden check under QEMU
-        firmware["build_and_run"] = (f"nas firmware run {shlex.quote(str(dest / 'firmware'))} --core {firmware['core']} "
-                                     f"--kernels {firmware['kernels']}")
     board_rows = runs_on(model, arena.arena_bytes if arena.compatible else row.get("peak_ram_bytes"),
                          firmware if firmware["measured"] else None)
-    test_accuracy = float(np.mean(lite.argmax(1) == dataset.y_test))
+    litert_accuracy = float(np.mean(lite.argmax(1) == dataset.y_test))
+    # the headline is the accuracy the device's runtime reaches: TFLite Micro's for a microcontroller runtime
+    on_micro = device.runtime != "litert" and micro_accuracy is not None
+    test_accuracy = micro_accuracy if on_micro else litert_accuracy
+    accuracy_source = (("TFLite Micro (host interpreter, reference kernels), test split"
+                        + ("" if device.runtime == "tflm" else f"; the board runs {device.runtime}, whose kernels may round "
+                           "differently") if on_micro else "LiteRT (XNNPACK), test split"))
     ident = c_identifier(name)
     card = {
         "model": "model.tflite",
@@ -150,6 +157,8 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
         "sparsity": spec.sparsity,
         "metrics": {
             "test_accuracy": test_accuracy,
+            "test_accuracy_source": accuracy_source,
+            "test_accuracy_litert": litert_accuracy,
             "float_accuracy": row.get("float_accuracy") if row["source"] == "final" else None,
             "val_accuracy": row.get("val_accuracy"),
             "float_val_accuracy": row.get("float_val_accuracy"),
@@ -175,6 +184,7 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
         "firmware": firmware,
         "budgets": {k: v for k, v in vars(config.budgets).items()},
         "device": config.device,
+        "device_runtime": device.runtime,
         "study": config.name,
         "seed": config.seed,
         "libraries": _versions(),
@@ -190,6 +200,11 @@ def export_model(out_dir: Path, dest: Path, *, trial: int | None = None, name: s
         **firmware_files,
     })
     return card
+
+
+def _class_of(dataset, i: int) -> str:
+    name = str(dataset.class_names[int(dataset.y_test[i])])
+    return "".join(c if c.isprintable() else " " for c in name)
 
 
 def _training_record(row: dict, config: StudyConfig) -> dict | None:
@@ -225,6 +240,10 @@ def _write_all(dest: Path, files: dict[str, bytes]) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _g(value) -> str:
+    return f"{value:.4g}" if value is not None else "—"
+
+
 def _pct(value) -> str:
     return f"{value:.2%}" if value is not None else "not applicable"
 
@@ -244,19 +263,51 @@ def _training_markdown(card: dict) -> list[str]:
 
 
 def _firmware_markdown(f: dict) -> list[str]:
+    files = ("The sources in `firmware/`: the model array (`model_data.c`, C and C++), an op resolver with exactly the "
+             "model's operators and the arena (`model_ops.h`), a minimal `main.cc`"
+             + (", the input's and output's shape, type, scale and zero point (`model_io.h`), the preprocessing from a raw "
+                "image as C (`preprocess.c`; like the golden pair, not in the measured image: its resize buffers are the "
+                "application's RAM) and a golden pair from the first test image (`golden.c`: the image, the model "
+                "input the Python pipeline makes of it, the host TFLite Micro interpreter's output for it)"
+                if f.get("build_and_run_host") else "") + ".")
+    run = []
+    if f.get("build_and_run_host"):
+        run.append(f"Build the example on this machine (the OS's compilers, TFLite Micro built once from the pinned "
+                   f"sources) and run its golden check: `{f['build_and_run_host']}`.")
+    if f.get("build_and_run"):
+        run.append(f"The same on the {f['core']} under QEMU: `{f['build_and_run']}`.")
     if not f.get("measured"):
-        return ["", "## Firmware", "", f"Not measured: {f.get('why', 'not asked for')}."]
+        return ["", "## Firmware", "", f"Not measured on a core: {f.get('why', 'not asked for')}.",
+                *(["", files, *run] if f.get("sources") else [])]
     same = {True: "identical to", False: "DIFFERENT from", None: "not compared with"}[f["outputs_match_host"]]
     return ["", "## Firmware", "",
             f"Measured on the Arm build for the {f['core']} ({f['runtime']}), run under QEMU: "
             f"{f['instructions']:,} instructions per inference (exact; not cycles), outputs {same} the host TFLite Micro "
-            f"interpreter's. The firmware in `firmware/` (the model array, an op resolver with exactly "
-            f"{', '.join(f['operators'])}, the arena and a minimal main) links to flash {f['flash_bytes'] / KB:.1f} KB and "
-            f"RAM {f['ram_bytes'] / KB:.1f} KB ({f['static_ram_bytes'] / KB:.1f} KB static, the arena of "
-            f"{f['arena_bytes'] / KB:.1f} KB among it, and a {f['stack_bytes']} byte stack), with newlib-nano."
-            + (f" `model_io.h` gives the input's and output's shape, type, scale and zero point; `golden.c` an input "
-               f"and the host interpreter's output for it. Build the example and run its golden check under QEMU: "
-               f"`{f['build_and_run']}`." if f.get("build_and_run") else "")]
+            f"interpreter's. The firmware (registering exactly {', '.join(f['operators'])}) links to flash "
+            f"{f['flash_bytes'] / KB:.1f} KB and RAM {f['ram_bytes'] / KB:.1f} KB ({f['static_ram_bytes'] / KB:.1f} KB static, "
+            f"the arena of {f['arena_bytes'] / KB:.1f} KB among it, and a {f['stack_bytes']} byte stack), with newlib-nano.",
+            "", files, *run]
+
+
+def _board_lines(card: dict) -> list[str]:
+    """The card's lead: the study's device, the accuracy its runtime reaches and its latency, said as
+    measured or predicted (with the error for a model no board has run)."""
+    m = card["metrics"]
+    lines = [f"On `{card['device']}`, the study's device:", "",
+             f"- test accuracy **{m['test_accuracy']:.2%}** ({m['test_accuracy_source']})"]
+    row = next((r for r in card["runs_on"] if r["device"] == card["device"]), None)
+    if row is not None:
+        latency = (f"{row['latency_ms']} ms, **predicted** by the board catalog's latency model (error for a model no board "
+                   f"has run: mean {row['latency_error_pct']:g}%, max {row['latency_error_max_pct']:g}%)"
+                   if row["latency_ms"] is not None else f"not priced: {row['why']}")
+        lines += [f"- latency {latency}",
+                  f"- fits: {({True: 'yes', False: 'no'}).get(row['fits'], 'unknown')} ({row['memory'] or row['why']})"]
+    else:
+        entry = card["latency_by_device"].get(card["device"], {})
+        value = (f"{_g(entry['latency_ms'])} ms" if entry.get("latency_ms") is not None else
+                 f"{entry['instructions']:,} instructions" if entry.get("instructions") is not None else "—")
+        lines.append(f"- latency {value} ({entry.get('source', 'not priced')})")
+    return lines + [""]
 
 
 def _card_markdown(card: dict) -> str:
@@ -266,28 +317,32 @@ def _card_markdown(card: dict) -> str:
     lines = [
         f"# Model card: {card['study']} trial {card['trial']}",
         "",
+        *_board_lines(card),
         f"- dataset: `{card['dataset']}` ({len(card['classes'])} classes), input {card['input']['shape']}",
         f"- quantization: `{card['quantization']}`, pruning sparsity {card['sparsity']}",
         f"- source: {card['source']}; selection: {card['selection']}",
         f"- validation accuracy (converted model, LiteRT): {_pct(m['val_accuracy'])} on {m['val_samples'] or '—'} samples",
-        f"- test accuracy (converted model, LiteRT): {m['test_accuracy']:.2%} on {m['test_samples']} samples",
+        f"- **test accuracy: {m['test_accuracy']:.2%}** on {m['test_samples']} samples ({m['test_accuracy_source']}; "
+        f"measured once, never used to choose)",
+        f"- test accuracy in LiteRT (XNNPACK, as the search measured): {m['test_accuracy_litert']:.2%}",
         f"- size: {m['size_bytes']} bytes ({m['size_bytes'] / KB:.1f} KB)",
         f"- TFLite Micro arena: {arena}",
         f"- TFLite Micro agrees with LiteRT on {agreement} of the test split (LiteRT's reference kernels; "
         f"{_pct(m['tflm_agreement_xnnpack'])} against its default XNNPACK kernels, which round int8 differently)",
         f"- test accuracy in TFLite Micro: {_pct(m['tflm_test_accuracy'])}",
         *_training_markdown(card),
-        f"- host latency: {m['host_latency_ms']} ms (LiteRT, 1 thread)",
+        f"- host latency: {_g(m['host_latency_ms'])} ms (measured on the search host: LiteRT, 1 thread, median)",
         f"- budgets: {card['budgets']} on `{card['device']}`",
         f"- seed {card['seed']}; exported {card['exported_at']}",
         "",
         "## Latency by device",
         "",
-        "| device | latency ms | source |",
-        "|---|---|---|",
+        "| device | latency ms | instructions | source |",
+        "|---|---|---|---|",
     ]
     for name, entry in card["latency_by_device"].items():
-        lines.append(f"| {name} | {entry['latency_ms'] if entry['latency_ms'] is not None else '—'} | {entry['source']} |")
+        lines.append(f"| {name} | {entry['latency_ms'] if entry['latency_ms'] is not None else '—'} | "
+                     f"{format(entry['instructions'], ',') if entry.get('instructions') is not None else '—'} | {entry['source']} |")
     fits = [r for r in card["runs_on"] if r["fits"]]
     lines += ["", "## Where it runs", "",
               f"Fits {len(fits)} of {len(card['runs_on'])} microcontroller boards of the catalog (flash holds the model and "
@@ -314,5 +369,28 @@ def _card_markdown(card: dict) -> str:
     lines += ["", "## Using it with TFLite Micro", "",
               "Add `model_data.cc` and `model_data.h` to the firmware; allocate a tensor arena of at least the size "
               f"`{card['c_array'].upper()}_ARENA_SIZE` (plus headroom for your platform's allocator) and build a "
-              f"`tflite::MicroInterpreter` from `{card['c_array']}`.", ""]
+              f"`tflite::MicroInterpreter` from `{card['c_array']}`; `firmware/` is a complete example of it.", ""]
+    runtime = card.get("device_runtime", "tflm")
+    if runtime in _OTHER_RUNTIMES:
+        lines += [f"## Using it with the study's board runtime ({runtime})", "", _OTHER_RUNTIMES[runtime], "",
+                  "Of this card's figures, the board latency and energy are that runtime's (its published results are "
+                  "what the latency model was fitted on); accuracy, arena, agreement and the firmware are TFLite "
+                  "Micro's, measured here: that runtime's own kernels, memory plan and code size are its own, so check "
+                  "its accuracy and footprint with its tools before relying on them.", ""]
     return "\n".join(lines)
+
+
+#: how a .tflite goes into a board runtime other than TFLite Micro
+_OTHER_RUNTIMES = {
+    "xcubeai": "Import `model.tflite` in STM32Cube.AI (X-CUBE-AI; CubeMX: Software Packs > X-CUBE-AI > add network, "
+               "type TFLite) or with its command line, `stm32ai generate -m model.tflite`, which writes the C network and its "
+               "activation buffer; `stm32ai validate` runs it on the board against the original.",
+    "stedgeai": "Import `model.tflite` with ST Edge AI Core: `stedgeai generate --model model.tflite --target stm32` "
+                "writes the C network; `stedgeai validate` checks it on the board.",
+    "plumerai": "Plumerai's inference engine takes `model.tflite` through its web tool or SDK, which compiles it into a "
+                "C library for the board.",
+    "microtvm": "Compile `model.tflite` with TVM (`tvmc compile --target c --runtime crt --executor aot model.tflite`), "
+                "with CMSIS-NN offload where the board's results used it (`--target cmsis-nn,c`).",
+    "hale": "Import `model.tflite` with the HALE toolchain, which generates C code for the board.",
+    "onnc": "Convert `model.tflite` with ONNC's tools for the board; they generate C code against its runtime.",
+}

@@ -12,17 +12,24 @@ from ..search import SELECTION_RULE, SearchSummary, StudyConfig
 from ..units import KB
 from ._plots import pyplot, save_png
 
-__all__ = ["write_outputs", "PARETO_COLUMNS", "TRIAL_COLUMNS"]
+__all__ = ["write_outputs", "read_pareto", "latency_provenance", "PARETO_COLUMNS", "TRIAL_COLUMNS", "TRIAL_RENAMES",
+           "PARETO_RENAMES"]
 
-TRIAL_COLUMNS = ["trial", "state", "screened", "screen_stage", "failed_stage", "reason", "accuracy", "float_accuracy",
-                 "size_bytes", "peak_ram_bytes", "peak_ram_source", "latency_ms", "energy_uj", "host_latency_ms",
+#: A column's name says what it is, the same in every file: which training (proxy, or the final
+#: one), which split, which model (the deployed converted one unless float_ / ptq_ / qat_ says).
+#: The records' own keys, renamed on the way out:
+TRIAL_RENAMES = {"accuracy": "proxy_val_accuracy", "float_accuracy": "proxy_float_val_accuracy"}
+PARETO_RENAMES = {"accuracy": "test_accuracy", "float_accuracy": "float_test_accuracy", "ptq_accuracy": "ptq_test_accuracy",
+                  "proxy_accuracy": "proxy_val_accuracy"}
+_LATENCY = ["latency_ms", "latency_source", "latency_error_pct", "latency_error_max_pct", "energy_uj"]
+TRIAL_COLUMNS = ["trial", "state", "screened", "screen_stage", "failed_stage", "reason", "proxy_val_accuracy",
+                 "proxy_float_val_accuracy", "size_bytes", "peak_ram_bytes", "peak_ram_source", *_LATENCY, "host_latency_ms",
                  "tflm_compatible", "params", "macs", "quantization", "sparsity", "weight_sparsity", "feasible", "proposed_by",
                  "halved_at", "spec_hash", "spec"]
-PARETO_COLUMNS = ["trial", "val_accuracy", "accuracy", "float_val_accuracy", "float_accuracy", "ptq_val_accuracy",
-                  "ptq_accuracy", "qat_val_accuracy", "qat", "distilled_from", "augmentation", "schedule", "epochs_run",
-                  "proxy_accuracy",
-                  "val_samples", "eval_samples", "size_bytes", "peak_ram_bytes",
-                  "peak_ram_source", "latency_ms", "energy_uj", "host_latency_ms", "tflm_compatible", "quantization", "sparsity",
+PARETO_COLUMNS = ["trial", "val_accuracy", "test_accuracy", "float_val_accuracy", "float_test_accuracy", "ptq_val_accuracy",
+                  "ptq_test_accuracy", "qat_val_accuracy", "qat", "distilled_from", "augmentation", "schedule", "epochs_run",
+                  "proxy_val_accuracy", "val_samples", "eval_samples", "size_bytes", "peak_ram_bytes", "peak_ram_source",
+                  *_LATENCY, "host_latency_ms", "tflm_compatible", "quantization", "sparsity",
                   "params", "macs", "split", "model", "spec_hash", "spec"]
 
 
@@ -37,18 +44,51 @@ def _latency_source(name: str) -> str:
             f"predicted by its latency model, {calibration_score(device)}.")
 
 
-def _csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+def latency_provenance(name: str) -> tuple[str, float | None, float | None]:
+    """Where a search's latency figures come from, and for a predicted one the error (mean, max, %)
+    its latency model states for a model no board has run, which every candidate is."""
+    from ..latency import candidate_error, load_device
+
+    device = load_device(name)
+    if device.latency_source == "host_measurement":
+        return "measured: this host, LiteRT 1 thread (median)", None, None
+    artifact = device.artifact or {}
+    if artifact.get("kind") == "board-catalog" and device.name in artifact.get("profiles", {}):
+        mean, largest = candidate_error(artifact, artifact["profiles"][device.name])
+        return f"predicted: {device.name} latency model", round(mean, 1), round(largest, 1)
+    loo = artifact.get("validation", {}).get("leave_one_out", {})
+    return (f"predicted: {device.name} latency model", loo.get("mean_abs_error_pct"), loo.get("max_abs_error_pct"))
+
+
+def _csv(path: Path, rows: list[dict], columns: list[str], renames: dict[str, str], latency) -> None:
     import pandas as pd
 
-    atomic_write_text(path, pd.DataFrame(rows, columns=columns).to_csv(index=False))
+    source, mean, largest = latency
+    out = []
+    for row in rows:
+        row = {renames.get(k, k): v for k, v in row.items()}
+        if row.get("latency_ms") is not None:
+            row.update(latency_source=source, latency_error_pct=mean, latency_error_max_pct=largest)
+        out.append(row)
+    atomic_write_text(path, pd.DataFrame(out, columns=columns).to_csv(index=False))
+
+
+def read_pareto(path: Path):
+    """A search's pareto.csv as a DataFrame, in its order (the selection rule's), with today's column
+    names (an older run's `accuracy` is `test_accuracy`)."""
+    import pandas as pd
+
+    table = pd.read_csv(path)
+    return table.rename(columns={k: v for k, v in PARETO_RENAMES.items() if v not in table})
 
 
 def write_outputs(summary: SearchSummary, config: StudyConfig) -> dict[str, Path]:
     """trials.csv, pareto.csv, report.md and pareto.png in the search's output folder."""
     out_dir = Path(summary.out_dir)
     trials, pareto = list(summary.trials), list(summary.pareto)
-    _csv(out_dir / "trials.csv", trials, TRIAL_COLUMNS)
-    _csv(out_dir / "pareto.csv", pareto, PARETO_COLUMNS)
+    latency = latency_provenance(config.device)
+    _csv(out_dir / "trials.csv", trials, TRIAL_COLUMNS, TRIAL_RENAMES, latency)
+    _csv(out_dir / "pareto.csv", pareto, PARETO_COLUMNS, PARETO_RENAMES, latency)
     plot = _plot(out_dir / "pareto.png", trials, pareto, config)
     atomic_write_text(out_dir / "report.md", _markdown(config, summary, plot))
     return {"trials": out_dir / "trials.csv", "pareto": out_dir / "pareto.csv", "report": out_dir / "report.md"}
@@ -60,8 +100,12 @@ def _plot(path: Path, trials: list[dict], pareto: list[dict], config: StudyConfi
         return None
     trained = [t for t in trials if t["state"] == "complete" and not t["screened"]]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    source, mean, largest = latency_provenance(config.device)
+    latency_label = ("latency (ms, measured on this host)" if source.startswith("measured")
+                     else f"latency (ms on {config.device}, predicted" + (f": error mean {mean:.0f}%, max {largest:.0f}%)"
+                                                                          if mean is not None and largest is not None else ")"))
     for ax, key, label, limit, scale in (
-        (axes[0], "latency_ms", "latency (ms)", config.budgets.max_latency_ms, 1.0),
+        (axes[0], "latency_ms", latency_label, config.budgets.max_latency_ms, 1.0),
         (axes[1], "size_bytes", "model size (KB)", config.budgets.max_size_kb, 1.0 / KB),
     ):
         for feasible, style in ((False, dict(color="0.7", marker="x", label="proxy trials over budget")),
@@ -75,7 +119,7 @@ def _plot(path: Path, trials: list[dict], pareto: list[dict], config: StudyConfi
                        color="tab:red", zorder=3, label="Pareto set (final training, validation split)")
         if limit is not None:
             ax.axvline(limit, color="tab:orange", linestyle="--", label="budget")
-        ax.set_xlabel(label)
+        ax.set_xlabel(label, fontsize=8 if len(label) > 40 else None)
         ax.set_ylabel("validation accuracy of the converted model")
         ax.set_xscale("log")
         ax.grid(alpha=0.3)

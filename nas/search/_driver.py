@@ -114,6 +114,14 @@ def run_study(
             fail_interrupted(study, storage)
             if progress:
                 _print_plan(config, space, device, dataset, out_dir)
+            stored = study.get_trials(deepcopy=False)
+            if stored:  # said with or without the progress display: what a resume starts from
+                kept = count_trials(study)
+                redone = sum(t.state.name == "FAIL" and interrupted(t.user_attrs) for t in stored)
+                print(f"resuming {out_dir}: {kept[0]} trained, {kept[1]} failed and {kept[2]} rejected trial(s) kept"
+                      + (f" ({redone} interrupted, redone)" if redone else "")
+                      + f"; {max(config.trials - kept[0] - kept[1], 0)} more trained trial(s) to reach {config.trials}",
+                      file=sys.stderr, flush=True)
             if config.warm_start and study.get_trials(deepcopy=False):
                 if progress:
                     print(f"warm start from {config.warm_start}: not used, the study already holds trials", file=sys.stderr)
@@ -122,7 +130,13 @@ def run_study(
                     study.enqueue_trial(space.to_params(spec), user_attrs={"proposed_by": source})
             deadline = started + time_budget_s if time_budget_s else None
             driver = _Driver(study, storage, config, space, device, dataset, executor, out_dir, progress, deadline)
-            counts = driver.run()
+            try:
+                counts = driver.run()
+            except KeyboardInterrupt:
+                kept = count_trials(study)
+                print(f"\ninterrupted: {kept[0]} trained and {kept[1]} failed trial(s) are kept in {out_dir}; the same "
+                      "command resumes the search (the trials in flight are redone)", file=sys.stderr, flush=True)
+                raise
             if driver.stopped and progress:
                 print(f"stopped asking after {counts[0]} trained trial(s): {driver.stopped}; final training on those",
                       file=sys.stderr, flush=True)
@@ -133,7 +147,9 @@ def run_study(
         write_run_config(config, out_dir)
         return SearchSummary(out_dir, *counts, len(finals), time.perf_counter() - started, proxy_s,
                              trials=tuple(trial_rows(study, config)), finals=tuple(finals),
-                             pareto=tuple(final_pareto(finals, config)), dataset=dataset.summary(),
+                             # `test_accuracy` too: the name pareto.csv gives the final model's test accuracy
+                             pareto=tuple({**r, "test_accuracy": r.get("accuracy")} for r in final_pareto(finals, config)),
+                             dataset=dataset.summary(),
                              notes=config.space_notes(), stopped=driver.stopped)
 
 

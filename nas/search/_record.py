@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..units import KB
 from ._study import StudyConfig
 
 __all__ = ["PENALTY", "DUPLICATE", "metrics_of", "record", "objective_values", "constrain", "count_trials", "trained_rows",
@@ -79,6 +80,29 @@ def constrain(trial, config: StudyConfig, metrics: dict[str, Any], *, runs: bool
     for key, value in values.items():
         trial.set_constraint(key, value)
     trial.set_user_attr("violations", {k: round(v, 4) for k, v in values.items()})  # readable where constraints are not
+    trial.set_user_attr("over_budget", _over_budget(config.budgets, metrics, runs, rejected))
+
+
+def _over_budget(budgets, metrics: dict[str, Any], runs: bool, rejected: bool) -> dict[str, str]:
+    """Each budget's standing in its own unit ("67.1 KB of 64 KB: 3.1 KB over"), for people reading the
+    record (the dashboard shows user attributes, not constraints)."""
+    out = {}
+    for key, limit, value, unit in (("size", budgets.max_size_kb, metrics.get("size_bytes"), "KB"),
+                                    ("ram", budgets.max_ram_kb, metrics.get("peak_ram_bytes"), "KB"),
+                                    ("latency", budgets.max_latency_ms, metrics.get("latency_ms"), "ms"),
+                                    ("energy", budgets.max_energy_uj, metrics.get("energy_uj"), "uJ")):
+        if limit is None:
+            continue
+        if value is None or value != value:
+            out[key] = f"not measured (budget {limit:g} {unit})"
+            continue
+        value = value / KB if unit == "KB" else value
+        out[key] = (f"{value:.4g} {unit} of {limit:g} {unit}: " + (f"{value - limit:.3g} {unit} over" if value > limit else "within"))
+    if not runs:
+        out["runs"] = "the device cannot run or use this spec"
+    elif rejected:
+        out["runs"] = "rejected before training"
+    return out
 
 
 def count_trials(study) -> tuple[int, int, int]:

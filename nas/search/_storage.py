@@ -4,6 +4,7 @@ or a journal file; passwords in URLs never reach a message."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,10 @@ def redact(url: str) -> str:
     return url
 
 
+#: an objective's name where people read it (the dashboard): the one the files give that value
+METRIC_NAMES = {"accuracy": "proxy_val_accuracy"}
+
+
 def open_study(config: StudyConfig, out_dir: Path, storage=None, identity: dict | None = None):
     """The Optuna study of `config` in `storage` (default: SQLite in `out_dir`), created or resumed.
 
@@ -100,6 +105,11 @@ def open_study(config: StudyConfig, out_dir: Path, storage=None, identity: dict 
                               "with another --out (or --storage)")
     if held and not config.sampler.startswith("kerastuner-"):
         study.sampler = make_sampler(config, resumed_at=held)
+    names = [METRIC_NAMES.get(o, o) for o in config.objectives]
+    with warnings.catch_warnings():  # Optuna calls metric names experimental (since 3.2)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if study.metric_names != names:  # the dashboard names the objectives instead of "Objective 0", ...
+            study.set_metric_names(names)
     return study
 
 

@@ -11,6 +11,9 @@
 
 #include "golden.h"
 #include "model_io.h"
+#ifdef NAS_GOLDEN_RAW
+#include "preprocess.h"
+#endif
 #endif
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/schema/schema_generated.h"
@@ -36,7 +39,12 @@ int main() {
   static ModelOpResolver resolver;
   if (RegisterModelOps(resolver) != kTfLiteOk) return 1;
   static tflite::MicroInterpreter interpreter(tflite::GetModel(g_model), resolver, g_arena, kArenaBytes);
-  if (interpreter.AllocateTensors() != kTfLiteOk) return 2;
+  if (interpreter.AllocateTensors() != kTfLiteOk) {
+#ifdef NAS_GOLDEN_CHECK
+    printf("golden check: FAILED: the model does not allocate in kArenaBytes = %u bytes\n", static_cast<unsigned>(kArenaBytes));
+#endif
+    return 2;
+  }
   // The application writes interpreter.input(0) here (a sensor frame, an image) ...
 #ifdef NAS_GOLDEN_CHECK
   TfLiteTensor* input = interpreter.input(0);
@@ -45,9 +53,33 @@ int main() {
            static_cast<unsigned>(input->bytes), g_golden_input_len);
     return 4;
   }
-  memcpy(input->data.raw, g_golden_input, g_golden_input_len);
+#ifdef NAS_GOLDEN_RAW  // the raw image through the exported preprocessing, as the application would feed it
+  nas_preprocess(g_golden_raw, reinterpret_cast<NAS_PRE_INPUT_CTYPE*>(input->data.raw));
+  const NAS_PRE_INPUT_CTYPE* mine = reinterpret_cast<const NAS_PRE_INPUT_CTYPE*>(input->data.raw);
+  const NAS_PRE_INPUT_CTYPE* host = reinterpret_cast<const NAS_PRE_INPUT_CTYPE*>(g_golden_input);
+  const unsigned values = g_golden_input_len / sizeof(NAS_PRE_INPUT_CTYPE);
+  unsigned same = 0, apart = 0;
+  for (unsigned i = 0; i < values; ++i) {
+    const double d = static_cast<double>(mine[i]) - static_cast<double>(host[i]);
+    same += d == 0;
+    apart += d > NAS_PRE_TOLERANCE || d < -NAS_PRE_TOLERANCE;
+  }
+  if (apart) {
+    printf("golden check: FAILED: preprocessing the raw image puts %u of the %u input values more than %g from the host's\n",
+           apart, values, static_cast<double>(NAS_PRE_TOLERANCE));
+    return 7;
+  }
+  printf("preprocessing: %u of the %u input values equal the host's, the rest within %g (a rounding tie)\n", same, values,
+         static_cast<double>(NAS_PRE_TOLERANCE));
 #endif
-  if (interpreter.Invoke() != kTfLiteOk) return 3;
+  memcpy(input->data.raw, g_golden_input, g_golden_input_len);  // the host's input, so the output compares exactly
+#endif
+  if (interpreter.Invoke() != kTfLiteOk) {
+#ifdef NAS_GOLDEN_CHECK
+    printf("golden check: FAILED: the inference did not run (Invoke failed)\n");
+#endif
+    return 3;
+  }
   // ... and reads interpreter.output(0).
 #ifdef NAS_GOLDEN_CHECK
   const TfLiteTensor* output = interpreter.output(0);
