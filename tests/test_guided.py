@@ -230,3 +230,49 @@ def test_a_host_device_without_a_latency_budget_still_ranks_by_hypervolume(tmp_p
     assert np.count_nonzero(score > 0) > 1, "every expected hypervolume improvement is zero: argmax ranks nothing"
     cheap = proposer.estimator.box([e for _, e in proposer.pool.values()], {}, scales)
     assert np.isnan(cheap[:, latency]).all()  # never predicted, never invented
+
+
+class _ManyWorkers:
+    """A caller's executor (`run_study(executor=...)`): `capacity` trials in flight, finished in
+    submission order, recording what was in flight at each submission."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.inflight: dict[int, object] = {}
+        self.queue: list[int] = []
+        self.most_in_flight = 0
+        self.same_spec_in_flight = 0
+        self.closed = False
+
+    def submit(self, key, spec, proxy=None, stop_rule=None):
+        from nas.search import TrialOutcome
+
+        self.same_spec_in_flight += any(s.hash == spec.hash for s, _ in self.inflight.values())
+        self.inflight[key] = (spec, TrialOutcome("ok", result=fake_evaluate(spec, self.dataset, proxy or self.config.proxy)))
+        self.queue.append(key)
+        self.most_in_flight = max(self.most_in_flight, len(self.inflight))
+
+    def wait(self):
+        key = self.queue.pop(0)
+        yield key, self.inflight.pop(key)[1]
+
+    def evaluate_final(self, specs, train_config, dataset=None):
+        return [fake_evaluate(spec, dataset or self.dataset, train_config, split="test") for spec in specs]
+
+    def close(self, cancel=False):
+        self.closed = True
+
+
+def test_a_callers_executor_runs_the_search_and_parallel_proposals_are_distinct(tmp_path):
+    """Eight trials in flight at once, all asked before any is told: the guided strategy proposes
+    eight different specs (issue 37: no duplicate spec in flight), and the search ends as usual."""
+    from nas.search import load_study_dataset, run_study
+
+    config = load_study(write_study(tmp_path / "s.yaml", trials=12))
+    executor = _ManyWorkers(8)
+    executor.dataset, executor.config = load_study_dataset(config), config
+    summary = run_study(config, tmp_path / "out", progress=False, executor=executor)
+    assert summary.trained + summary.failed == 12 and executor.closed
+    assert executor.most_in_flight == 8 and executor.same_spec_in_flight == 0
+    specs = [r["spec_hash"] for r in summary.trials if r["state"] == "complete"]
+    assert len(specs) == len(set(specs))

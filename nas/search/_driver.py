@@ -77,6 +77,7 @@ def run_study(
     cpus_per_trial: float = 1.0,
     gpus_per_trial: float = 0.0,
     time_budget_s: float | None = None,
+    executor=None,
 ) -> SearchSummary:
     """Run (or resume) the study until it holds `config.trials` finished trained trials, retrain
     the proxy Pareto set with the final settings, and record the run (study storage, models,
@@ -84,7 +85,9 @@ def run_study(
 
     With `ray_address` (an existing cluster, or "auto") or `workers` (a local Ray started for this
     run) the trials run as Ray tasks, `workers` at a time; the driver keeps the sampler, the
-    storage and every output, so both paths write the same files.
+    storage and every output, so both paths write the same files. `executor`: one of the caller's
+    instead (`capacity`, `submit`, `wait`, `evaluate_final`, `close`, as `LocalExecutor` has them),
+    such as benchmarks/cluster_sim.py's simulated cluster; it is closed at the end like the others.
     """
     from ..latency import load_device
     from ._executors import make_executor
@@ -104,8 +107,9 @@ def run_study(
             raise ConfigError(f"time budget: expected a positive number of seconds, got {time_budget_s!r}")
         if storage is not None:
             storage = storage_for(out_dir, storage)  # an unreachable database fails here, before any output
-        executor = make_executor(dataset, config, evaluate=evaluate, ray_address=ray_address, workers=workers,
-                                 cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
+        if executor is None:
+            executor = make_executor(dataset, config, evaluate=evaluate, ray_address=ray_address, workers=workers,
+                                     cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
         try:
             out_dir = _prepare_out_dir(out_dir)
             run_log.attach(out_dir / "search.log")
