@@ -89,18 +89,18 @@ def write_outputs(summary: SearchSummary, config: StudyConfig) -> dict[str, Path
     latency = latency_provenance(config.device)
     _csv(out_dir / "trials.csv", trials, TRIAL_COLUMNS, TRIAL_RENAMES, latency)
     _csv(out_dir / "pareto.csv", pareto, PARETO_COLUMNS, PARETO_RENAMES, latency)
-    plot = _plot(out_dir / "pareto.png", trials, pareto, config)
+    plot = _plot(out_dir / "pareto.png", trials, pareto, config, latency)
     atomic_write_text(out_dir / "report.md", _markdown(config, summary, plot))
     return {"trials": out_dir / "trials.csv", "pareto": out_dir / "pareto.csv", "report": out_dir / "report.md"}
 
 
-def _plot(path: Path, trials: list[dict], pareto: list[dict], config: StudyConfig) -> Path | None:
+def _plot(path: Path, trials: list[dict], pareto: list[dict], config: StudyConfig, latency: tuple) -> Path | None:
     plt = pyplot()
     if plt is None:
         return None
     trained = [t for t in trials if t["state"] == "complete" and not t["screened"]]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    source, mean, largest = latency_provenance(config.device)
+    source, mean, largest = latency  # `latency_provenance`, as the CSVs state it
     latency_label = ("latency (ms, measured on this host)" if source.startswith("measured")
                      else f"latency (ms on {config.device}, predicted" + (f": error mean {mean:.0f}%, max {largest:.0f}%)"
                                                                           if mean is not None and largest is not None else ")"))
