@@ -7,7 +7,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 
-.PHONY: setup demo test test-fast bench clean arm arm-deps
+.PHONY: setup demo test test-fast bench clean arm arm-deps cluster-deps
 
 setup: $(STAMP)
 
@@ -46,6 +46,13 @@ arm-deps:
 	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get install -y -q --no-install-recommends $(ARM_PACKAGES) >/dev/null 2>&1 || \
 	{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q --no-install-recommends $(ARM_PACKAGES) >/dev/null; }
+
+# A PostgreSQL server for the shared-study tests (tests/test_shared_study.py starts its own on loopback).
+cluster-deps:
+	@if command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then exit 0; fi; \
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$SUDO apt-get install -y -q --no-install-recommends postgresql >/dev/null 2>&1 || \
+	{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q --no-install-recommends postgresql >/dev/null; }
 
 arm: $(STAMP) arm-deps
 	$(BIN)/nas firmware build --all

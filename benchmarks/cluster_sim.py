@@ -13,12 +13,17 @@ records, final phase); only the workers are simulated, by an executor on a virtu
   so a slow ask leaves workers idle exactly as on a cluster; the footprint screen (a worker's job)
   is not simulated: every proposal trains.
 No trial sleeps, so thousands of trials run in minutes. Per worker count it prints: utilisation
-(busy worker-seconds over workers x makespan), the driver's time per proposal (p50/p99, the tell
-before it included), specs submitted while the same spec was in flight, the hypervolume of the
-feasible trials in the budget box (as benchmarks/strategies.py computes it), the simulated
-makespan, the simulated time to reach 1 worker's final hypervolume, and the driver's RSS.
+(busy worker-seconds over workers x makespan; and up to the last trial handed out, which leaves out
+the tail where workers idle because no trial is left to give them), the driver's time per ask and per tell (p50/p99, as
+the search measures them), how long a freed worker waits for its next trial (the tell and the ask
+between), specs submitted while the same spec was in flight, the hypervolume of the feasible trials
+in the budget box (as benchmarks/strategies.py computes it), the simulated makespan, the simulated
+time to reach 1 worker's final hypervolume, the speed-up against 1 worker (the median, over the
+hypervolumes 1 worker had after 1/4, 1/2, 3/4 and all of its trials, of how many times sooner this
+count reached each), and the driver's RSS. `--storage journal` runs the study
+on Optuna's journal file instead of the default SQLite file.
 
-    .venv/bin/python benchmarks/cluster_sim.py --workers 1 4 16 64 256 --trials 200 [--json]
+    .venv/bin/python benchmarks/cluster_sim.py --workers 1 4 16 64 256 --trials 200 [--storage journal] [--json]
 """
 
 from __future__ import annotations
@@ -104,6 +109,7 @@ class SimulatedCluster:
         self._events: list = []
         self._inflight: dict[int, str] = {}
         self.busy = 0.0
+        self.spans: list[tuple[float, float]] = []  # (simulated start, end) of every trial
         self.driver_ms: list[float] = []
         self.duplicates_in_flight = 0
         self.finished: list[tuple[float, int]] = []  # (simulated finish time, trial number)
@@ -124,6 +130,7 @@ class SimulatedCluster:
         result = self._landscape.evaluate(spec, self._dataset, proxy or self._config.proxy)
         seconds = self._landscape.train_seconds(result)
         self.busy += seconds
+        self.spans.append((self.now, self.now + seconds))
         heapq.heappush(self._events, (self.now + seconds, key, TrialOutcome("ok", result=result)))
         self._mark = time.perf_counter()  # the worker's work is not the driver's
 
@@ -150,7 +157,7 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def simulate(workers: int, trials: int, landscape: Landscape, study: str, seed: int) -> dict:
+def simulate(workers: int, trials: int, landscape: Landscape, study: str, seed: int, storage: str = "sqlite") -> dict:
     from strategies import hypervolume
 
     from nas import load_study
@@ -161,8 +168,9 @@ def simulate(workers: int, trials: int, landscape: Landscape, study: str, seed: 
     cluster = SimulatedCluster(workers, load_study_dataset(config), config, landscape)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nas-cluster-sim-") as tmp:
-        run_study(config, Path(tmp), progress=False, executor=cluster)
-        rows = {r["trial"]: r for r in trained_rows(open_study(config, Path(tmp)))}
+        where = str(Path(tmp) / "study.journal") if storage == "journal" else None  # None: the default SQLite file
+        summary = run_study(config, Path(tmp), progress=False, executor=cluster, storage=where)
+        rows = {r["trial"]: r for r in trained_rows(open_study(config, Path(tmp), where))}
     real_s = time.perf_counter() - started
     curve, seen = [], []
     for at, number in cluster.finished:
@@ -171,11 +179,32 @@ def simulate(workers: int, trials: int, landscape: Landscape, study: str, seed: 
             curve.append((at, hypervolume(seen, config)))
     makespan = cluster.finished[-1][0] if cluster.finished else 0.0
     ms = np.array(cluster.driver_ms or [0.0])
-    return {"workers": workers, "trials": len(rows), "utilisation": round(cluster.busy / (workers * makespan), 3) if makespan else 0.0,
-            "ask_p50_ms": round(float(np.percentile(ms, 50)), 1), "ask_p99_ms": round(float(np.percentile(ms, 99)), 1),
+    times = summary.driver_ms
+    # while trials were still being handed out: the driver's share, without the tail of the last long trials
+    last = max((start for start, _ in cluster.spans), default=0.0)
+    steady = sum(max(0.0, min(end, last) - start) for start, end in cluster.spans) / (workers * last) if last else 0.0
+    return {"workers": workers, "storage": storage, "trials": len(rows),
+            "utilisation": round(cluster.busy / (workers * makespan), 3) if makespan else 0.0,
+            "utilisation_to_last_submit": round(steady, 3),
+            "ask_p50_ms": times.get("ask_p50"), "ask_p99_ms": times.get("ask_p99"),
+            "tell_p50_ms": times.get("tell_p50"), "tell_p99_ms": times.get("tell_p99"),
+            "wait_p50_ms": round(float(np.percentile(ms, 50)), 1), "wait_p99_ms": round(float(np.percentile(ms, 99)), 1),
             "duplicates_in_flight": cluster.duplicates_in_flight, "hypervolume": round(curve[-1][1], 4) if curve else 0.0,
             "sim_wallclock_s": round(makespan, 1), "real_s": round(real_s, 1), "driver_rss_mb": round(_rss_mb(), 1),
             "curve": curve}
+
+
+def _speedup(one: list[tuple[float, float]], many: list[tuple[float, float]]) -> float | None:
+    """How many times sooner `many` reaches the hypervolume `one` (1 worker) had after a quarter, half,
+    three quarters and all of its trials: the median of the four ratios (one lucky spec decides any
+    single target), over the targets `many` reaches."""
+    ratios = []
+    for q in (0.25, 0.5, 0.75, 1.0):
+        at_one, target = one[max(0, int(q * len(one)) - 1)]
+        at_many = _time_to(many, target)
+        if at_many:
+            ratios.append(_time_to(one, target) / at_many)
+    return round(float(np.median(ratios)), 2) if ratios else None
 
 
 def _time_to(curve: list[tuple[float, float]], target: float) -> float | None:
@@ -189,6 +218,8 @@ def main(argv=None) -> int:
     parser.add_argument("--study", default="digits_demo")
     parser.add_argument("--record", type=Path, default=Path("runs/demo"), help="a finished run: the landscape's data")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--storage", choices=("sqlite", "journal"), default="sqlite",
+                        help="the study's storage: the default SQLite file, or Optuna's journal file")
     parser.add_argument("--json", action="store_true", help="one JSON object per worker count")
     args = parser.parse_args(argv)
 
@@ -198,25 +229,28 @@ def main(argv=None) -> int:
     landscape = Landscape.fit(args.record, args.seed)
     results = []
     for workers in args.workers:
-        results.append(simulate(workers, args.trials, landscape, args.study, args.seed))
+        results.append(simulate(workers, args.trials, landscape, args.study, args.seed, args.storage))
         print(f"simulated {workers} worker(s): {results[-1]['real_s']} s", file=sys.stderr, flush=True)
     one = next((r for r in results if r["workers"] == 1), None)
-    first = _time_to(one["curve"], one["hypervolume"]) if one else None  # when 1 worker reached its final hypervolume
+    target = one["curve"][-1][1] if one and one["curve"] else None  # 1 worker's final hypervolume, unrounded
+    first = _time_to(one["curve"], target) if target is not None else None
     for r in results:
-        at = _time_to(r["curve"], one["hypervolume"]) if one else None
+        at = _time_to(r["curve"], target) if target is not None else None
         r["time_to_1_worker_hv_s"] = round(at, 1) if at is not None else None
-        r["speedup_vs_1_worker"] = round(first / at, 2) if first and at else None
+        r["speedup_vs_1_worker"] = _speedup(one["curve"], r["curve"]) if one else None
     if args.json:
         for r in results:
             print(json.dumps({k: v for k, v in r.items() if k != "curve"}))
         return 0
     print(f"landscape: {landscape.records} trained trials of {args.record} (accuracy residual sd {landscape.noise:.3f}; "
           f"training {landscape.seconds[0]:.2f} s + {landscape.seconds[1] * 1e6:.2f} s per million MACs)")
-    print("| workers | trials | utilisation | driver ms p50 / p99 | duplicates in flight | hypervolume | simulated s | "
-          "to 1 worker's HV s | speed-up | real s | driver RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"storage: {args.storage}")
+    print("| workers | trials | utilisation (to the last submit) | ask ms p50 / p99 | tell ms p50 / p99 | worker waits ms p50 / p99 | "
+          "duplicates in flight | hypervolume | simulated s | to 1 worker's HV s | speed-up | real s | driver RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['workers']} | {r['trials']} | {r['utilisation']:.1%} | {r['ask_p50_ms']} / {r['ask_p99_ms']} | "
+        print(f"| {r['workers']} | {r['trials']} | {r['utilisation']:.1%} ({r['utilisation_to_last_submit']:.1%}) | {r['ask_p50_ms']} / {r['ask_p99_ms']} | "
+              f"{r['tell_p50_ms']} / {r['tell_p99_ms']} | {r['wait_p50_ms']} / {r['wait_p99_ms']} | "
               f"{r['duplicates_in_flight']} | {r['hypervolume']} | {r['sim_wallclock_s']:,} | "
               f"{r['time_to_1_worker_hv_s'] if r['time_to_1_worker_hv_s'] is not None else 'not reached'} | "
               f"{r['speedup_vs_1_worker'] or '—'} | {r['real_s']} | {r['driver_rss_mb']} |")

@@ -276,3 +276,71 @@ def test_a_callers_executor_runs_the_search_and_parallel_proposals_are_distinct(
     assert executor.most_in_flight == 8 and executor.same_spec_in_flight == 0
     specs = [r["spec_hash"] for r in summary.trials if r["state"] == "complete"]
     assert len(specs) == len(set(specs))
+
+
+def test_the_driver_reads_its_study_once_and_its_ledger_holds_what_the_storage_holds(tmp_path, monkeypatch):
+    """Issue 37: asks no longer read every trial in flight from the storage. The driver reads the study
+    once and adds each trial as it tells it; what it holds at the end is what a fresh read gives."""
+    from nas.search import load_study_dataset, run_study
+    from nas.search import _ledger
+
+    reads, ledgers = [], []
+    real_read, real_init = _ledger.Ledger.read, _ledger.Ledger.__init__
+    monkeypatch.setattr(_ledger.Ledger, "read", lambda self: reads.append(1) or real_read(self))
+    monkeypatch.setattr(_ledger.Ledger, "__init__", lambda self, *a, **k: ledgers.append(self) or real_init(self, *a, **k))
+    config = load_study(write_study(tmp_path / "s.yaml", trials=12))
+    executor = _ManyWorkers(4)
+    executor.dataset, executor.config = load_study_dataset(config), config
+    summary = run_study(config, tmp_path / "out", progress=False, executor=executor)
+    assert len(reads) == 1
+    (kept,) = ledgers
+    fresh = _ledger.Ledger(open_study(config, tmp_path / "out"))
+    assert kept.trained == fresh.trained and kept.taken == fresh.taken and kept.footprints == fresh.footprints
+    assert [r["trial"] for r in kept.trained] == sorted(r["trial"] for r in kept.trained)
+    # the driver says what it cost per ask and per tell
+    assert summary.driver_ms["asks"] >= 12 and summary.driver_ms["tells"] == 12
+    assert 0 < summary.driver_ms["ask_p50"] <= summary.driver_ms["ask_p99"]
+    assert "driver: " in (tmp_path / "out" / "search.log").read_text()
+
+
+def test_the_front_is_reduced_to_what_dominates_and_hopeless_specs_score_zero():
+    """EHVI over a front with dominated points equals EHVI over its non-dominated points (the same
+    dominated region), and a spec the front dominates even at its optimistic accuracy scores 0."""
+    from nas.search._guided import _nondominated
+
+    rng = np.random.default_rng(3)
+    front = rng.uniform(0.1, 0.9, (40, 3))
+    reduced = _nondominated(front)
+    assert 0 < len(reduced) < len(front)
+    assert not any(np.all(a >= b) and np.any(a > b) for a in reduced for b in reduced)
+    mu, sd, cheap = rng.uniform(0.1, 0.5, 50), rng.uniform(0.01, 0.05, 50), rng.uniform(0, 1, (50, 2))
+    assert np.array_equal(expected_hv_improvement(mu, sd, cheap, front), expected_hv_improvement(mu, sd, cheap, reduced))
+    corner = np.array([[0.05, 0.05, 0.05]])  # dominates nearly all of the box
+    hopeless = expected_hv_improvement(np.array([0.5]), np.array([0.01]), np.array([[0.5, 0.5]]), corner)
+    hopeful = expected_hv_improvement(np.array([0.01]), np.array([0.01]), np.array([[0.5, 0.5]]), corner)
+    assert hopeless[0] == 0.0 and hopeful[0] > 0.0
+
+
+def test_the_surrogate_sees_at_most_gp_rows_and_reuses_its_kernel_between_refits(monkeypatch):
+    """Issue 37: the surrogate's cost stays flat as a study grows. Past GP_ROWS trained trials it is
+    fitted on GP_ROWS of them (the most accurate half among them), and its hyperparameters are
+    re-optimised (from where they were) every GP_REFIT_EVERY new rows, not on every proposal."""
+    from nas.search import _guided
+
+    y = np.linspace(0.0, 1.0, 1000)
+    keep = _guided._gp_rows(y, 64)
+    assert len(keep) == 64 and set(range(968, 1000)) <= set(keep.tolist())
+    assert np.array_equal(_guided._gp_rows(y[:50], 64), np.arange(50))
+
+    fits = []
+    real = _guided.fit_surrogate
+    monkeypatch.setattr(_guided, "fit_surrogate", lambda x, yy, seed, kernel=None, optimise=True:
+                        fits.append((len(yy), kernel, optimise)) or real(x, yy, seed, kernel, optimise))
+    proposer = GuidedProposer(_config(), load_study("digits_demo").search_space(), load_device("host-tflm"), 1, 10, pool_size=50)
+    rng = np.random.default_rng(0)
+    n = _guided.GP_ROWS // 4 + 1
+    for extra in range(_guided.GP_REFIT_EVERY + 2):
+        proposer._surrogate(rng.normal(size=(n + extra, 3)), rng.uniform(0.5, 0.9, n + extra))
+    assert [(kernel is None, optimise) for _, kernel, optimise in fits] == \
+        [(True, True)] + [(False, False)] * (_guided.GP_REFIT_EVERY - 1) + [(False, True), (False, False)]
+    assert all(rows <= _guided.GP_ROWS for rows, _, _ in fits)

@@ -27,7 +27,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / config.name
     summary = run_search(config, out, storage=args.storage, progress=not args.no_progress, ray_address=args.ray_address,
                          workers=args.workers, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-                         time_budget_s=args.time_budget_s)
+                         time_budget_s=args.time_budget_s, join=args.join)
     if args.json:
         print_json({"out": str(summary.out_dir), "trained": summary.trained, "failed": summary.failed,
                     "screened": summary.screened, "final": summary.final, "elapsed_s": round(summary.elapsed_s, 1),
@@ -206,7 +206,10 @@ def register(sub) -> None:
                                                        "finish; --trials still caps the count)")
     p.add_argument("--sampler", help=argparse.SUPPRESS)  # the earlier name of --strategy
     p.add_argument("--seed", type=seed)
-    p.add_argument("--storage", help="an Optuna RDB URL or a journal file (default: SQLite in --out)")
+    p.add_argument("--storage", help="an Optuna RDB URL (postgresql://, mysql://, sqlite:///) or a journal file "
+                                     "(default: SQLite in --out)")
+    p.add_argument("--join", action="store_true", help="search a study that another driver is searching now, together "
+                                                       "(without it, that is refused)")
     p.add_argument("--data-dir")
     p.add_argument("--ray-address", help="run trials on a Ray cluster: 'auto' inside one, or the head's host:port")
     p.add_argument("--workers", type=positive_int, help="trials at a time on Ray (a local Ray is started when no --ray-address)")

@@ -10,6 +10,7 @@ records (`_record`) carry every measurement, so the study storage alone is enoug
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import sys
 import time
@@ -26,12 +27,13 @@ from ._estimate import Estimator
 from ._final import final_pareto, retrain_pareto
 from ._guided import GuidedProposer
 from ._halving import Halving, halving_rule, rungs_for
-from ._progress import Progress
-from ._record import (DUPLICATE, asked_specs, constrain, count_trials, interrupted, metrics_of, objective_values, record,
+from ._ledger import REFRESH_S, Ledger
+from ._progress import Progress, print_plan
+from ._record import (DUPLICATE, constrain, count_trials, interrupted, metrics_of, objective_values, record,
                       trained_rows, trial_key, trial_rows)
 from ._screen import analytic_screen, check_budgets_reachable
-from ._stale import Heartbeat, fail_interrupted, worker_id
-from ._storage import open_study, storage_for
+from ._stale import Heartbeat, fail_interrupted, other_drivers, worker_id
+from ._storage import open_study, storage_for, where_of
 from ._study import StudyConfig, write_run_config
 from ._trial import TrialOutcome
 from ._warm import warm_start_specs
@@ -63,6 +65,9 @@ class SearchSummary:
     dataset: dict = field(default_factory=dict)  # Dataset.summary(): splits, sizes, the file read
     notes: tuple[str, ...] = ()
     stopped: str = ""  # why the search stopped asking before `trials` were trained (a planned end), else ""
+    #: the driver's own time per ask and per tell in this call (`ask_p50`, `ask_p99`, `tell_p50`, `tell_p99`,
+    #: in ms, and the counts): what a cluster's workers wait for between trials
+    driver_ms: dict = field(default_factory=dict)
 
 
 def run_study(
@@ -78,6 +83,7 @@ def run_study(
     gpus_per_trial: float = 0.0,
     time_budget_s: float | None = None,
     executor=None,
+    join: bool = False,
 ) -> SearchSummary:
     """Run (or resume) the study until it holds `config.trials` finished trained trials, retrain
     the proxy Pareto set with the final settings, and record the run (study storage, models,
@@ -88,12 +94,15 @@ def run_study(
     storage and every output, so both paths write the same files. `executor`: one of the caller's
     instead (`capacity`, `submit`, `wait`, `evaluate_final`, `close`, as `LocalExecutor` has them),
     such as benchmarks/cluster_sim.py's simulated cluster; it is closed at the end like the others.
+    A study that another driver is searching now (a shared `storage`) is refused unless `join`: joined
+    drivers read the study before every ask, so each proposes around the others' trials.
     """
     from ..latency import load_device
     from ._executors import make_executor
     from ._study import load_study_dataset
 
     started = time.perf_counter()
+    where = where_of(storage, out_dir)  # the study's place in messages, a URL's password masked
     with RunLog() as run_log:  # <out>/search.log, once <out> exists
         # Everything a user can get wrong is checked before the output folder is touched.
         space, device = config.search_space(), load_device(config.device)
@@ -116,8 +125,14 @@ def run_study(
             storage = storage_for(out_dir, storage)
             study = open_study(config, out_dir, storage, config.identity(dataset.fingerprint))
             fail_interrupted(study, storage)
+            others = other_drivers(study)
+            if others and not join:
+                driver, seen = others[0]
+                raise ConfigError(f"the study {config.name!r} in {where} is being searched by another "
+                                  f"driver ({driver}, seen {seen:.0f} s ago); pass --join to search it together, or wait "
+                                  "for it to end")
             if progress:
-                _print_plan(config, space, device, dataset, out_dir)
+                print_plan(config, space, device, dataset, out_dir)
             stored = study.get_trials(deepcopy=False)
             if stored:  # said with or without the progress display: what a resume starts from
                 kept = count_trials(study)
@@ -133,7 +148,7 @@ def run_study(
                 for spec, source in warm:
                     study.enqueue_trial(space.to_params(spec), user_attrs={"proposed_by": source})
             deadline = started + time_budget_s if time_budget_s else None
-            driver = _Driver(study, storage, config, space, device, dataset, executor, out_dir, progress, deadline)
+            driver = _Driver(study, storage, config, space, device, dataset, executor, out_dir, progress, deadline, join)
             try:
                 counts = driver.run()
             except KeyboardInterrupt:
@@ -141,6 +156,10 @@ def run_study(
                 print(f"\ninterrupted: {kept[0]} trained and {kept[1]} failed trial(s) are kept in {out_dir}; the same "
                       "command resumes the search (the trials in flight are redone)", file=sys.stderr, flush=True)
                 raise
+            times = driver.times_ms()
+            logging.getLogger("nas.search").info(
+                "driver: %d asks, p50 %s ms, p99 %s ms; %d tells, p50 %s ms, p99 %s ms", times["asks"], times.get("ask_p50"),
+                times.get("ask_p99"), times["tells"], times.get("tell_p50"), times.get("tell_p99"))
             if driver.stopped and progress:
                 print(f"stopped asking after {counts[0]} trained trial(s): {driver.stopped}; final training on those",
                       file=sys.stderr, flush=True)
@@ -154,39 +173,14 @@ def run_study(
                              # `test_accuracy` too: the name pareto.csv gives the final model's test accuracy
                              pareto=tuple({**r, "test_accuracy": r.get("accuracy")} for r in final_pareto(finals, config)),
                              dataset=dataset.summary(),
-                             notes=config.space_notes(), stopped=driver.stopped)
-
-
-def _print_plan(config: StudyConfig, space, device, dataset, out_dir: Path) -> None:
-    """What is about to run, on stderr: the study, its data, space, device and budgets."""
-    import sys
-
-    from ..units import KB
-
-    b = config.budgets
-    limits = [f"size <= {b.max_size_kb:g} KB" if b.max_size_kb else "", f"RAM <= {b.max_ram_kb:g} KB" if b.max_ram_kb else "",
-              f"latency <= {b.max_latency_ms:g} ms on {device.name}" if b.max_latency_ms else "",
-              f"energy <= {b.max_energy_uj:g} uJ" if b.max_energy_uj else ""]
-    data = dataset.summary()
-    lines = [f"search {config.name}: {config.trials} trained trials, strategy {config.sampler}, seed {config.seed}",
-             f"  data    {config.dataset}: {data['train']} train / {data['val']} validation / {data['test']} test, "
-             f"{data['image_size']} px, from {data['source']}",
-             *[f"          {note}" for note in data["notes"]],
-             f"  space   {space.name}: {', '.join(space.choices['quantization'])}, input "
-             + "/".join(str(r) for r in space.choices["resolution"]) + " px",
-             f"  device  {device.name} ({device.runtime}; latency "
-             + ("measured on this host" if device.latency_source == "host_measurement" else f"in {device.name}'s ms, predicted")
-             + ")",
-             f"  budgets {', '.join(x for x in limits if x) or 'none'} (KB = {KB} bytes)",
-             f"  log     {out_dir / 'search.log'}"]
-    print("\n".join(lines), file=sys.stderr, flush=True)
+                             notes=config.space_notes(), stopped=driver.stopped, driver_ms=times)
 
 
 class _Driver:
     """The ask/tell loop: keeps `executor.capacity` trials in flight until the study is full."""
 
     def __init__(self, study, storage, config: StudyConfig, space, device, dataset, executor, out_dir: Path, progress: bool,
-                 deadline: float | None = None):
+                 deadline: float | None = None, join: bool = False):
         self.study, self.storage, self.config, self.space, self.device = study, storage, config, space, device
         self.deadline = deadline
         c, k = dataset.channels, dataset.num_classes
@@ -201,24 +195,43 @@ class _Driver:
         self.best = _best_feasible(study, config)  # then kept up to date as trials are told
         self.screened_in_a_row = 0
         self.duplicates_in_a_row = 0
-        self.asked = asked_specs(study.get_trials(deepcopy=False))  # spec hash -> the trial that has it
+        self.joined = join
+        self.ledger = Ledger(study, refresh_s=0.0 if join else REFRESH_S)  # what asks read of the study, in memory
+        self.asked = dict(self.ledger.asked)  # trial key -> the trial that has it
+        self._study_id: int | None = None  # the storage's id of the study, read at the first guided proposal
         self.stopped = ""  # why the search stopped asking early (a planned end: what was trained is kept)
         self.inflight: dict[int, Any] = {}
         self.bar = Progress(config.trials, self.trained + self.failed, progress)
         self.heartbeat = Heartbeat(study, storage)
+        self.ask_s: list[float] = []  # the driver's seconds per ask and per tell
+        self.tell_s: list[float] = []
+
+    def times_ms(self) -> dict:
+        """The driver's time per ask and per tell, median and 99th percentile, in ms."""
+        import numpy as np
+
+        out: dict = {"asks": len(self.ask_s), "tells": len(self.tell_s)}
+        for name, values in (("ask", self.ask_s), ("tell", self.tell_s)):
+            if values:
+                out[f"{name}_p50"], out[f"{name}_p99"] = (round(1000 * float(np.percentile(values, q)), 1) for q in (50, 99))
+        return out
 
     def run(self) -> tuple[int, int, int]:
         try:
             while True:
                 interrupt.check()  # a Ctrl-C whose KeyboardInterrupt a finaliser swallowed
                 while len(self.inflight) < self.executor.capacity and self._needed() > len(self.inflight) and not self.stopped:
+                    began = time.perf_counter()
                     self._ask()
+                    self.ask_s.append(time.perf_counter() - began)
                 if not self.inflight:
                     break
                 for number, outcome in self.executor.wait():
+                    began = time.perf_counter()
                     self.heartbeat.remove(number)
                     self.inflight_specs.pop(number, None)
                     self._tell(self.inflight.pop(number), outcome)
+                    self.tell_s.append(time.perf_counter() - began)
         except BaseException:
             self._abandon_inflight()
             raise
@@ -229,36 +242,63 @@ class _Driver:
             raise InfeasibleBudgetError(f"no candidate was trained: {self.stopped}")
         return self.trained, self.failed, self.screened
 
+    def _sync(self, after_ask: bool = False) -> None:
+        """The ledger read again when due (every ask for joined drivers), and what other drivers asked
+        merged into `asked`, so this driver does not train it again; joined, the counts become the study's.
+        `after_ask`: a trial was just asked; a driver that finds another on its study then joins it
+        (it reads the study before every ask from then on)."""
+        if after_ask and not self.joined and other_drivers(self.study):
+            self.joined, self.ledger.refresh_s = True, 0.0
+            logging.getLogger("nas.search").info("another driver is searching this study: reading it before every ask")
+        if self.ledger.refresh():
+            for key, number in self.ledger.asked.items():
+                self.asked.setdefault(key, number)
+            if self.joined:
+                self.trained, self.failed = len(self.ledger.trained), self.ledger.failed
+
     def _needed(self) -> int:
+        """Trials still to ask for (the trials in flight included): joined drivers count the others' in flight as asked."""
         if self.deadline is not None and time.perf_counter() >= self.deadline:
             return 0
-        return self.config.trials - self.trained - self.failed
+        if self.joined:
+            self._sync()
+        return self.config.trials - self.trained - self.failed - (self.ledger.elsewhere if self.joined else 0)
 
     def _calibration(self):
-        """The study's trials, its trained rows, and the cheap objectives' calibration on every exact
-        size and arena it holds (trained trials, and footprint rejections): read once per ask."""
-        trials = self.study.get_trials(deepcopy=False)
-        trained = trained_rows(self.study)
-        return trials, trained, self.estimator.corrections(trained + _footprints(trials))
+        """The study's trained rows, and the cheap objectives' calibration on every exact size and
+        arena it holds (trained trials, and footprint rejections): from the ledger, once per ask."""
+        trained = self.ledger.trained
+        return trained, self.estimator.corrections(trained + self.ledger.footprints)
 
-    def _propose(self, trials, trained, corrections) -> bool:
-        """The guided strategy's next spec, enqueued for the ask that follows (unless a warm start's
-        specs are still waiting); False when its feasible pool is used up (the search then ends as
-        planned: the guided strategy never falls back to undirected draws)."""
-        import optuna
-
-        if any(t.state == optuna.trial.TrialState.WAITING for t in trials):
-            return True
-        # an interrupted trial's work is redone, so its spec may be proposed again
-        taken = {t.user_attrs.get("spec_hash") for t in trials
-                 if not (t.state == optuna.trial.TrialState.FAIL and interrupted(t.user_attrs))}
-        proposal = self.proposer.propose(trained, taken, list(self.inflight_specs.values()), corrections)
+    def _propose(self, trained, corrections):
+        """The guided strategy's next proposal; None when its feasible pool is used up (the search then
+        ends as planned: the guided strategy never falls back to undirected draws)."""
+        # an interrupted trial's work is redone, so its spec may be proposed again (`Ledger.taken`)
+        proposal = self.proposer.propose(trained, self.ledger.taken, list(self.inflight_specs.values()), corrections)
         if proposal is None:
             self.stopped = (f"the guided strategy has tried every spec of its pool estimated within budget "
                             f"({self.proposer.pool_summary()}); widen the budgets or the space to search further")
-            return False
-        self.study.enqueue_trial(proposal.params, user_attrs={"proposed_by": proposal.source})
-        return True
+        return proposal
+
+    def _start(self, proposal, spec):
+        """A running trial of `proposal`, with its parameters and ask-time record, written in one
+        storage transaction (asking Optuna for it would read every trial in flight and write each
+        parameter and attribute on its own: a 64-worker search's driver spent most of its time there)."""
+        import optuna
+
+        distributions = {}
+        self.space.build(lambda name, options: distributions.setdefault(name, optuna.distributions.CategoricalDistribution(options))
+                         and proposal.params[name])
+        template = optuna.trial.create_trial(
+            state=optuna.trial.TrialState.RUNNING, params={name: proposal.params[name] for name in distributions},
+            distributions=distributions, user_attrs={**self._ask_record(spec), "proposed_by": proposal.source})
+        if self._study_id is None:
+            self._study_id = self.storage.get_study_id_from_name(self.study.study_name)
+        return optuna.trial.Trial(self.study, self.storage.create_new_trial(self._study_id, template_trial=template))
+
+    @staticmethod
+    def _ask_record(spec) -> dict:
+        return {"spec": spec.to_json(), "spec_hash": spec.hash, "quantization": spec.quantization, "worker": worker_id()}
 
     def _halving(self, spec, trained, corrections) -> Halving:
         """The successive-halving rule of `spec` (`halving_rule`)."""
@@ -270,21 +310,29 @@ class _Driver:
         with warnings.catch_warnings():  # Optuna warns that heartbeats are meant for optimize(); we beat ourselves
             warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._sync()
             calibration = self._calibration() if self.proposer is not None or self.rungs else None
-            if self.proposer is not None and not self._propose(*calibration):
+            # a queued trial (a warm start's) is asked before the guided strategy proposes
+            proposal = self._propose(*calibration) if self.proposer is not None and not self.ledger.waiting else None
+            if proposal is None and self.stopped:
                 return
-            trial = self.study.ask()
-        spec = self.space.build(lambda name, options: trial.suggest_categorical(name, options))
-        source = getattr(self.study.sampler, "proposal_source", None)
-        if "proposed_by" in trial.user_attrs:  # enqueued with its source (warm start, guided): the sampler did not propose it
-            source = None
-        record(trial, {"spec": spec.to_json(), "spec_hash": spec.hash, "quantization": spec.quantization,
-                       "worker": worker_id(), **({"proposed_by": source(trial.number)} if source else {})})
+            trial = self._start(proposal, proposal.spec) if proposal is not None else self.study.ask()
+        if proposal is not None:
+            spec = proposal.spec
+        else:
+            spec = self.space.build(lambda name, options: trial.suggest_categorical(name, options))
+            source = getattr(self.study.sampler, "proposal_source", None)
+            if "proposed_by" in trial.user_attrs:  # enqueued with its source (warm start): the sampler did not propose it
+                source = None
+            record(trial, {**self._ask_record(spec), **({"proposed_by": source(trial.number)} if source else {})})
+        self.ledger.note_ask(spec.hash, queued=proposal is None)
         # Hyperband trains a spec again at a larger fidelity: that is not a duplicate
         epochs = getattr(self.study.sampler, "epochs_for", lambda n: None)(trial.number)
         key = trial_key(spec.hash, epochs)
-        if key in self.asked:
-            self._tell_duplicate(trial, self.asked[key])
+        self._sync(after_ask=True)  # a driver sharing the study may have asked the same spec meanwhile
+        first = self.asked.get(key, trial.number)  # the trial that has this spec first: the others yield
+        if first != trial.number:
+            self._tell_duplicate(trial, first)
             return
         self.duplicates_in_a_row = 0
         self.asked[key] = trial.number
@@ -296,7 +344,7 @@ class _Driver:
             proxy = dataclasses.replace(self.config.proxy, epochs=int(epochs)) if epochs else None
             if proxy is not None:
                 record(trial, {"proxy_epochs": epochs})
-            rule = self._halving(spec, *calibration[1:]) if self.rungs and not epochs else None
+            rule = self._halving(spec, *calibration) if self.rungs and not epochs else None
             if rule is not None:
                 record(trial, {"halving_rungs": list(rule.rungs)})
             self.executor.submit(trial.number, spec, proxy, rule)
@@ -328,6 +376,7 @@ class _Driver:
             record(trial, {**metrics, "screened": False, "model": model_path.name})
             constrain(trial, self.config, metrics, runs=True)
             self.study.tell(trial, objective_values(self.config, metrics))
+            self.ledger.told_complete(trial)
             if self.config.budgets.admits(metrics):
                 self.best = max(self.best or 0.0, metrics["accuracy"])
         self.bar.update(1, self._postfix())
@@ -357,6 +406,8 @@ class _Driver:
         # infeasible to the sampler whatever the budgets: a rejected spec was not something the device can use
         constrain(trial, self.config, metrics, runs=verdict.runs, rejected=True)
         self.study.tell(trial, objective_values(self.config, {"accuracy": 0.0, **metrics}))
+        if verdict.stage == "footprint":  # its exact size and arena calibrate the estimates
+            self.ledger.told_complete(trial)
         if self.screened_in_a_row >= MAX_SCREENED_IN_A_ROW:
             self.stopped = (f"{MAX_SCREENED_IN_A_ROW} sampled specs in a row broke the budget before training "
                             f"(last: {verdict.reason}); the budget is too tight for space {self.space.name!r} "
@@ -380,12 +431,6 @@ class _Driver:
             except Exception:  # the storage itself may be what failed; a resume cleans up then
                 pass
         self.inflight.clear()
-
-
-def _footprints(trials) -> list[dict]:
-    """Rows of trials rejected by the footprint screen: the exact size and arena of their converted model."""
-    return [{"trial": t.number, **t.user_attrs} for t in trials if t.user_attrs.get("screen_stage") == "footprint"
-            and t.user_attrs.get("size_bytes") and t.user_attrs.get("peak_ram_bytes")]
 
 
 def _prepare_out_dir(out_dir: Path) -> Path:

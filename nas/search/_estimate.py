@@ -118,11 +118,12 @@ class Estimator:
                   "peak_ram_bytes": b.max_ram_kb * KB if b.max_ram_kb else None,
                   "latency_ms": b.max_latency_ms, "energy_uj": b.max_energy_uj}
         out = {}
+        costs = self.cost_columns(estimates, corrections)
         for name in self.cheap:
             if budget[name]:
                 out[name] = float(budget[name])
             else:
-                seen = [v for e in estimates if (v := self.costs(e, corrections)[name]) is not None]
+                seen = [float(np.nanmax(costs[name]))] if np.isfinite(costs[name]).any() else []
                 seen += [float(r[name]) for r in measured if r.get(name) is not None]
                 out[name] = max(seen) if seen and max(seen) > 0 else 1.0
         return out
@@ -130,11 +131,26 @@ class Estimator:
     def box(self, estimates: Sequence[Estimate], corrections: Mapping[tuple[str, str], np.ndarray], scales: Mapping[str, float]) -> np.ndarray:
         """Cheap objectives of `estimates` in the budget box, one row each (NaN where the device predicts
         none: a host device measures its latency after training)."""
-        rows = []
-        for est in estimates:
-            costs = self.costs(est, corrections)
-            rows.append([costs[n] / scales[n] if costs[n] is not None else np.nan for n in self.cheap])
-        return np.asarray(rows, dtype=float).reshape(len(rows), len(self.cheap))
+        costs = self.cost_columns(estimates, corrections)
+        columns = [costs[n] / scales[n] for n in self.cheap]  # NaN stays NaN
+        return np.column_stack(columns) if columns else np.zeros((len(estimates), 0))
+
+    def cost_columns(self, estimates: Sequence[Estimate], corrections: Mapping[tuple[str, str], np.ndarray]) -> dict[str, np.ndarray]:
+        """`costs` of many estimates at once, one array per objective (NaN for None): every ask weighs
+        the whole pool and every trained spec, so this is vectorised."""
+        n = len(estimates)
+        structure = np.array([e.structure for e in estimates], dtype=float).reshape(n, 3)
+        modes = np.array([e.spec.quantization for e in estimates], dtype=object)
+        out = {"size_bytes": np.array([e.weight_bytes for e in estimates], dtype=float),
+               "peak_ram_bytes": np.array([e.activation_bytes for e in estimates], dtype=float)}
+        for name in ("size_bytes", "peak_ram_bytes"):
+            for mode in set(modes.tolist()):
+                chosen = modes == mode
+                out[name][chosen] += structure[chosen] @ corrections.get((mode, name), np.array(OVERHEAD_PRIOR[name]))
+        latency = np.array([e.latency_ms if e.latency_ms is not None else np.nan for e in estimates], dtype=float)
+        power = self.device.power_mw
+        out["latency_ms"], out["energy_uj"] = latency, latency * power if power is not None else np.full(n, np.nan)
+        return out
 
     def measured_box(self, rows: Sequence[Mapping], scales: Mapping[str, float]) -> np.ndarray:
         """Measured cheap objectives of trained rows in the same box (NaN where not measured)."""

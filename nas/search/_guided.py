@@ -16,9 +16,13 @@ accuracy costs a training, so training goes to the specs those free figures make
    instead, so the accurate end of the front is pushed as well as its cheap end.
 
 Optuna has no sampler that can be told objective values known before a trial runs, and its
-samplers draw one trial at a time; so this proposes through `study.enqueue_trial`, and the study,
-its storage, constraints and every report stay Optuna's. A trial in flight counts as a point at its
-predicted accuracy (kriging believer), so parallel workers are not given the same region twice.
+samplers draw one trial at a time; so the driver starts each proposal as an Optuna trial itself (its
+parameters given), and the study, its storage, constraints and every report stay Optuna's. A trial
+in flight counts as a point at its predicted accuracy (kriging believer), so parallel workers are
+not given the same region twice. The cost of a proposal stays flat as a study grows: the surrogate
+sees at most `GP_ROWS` trials, a large study's proposal weighs `SCORED` specs of the pool (a share
+drawn anew each ask, so every spec is weighed over a few asks), and only specs that could extend
+the front are integrated.
 """
 
 from __future__ import annotations
@@ -40,8 +44,14 @@ __all__ = ["GuidedProposer", "Proposal", "POOL_SIZE", "POOL_ROUNDS", "startup_tr
 
 POOL_SIZE = 3000  # specs drawn and screened once per search (about 3 s)
 POOL_ROUNDS = 5  # draws of POOL_SIZE at most: another is drawn when every feasible spec of the pool was tried
-QMC_POINTS = 2 ** 14  # quasi-random points in the budget box for the hypervolume integrals
+QMC_POINTS = 2 ** 13  # quasi-random points in the budget box for the hypervolume integrals
 ACCURACY_EVERY = 2  # every second surrogate pick maximises expected improvement of the best accuracy
+# The proposer's cost stays flat as a study grows (issue 37: at 2,000 trials and 64 workers the driver
+# must propose in well under 100 ms):
+GP_ROWS = 256  # the surrogate is fitted on at most this many trained trials: the best half, and the rest spread over the study
+GP_REFIT_EVERY = 16  # past GP_ROWS / 4 rows, its kernel is re-optimised (from where it was) every this many new rows
+SCORED = 1024  # past GP_ROWS / 4 trained trials, each proposal weighs this many specs of the pool, drawn anew each ask
+OPTIMISM = 3.0  # EHVI is computed only for specs whose accuracy at mean + 3 sd would not be dominated by the front
 
 
 def startup_trials(trials: int) -> int:
@@ -66,6 +76,7 @@ class GuidedProposer:
         self.n_startup = startup_trials(config.trials)
         self.pool: dict[str, tuple[dict, Estimate]] = {}
         self.rounds = 0  # pools drawn so far
+        self._kernel: tuple[int, object] | None = None  # (rows it was fitted on, the fitted kernel)
         self._draw()
 
     def _draw(self) -> None:
@@ -123,13 +134,17 @@ class GuidedProposer:
             free, cheap = [f for f, ok in zip(free, inside) if ok], cheap_all[inside]
         else:
             cheap = cheap_all
+        if len(trained) > GP_ROWS // 4 and len(free) > SCORED:  # a large study: a seeded share of the pool per ask
+            rng = np.random.default_rng([self.config.seed, len(trained) + len(flying)])
+            chosen = np.sort(rng.choice(len(free), SCORED, replace=False))
+            free, cheap = [free[i] for i in chosen], cheap[chosen]
         candidates = [e for _, _, e in free]
         if len(trained) < self.n_startup:
             index = _farthest(self.standardized(candidates), self.standardized(known + flying))
             _, params, est = free[index]
             return Proposal(params, est.spec, f"guided start-up (space-filling over {len(free)} specs estimated within budget)")
-        accuracy = np.array([surrogate_target(r, trained) for r in trained])
-        model = fit_surrogate(self.standardized(known), accuracy, self.config.seed)
+        accuracy = surrogate_targets(trained)
+        model = self._surrogate(self.standardized(known), accuracy)
         mu, sigma = model(self.standardized(candidates))
         feasible = [i for i, r in enumerate(trained) if self.config.budgets.admits(r)]
         told = np.array([float(r["accuracy"]) for r in trained])  # what the study holds, not the projection
@@ -155,32 +170,74 @@ class GuidedProposer:
                         float(mu[index]))
 
 
-def surrogate_target(row: dict, trained: Sequence[dict]) -> float:
-    """The proxy accuracy a trial would have reached: its accuracy, or, if successive halving stopped
-    it at rung r, its validation accuracy there plus the median gain from r to the end of the trials
-    that were not stopped."""
-    rung = row.get("halved_at")
-    if not rung:
-        return float(row["accuracy"])
-    gains = [r["accuracy"] - r["learning_curve"][rung - 1] for r in trained
-             if not r.get("halved_at") and len(r.get("learning_curve") or ()) >= rung]
-    curve = row.get("learning_curve") or ()
-    at_rung = curve[rung - 1] if len(curve) >= rung else row["accuracy"]
-    return float(min(1.0, at_rung + (np.median(gains) if gains else 0.0)))
+    def _surrogate(self, x: np.ndarray, y: np.ndarray):
+        """`fit_surrogate` on at most `GP_ROWS` rows (`_gp_rows`). Up to `GP_ROWS / 4` trained trials
+        its kernel is optimised afresh every time; past that, every `GP_REFIT_EVERY` new rows it is
+        re-optimised from where it was (no restarts), and in between it is kept: the fit's cost stays
+        flat as a study grows. A resumed search optimises afresh at its first proposal."""
+        keep = _gp_rows(y, GP_ROWS)
+        kernel, optimise = None, True
+        if self._kernel is not None and len(y) > GP_ROWS // 4:
+            kernel = self._kernel[1]
+            optimise = len(y) - self._kernel[0] >= GP_REFIT_EVERY
+        model = fit_surrogate(x[keep], y[keep], self.config.seed, kernel=kernel, optimise=optimise)
+        if optimise and getattr(model, "kernel", None) is not None:
+            self._kernel = (len(y), model.kernel)
+        return model
 
 
-def fit_surrogate(x: np.ndarray, y: np.ndarray, seed: int):
+def _gp_rows(y: np.ndarray, limit: int) -> np.ndarray:
+    """Indices of at most `limit` rows for the surrogate: every row if there are so few, else the
+    `limit // 2` most accurate (where the front is) and the rest spread evenly over the others in
+    study order (the landscape everywhere else)."""
+    if len(y) <= limit:
+        return np.arange(len(y))
+    best = np.argsort(-y, kind="stable")[:limit // 2]
+    rest = np.setdiff1d(np.arange(len(y)), best)
+    spread = rest[np.linspace(0, len(rest) - 1, limit - len(best)).round().astype(int)]
+    return np.sort(np.concatenate([best, spread]))
+
+
+def surrogate_targets(trained: Sequence[dict]) -> np.ndarray:
+    """The proxy accuracy each trained trial would have reached: its accuracy, or, if successive
+    halving stopped it at rung r, its validation accuracy there plus the median gain from r to the end
+    of the trials that were not stopped (computed once per rung: a study of thousands stays cheap)."""
+    gains: dict[int, float] = {}
+    out = []
+    for row in trained:
+        rung = row.get("halved_at")
+        if not rung:
+            out.append(float(row["accuracy"]))
+            continue
+        if rung not in gains:
+            seen = [r["accuracy"] - r["learning_curve"][rung - 1] for r in trained
+                    if not r.get("halved_at") and len(r.get("learning_curve") or ()) >= rung]
+            gains[rung] = float(np.median(seen)) if seen else 0.0
+        curve = row.get("learning_curve") or ()
+        at_rung = curve[rung - 1] if len(curve) >= rung else row["accuracy"]
+        out.append(float(min(1.0, at_rung + gains[rung])))
+    return np.array(out, dtype=float)
+
+
+def fit_surrogate(x: np.ndarray, y: np.ndarray, seed: int, kernel=None, optimise: bool = True):
     """A Gaussian process (Matern 5/2, one length scale, a noise term) on standardised descriptors:
-    a function from descriptors to (mean, standard deviation) of accuracy."""
+    a function from descriptors to (mean, standard deviation) of accuracy, with the fitted kernel as
+    its `kernel` attribute. `kernel`: one fitted before, whose hyperparameters are the start of one
+    optimisation (`optimise`), or kept as they are."""
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
     if len(y) < 2 or float(np.std(y)) < 1e-9:
         level = float(np.mean(y)) if len(y) else 0.5
         return lambda q: (np.full(len(q), level), np.full(len(q), 0.2))
-    kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(length_scale=2.0, length_scale_bounds=(0.3, 50.0), nu=2.5) \
-        + WhiteKernel(1e-2, (1e-5, 0.5))
-    gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=2, random_state=seed)
+    if kernel is None:
+        kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(length_scale=2.0, length_scale_bounds=(0.3, 50.0), nu=2.5) \
+            + WhiteKernel(1e-2, (1e-5, 0.5))
+        gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=2, random_state=seed)
+    elif optimise:
+        gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=0, random_state=seed)
+    else:
+        gp = GaussianProcessRegressor(kernel, normalize_y=True, optimizer=None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence notes on a handful of points
         gp.fit(x, y)
@@ -189,6 +246,7 @@ def fit_surrogate(x: np.ndarray, y: np.ndarray, seed: int):
         mu, sd = gp.predict(q, return_std=True)
         return np.clip(mu, 0.0, 1.0), np.maximum(sd, 1e-3)
 
+    predict.kernel = gp.kernel_
     return predict
 
 
@@ -216,10 +274,13 @@ def expected_hv_improvement(error_mu: np.ndarray, error_sigma: np.ndarray, cheap
     """Expected hypervolume improvement of each candidate over `front`, in the unit box (reference
     point 1 in every objective; all minimised, the first the error): for candidate j with cheap
     objectives c_j (known) and error ~ N(m_j, s_j), E[HVI_j] = integral over the box of
-    [c_j <= x_cheap] [x not dominated by the front] P(error_j <= x_error) dx, on a scrambled Sobol set."""
+    [c_j <= x_cheap] [x not dominated by the front] P(error_j <= x_error) dx, on a scrambled Sobol set.
+    A candidate whose optimistic point (error m_j - `OPTIMISM` s_j, c_j) the front dominates scores 0
+    without the integral (what it leaves out is the normal tail past 3 sd)."""
     from scipy.stats import qmc
 
     d = 1 + cheap.shape[1]
+    front = _nondominated(np.asarray(front, float).reshape(-1, d))
     x = qmc.Sobol(d, scramble=True, seed=seed).random(points)
     open_ = np.ones(len(x), bool)
     for f in front:
@@ -228,9 +289,28 @@ def expected_hv_improvement(error_mu: np.ndarray, error_sigma: np.ndarray, cheap
     out = np.zeros(len(cheap))
     if not len(x):
         return out
-    for start in range(0, len(cheap), 256):
-        c = cheap[start:start + 256]
-        under = np.all(c[:, None, :] <= x[None, :, 1:], axis=2)
-        p = _normal_cdf((x[None, :, 0] - error_mu[start:start + 256, None]) / error_sigma[start:start + 256, None])
-        out[start:start + 256] = (under * p).sum(axis=1) / points
+    optimistic = np.column_stack([error_mu - OPTIMISM * error_sigma, cheap])
+    hopeful = np.flatnonzero(~np.any(np.all(optimistic[:, None, :] >= front[None, :, :], axis=2), axis=1)) \
+        if len(front) else np.arange(len(cheap))
+    for start in range(0, len(hopeful), 256):
+        j = hopeful[start:start + 256]
+        under = cheap[j, None, 0] <= x[None, :, 1]
+        for k in range(1, cheap.shape[1]):
+            under &= cheap[j, None, k] <= x[None, :, 1 + k]
+        rows, cols = np.nonzero(under)  # the error's probability only where the candidate's costs are inside
+        p = _normal_cdf((x[cols, 0] - error_mu[j][rows]) / error_sigma[j][rows])
+        out[j] = np.bincount(rows, p, minlength=len(j)) / points
     return out
+
+
+def _nondominated(points: np.ndarray) -> np.ndarray:
+    """The rows of `points` (all minimised) that no other row dominates: the same dominated region."""
+    if len(points) < 2:
+        return points
+    keep = np.ones(len(points), bool)
+    for i, p in enumerate(points):
+        if keep[i]:
+            dominated = np.all(points >= p, axis=1) & np.any(points > p, axis=1)
+            keep &= ~dominated
+    _, first = np.unique(points[keep], axis=0, return_index=True)
+    return points[keep][np.sort(first)]

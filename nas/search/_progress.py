@@ -1,10 +1,11 @@
-"""The search's progress bar (tqdm on stderr; a notebook widget in Jupyter, through tqdm.auto)."""
+"""What a search shows as it runs: its plan, then a progress bar (tqdm on stderr; a notebook widget in
+Jupyter, through tqdm.auto)."""
 
 from __future__ import annotations
 
 import sys
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "print_plan"]
 
 
 class Progress:
@@ -24,3 +25,26 @@ class Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def print_plan(config, space, device, dataset, out_dir) -> None:
+    """What is about to run, on stderr: the study, its data, space, device and budgets."""
+    from ..units import KB
+
+    b = config.budgets
+    limits = [f"size <= {b.max_size_kb:g} KB" if b.max_size_kb else "", f"RAM <= {b.max_ram_kb:g} KB" if b.max_ram_kb else "",
+              f"latency <= {b.max_latency_ms:g} ms on {device.name}" if b.max_latency_ms else "",
+              f"energy <= {b.max_energy_uj:g} uJ" if b.max_energy_uj else ""]
+    data = dataset.summary()
+    lines = [f"search {config.name}: {config.trials} trained trials, strategy {config.sampler}, seed {config.seed}",
+             f"  data    {config.dataset}: {data['train']} train / {data['val']} validation / {data['test']} test, "
+             f"{data['image_size']} px, from {data['source']}",
+             *[f"          {note}" for note in data["notes"]],
+             f"  space   {space.name}: {', '.join(space.choices['quantization'])}, input "
+             + "/".join(str(r) for r in space.choices["resolution"]) + " px",
+             f"  device  {device.name} ({device.runtime}; latency "
+             + ("measured on this host" if device.latency_source == "host_measurement" else f"in {device.name}'s ms, predicted")
+             + ")",
+             f"  budgets {', '.join(x for x in limits if x) or 'none'} (KB = {KB} bytes)",
+             f"  log     {out_dir / 'search.log'}"]
+    print("\n".join(lines), file=sys.stderr, flush=True)

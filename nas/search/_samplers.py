@@ -28,6 +28,6 @@ def make_sampler(config: StudyConfig, resumed_at: int = 0):
         return optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
     if config.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=min(10, max(3, config.trials // 3)))
-    # "random", and "guided": its specs come through study.enqueue_trial (`_guided`), and it ends when its
-    # feasible pool is used up; the random sampler only fills the trial's parameters it was given
+    # "random", and "guided": the driver starts its proposals as trials with their parameters (`_guided`),
+    # and it ends when its feasible pool is used up; the random sampler is never asked for them
     return optuna.samplers.RandomSampler(seed=seed)

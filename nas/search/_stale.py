@@ -8,6 +8,8 @@ Two mechanisms, because neither covers every case:
 - The host:pid each trial records, checked on this host, for what heartbeats cannot do: a journal
   storage has no heartbeats, and a heartbeat needs its grace period to pass, while a process on
   this host that no longer exists is known dead at once (a resumed search redoes its trial now).
+A driver also beats in the study itself (a study attribute `driver:<host:pid>`, every storage), so
+that a second driver on a study that one is searching is refused unless it asks to join.
 Everything goes through Optuna's public storage API.
 """
 
@@ -16,9 +18,12 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import warnings
 
-__all__ = ["HEARTBEAT_S", "GRACE_S", "worker_id", "fail_interrupted", "Heartbeat"]
+__all__ = ["HEARTBEAT_S", "GRACE_S", "worker_id", "fail_interrupted", "Heartbeat", "other_drivers", "DRIVER_ATTR"]
+
+DRIVER_ATTR = "driver:"  # study attribute `driver:<host:pid>`: when that driver last beat (Unix time), None once it ended
 
 HEARTBEAT_S = 10  # seconds between heartbeats of a trial in flight
 GRACE_S = 60  # a trial whose last heartbeat is older than this is stale
@@ -61,21 +66,40 @@ def fail_interrupted(study, storage) -> int:
     return len(stale)
 
 
+def other_drivers(study) -> list[tuple[str, float]]:
+    """The other drivers searching `study` now: (host:pid, seconds since it last beat), for each whose
+    beat is younger than GRACE_S and whose process is not known dead (a killed driver on this host is
+    known dead at once; on another host its beat goes stale within GRACE_S)."""
+    me, now = worker_id(), time.time()
+    out = []
+    for key, seen in study.user_attrs.items():
+        if key.startswith(DRIVER_ATTR) and isinstance(seen, (int, float)):
+            driver = key[len(DRIVER_ATTR):]
+            if driver != me and now - seen < GRACE_S and _alive(driver):
+                out.append((driver, max(0.0, now - seen)))
+    return sorted(out)
+
+
 class Heartbeat:
-    """Records a heartbeat every HEARTBEAT_S seconds for each trial in flight, in a daemon thread;
-    does nothing where the storage has no heartbeats."""
+    """Records a heartbeat every HEARTBEAT_S seconds for each trial in flight (where the storage has
+    heartbeats) and for the driver itself (every storage: `DRIVER_ATTR`), in a daemon thread; `close`
+    says the driver ended."""
 
     def __init__(self, study, storage):
         self._storage = storage
         self._enabled = callable(getattr(storage, "record_heartbeat", None)) and bool(
             getattr(storage, "get_heartbeat_interval", lambda: None)())
-        self._study_id = storage.get_study_id_from_name(study.study_name) if self._enabled else None
+        self._study_id = storage.get_study_id_from_name(study.study_name)
+        self._driver = DRIVER_ATTR + worker_id()
+        self._beat_driver()
         self._trials: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="nas-heartbeat", daemon=True) if self._enabled else None
-        if self._thread is not None:
-            self._thread.start()
+        self._thread = threading.Thread(target=self._run, name="nas-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _beat_driver(self, alive: bool = True) -> None:
+        self._storage.set_study_user_attr(self._study_id, self._driver, time.time() if alive else None)
 
     def add(self, number: int) -> None:
         if self._enabled:
@@ -94,13 +118,17 @@ class Heartbeat:
         while not self._stop.wait(HEARTBEAT_S):
             with self._lock:
                 trials = list(self._trials)
-            for trial_id in trials:
-                try:
+            try:
+                self._beat_driver()
+                for trial_id in trials:
                     self._storage.record_heartbeat(trial_id)
-                except Exception:  # a storage hiccup: the next beat tries again
-                    pass
+            except Exception:  # a storage hiccup: the next beat tries again
+                pass
 
     def close(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=HEARTBEAT_S + 5)
+        self._thread.join(timeout=HEARTBEAT_S + 5)
+        try:
+            self._beat_driver(alive=False)
+        except Exception:  # the storage itself may be what failed; the beat then goes stale
+            pass

@@ -34,7 +34,13 @@ def storage_for(out_dir: Path, storage):
         try:
             with warnings.catch_warnings():  # heartbeats are marked experimental
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+                opened = optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+            if storage.startswith("sqlite:///"):
+                _write_ahead(opened.engine)
+            return opened
+        except ImportError:  # the URL's database driver is not installed
+            extra = " (pip install 'tinyml-nas[postgres]')" if storage.startswith("postgresql") else ""
+            raise ConfigError(f"cannot open storage {redact(storage)}: its database driver is not installed{extra}") from None
         except Exception as exc:  # driver errors, unreachable hosts, bad URLs
             raise ConfigError(f"cannot open storage {redact(storage)}: {scrub(str(exc), storage)[:200]}") from None
     from optuna.storages.journal import JournalFileBackend, JournalStorage
@@ -43,6 +49,23 @@ def storage_for(out_dir: Path, storage):
         return JournalStorage(JournalFileBackend(str(Path(storage).expanduser())))
     except OSError as exc:
         raise ConfigError(f"cannot open journal storage {storage}: {exc.strerror or exc}") from None
+
+
+def _write_ahead(engine) -> None:
+    """SQLite in write-ahead-log mode with normal syncing: a commit no longer waits for the disk twice,
+    which halves a trial record's writes (1.9 ms to 0.9 ms per attribute, benchmarks/README), and a
+    reader (the dashboard, `nas report` during a search) never blocks the search. A crash of the
+    process loses nothing; a power cut may lose the last commits, which a resume redoes."""
+    from sqlalchemy import event
+
+    def pragmas(connection, _record) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(engine, "connect", pragmas)
+    engine.dispose()  # the connections opened to set up the schema: the next ones get the pragmas
 
 
 def scrub(text: str, url: str) -> str:
