@@ -284,7 +284,10 @@ def test_the_driver_reads_its_study_once_and_its_ledger_holds_what_the_storage_h
     from nas.search import load_study_dataset, run_study
     from nas.search import _ledger
 
+    from nas.search import _driver
+
     reads, ledgers = [], []
+    monkeypatch.setattr(_driver, "REFRESH_S", 1e9)  # a slow machine must not see the periodic re-read
     real_read, real_init = _ledger.Ledger.read, _ledger.Ledger.__init__
     monkeypatch.setattr(_ledger.Ledger, "read", lambda self: reads.append(1) or real_read(self))
     monkeypatch.setattr(_ledger.Ledger, "__init__", lambda self, *a, **k: ledgers.append(self) or real_init(self, *a, **k))
@@ -303,9 +306,23 @@ def test_the_driver_reads_its_study_once_and_its_ledger_holds_what_the_storage_h
     assert "driver: " in (tmp_path / "out" / "search.log").read_text()
 
 
-def test_the_front_is_reduced_to_what_dominates_and_hopeless_specs_score_zero():
-    """EHVI over a front with dominated points equals EHVI over its non-dominated points (the same
-    dominated region), and a spec the front dominates even at its optimistic accuracy scores 0."""
+def _ehvi_reference(mu, sd, cheap, front, points=2 ** 13):
+    """The integral as first written (issue 17): every front point, every candidate, no shortcut."""
+    from scipy.stats import norm, qmc
+
+    x = qmc.Sobol(1 + cheap.shape[1], scramble=True, seed=0).random(points)
+    open_ = np.ones(len(x), bool)
+    for f in front:
+        open_ &= ~np.all(x >= f, axis=1)
+    x = x[open_]
+    under = np.all(cheap[:, None, :] <= x[None, :, 1:], axis=2)
+    return (under * norm.cdf((x[None, :, 0] - mu[:, None]) / sd[:, None])).sum(axis=1) / points
+
+
+def test_the_fast_hypervolume_improvement_matches_the_full_integral():
+    """Issue 37's shortcuts (the front reduced to its non-dominated points, the integral skipped for specs
+    the front dominates even at +3 sd, the points masked per objective) give the integral's values and
+    its pick, with and without cheap objectives; a spec the front dominates scores 0."""
     from nas.search._guided import _nondominated
 
     rng = np.random.default_rng(3)
@@ -313,8 +330,12 @@ def test_the_front_is_reduced_to_what_dominates_and_hopeless_specs_score_zero():
     reduced = _nondominated(front)
     assert 0 < len(reduced) < len(front)
     assert not any(np.all(a >= b) and np.any(a > b) for a in reduced for b in reduced)
-    mu, sd, cheap = rng.uniform(0.1, 0.5, 50), rng.uniform(0.01, 0.05, 50), rng.uniform(0, 1, (50, 2))
-    assert np.array_equal(expected_hv_improvement(mu, sd, cheap, front), expected_hv_improvement(mu, sd, cheap, reduced))
+    for columns in (2, 0):  # accuracy alone: no cheap objective
+        mu, sd = rng.uniform(0.1, 0.5, 300), rng.uniform(0.01, 0.05, 300)
+        cheap = rng.uniform(0, 1, (300, columns))
+        fast = expected_hv_improvement(mu, sd, cheap, front[:, :1 + columns])
+        slow = _ehvi_reference(mu, sd, cheap, front[:, :1 + columns])
+        assert np.allclose(fast, slow, atol=1e-4) and int(np.argmax(fast)) == int(np.argmax(slow))
     corner = np.array([[0.05, 0.05, 0.05]])  # dominates nearly all of the box
     hopeless = expected_hv_improvement(np.array([0.5]), np.array([0.01]), np.array([[0.5, 0.5]]), corner)
     hopeful = expected_hv_improvement(np.array([0.01]), np.array([0.01]), np.array([[0.5, 0.5]]), corner)

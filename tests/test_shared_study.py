@@ -110,14 +110,16 @@ def test_a_postgresql_study_is_resumed_after_a_kill_with_no_trial_counted_twice(
 
 
 _SLOW_DRIVER = textwrap.dedent("""
-    import sys, time
+    import os, sys, time
     sys.path.insert(0, {tests!r})
     from helpers import fake_evaluate
     from nas import run_search
     from nas.search import load_study
 
-    def slow(spec, dataset, cfg, split="val"):
-        time.sleep(1.0 if split == "val" else 0.0)
+    def slow(spec, dataset, cfg, split="val"):  # the first driver's trials wait until the second trains one
+        deadline = time.time() + 300
+        while split == "val" and not os.path.exists({gate!r}) and time.time() < deadline:
+            time.sleep(0.1)
         return fake_evaluate(spec, dataset, cfg, split)
 
     run_search(load_study({study!r}), {out!r}, storage={storage!r}, progress=False, evaluate=slow)
@@ -127,11 +129,13 @@ _SLOW_DRIVER = textwrap.dedent("""
 def test_a_journal_study_is_refused_to_a_second_driver_unless_it_joins(tmp_path):
     """Driver A searches a journal-file study; driver B, started meanwhile on the same study, is
     refused in one line naming --join; joined, both search it together and the study ends with its
-    trials, each spec trained once, from both drivers."""
+    trials, each spec trained once, from both drivers (the first one's trials wait until the second
+    has trained one, so both train whatever the machine's speed)."""
     study_file = write_study(tmp_path / "s.yaml", trials=8, sampler="guided")
     journal = str(tmp_path / "shared.journal")
+    gate = tmp_path / "second-trained"
     script = _SLOW_DRIVER.format(tests=str(Path(__file__).parent), study=str(study_file), out=str(tmp_path / "a"),
-                                 storage=journal)
+                                 storage=journal, gate=str(gate))
     first = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                              env=ENV)
     try:
@@ -146,7 +150,11 @@ def test_a_journal_study_is_refused_to_a_second_driver_unless_it_joins(tmp_path)
             run_search(config, tmp_path / "b", storage=journal, progress=False, evaluate=fake_evaluate)
         assert not (tmp_path / "b" / "pareto.csv").exists()
 
-        joined = run_search(config, tmp_path / "b", storage=journal, progress=False, evaluate=fake_evaluate, join=True)
+        def opens_the_gate(spec, dataset, cfg, split="val"):
+            gate.touch()
+            return fake_evaluate(spec, dataset, cfg, split)
+
+        joined = run_search(config, tmp_path / "b", storage=journal, progress=False, evaluate=opens_the_gate, join=True)
         assert first.wait(timeout=300) == 0, first.stderr.read()[-2000:]
     finally:
         if first.poll() is None:

@@ -28,7 +28,7 @@ from ._final import final_pareto, retrain_pareto
 from ._guided import GuidedProposer
 from ._halving import Halving, halving_rule, rungs_for
 from ._ledger import REFRESH_S, Ledger
-from ._progress import Progress, print_plan
+from ._progress import Progress, driver_times, print_plan
 from ._record import (DUPLICATE, constrain, count_trials, interrupted, metrics_of, objective_values, record,
                       trained_rows, trial_key, trial_rows)
 from ._screen import analytic_screen, check_budgets_reachable
@@ -156,7 +156,7 @@ def run_study(
                 print(f"\ninterrupted: {kept[0]} trained and {kept[1]} failed trial(s) are kept in {out_dir}; the same "
                       "command resumes the search (the trials in flight are redone)", file=sys.stderr, flush=True)
                 raise
-            times = driver.times_ms()
+            times = driver_times(driver.ask_s, driver.tell_s)
             logging.getLogger("nas.search").info(
                 "driver: %d asks, p50 %s ms, p99 %s ms; %d tells, p50 %s ms, p99 %s ms", times["asks"], times.get("ask_p50"),
                 times.get("ask_p99"), times["tells"], times.get("tell_p50"), times.get("tell_p99"))
@@ -196,6 +196,7 @@ class _Driver:
         self.screened_in_a_row = 0
         self.duplicates_in_a_row = 0
         self.joined = join
+        self.others: set[str] = set()  # the other live drivers of the study, as last read
         self.ledger = Ledger(study, refresh_s=0.0 if join else REFRESH_S)  # what asks read of the study, in memory
         self.asked = dict(self.ledger.asked)  # trial key -> the trial that has it
         self._study_id: int | None = None  # the storage's id of the study, read at the first guided proposal
@@ -205,16 +206,6 @@ class _Driver:
         self.heartbeat = Heartbeat(study, storage)
         self.ask_s: list[float] = []  # the driver's seconds per ask and per tell
         self.tell_s: list[float] = []
-
-    def times_ms(self) -> dict:
-        """The driver's time per ask and per tell, median and 99th percentile, in ms."""
-        import numpy as np
-
-        out: dict = {"asks": len(self.ask_s), "tells": len(self.tell_s)}
-        for name, values in (("ask", self.ask_s), ("tell", self.tell_s)):
-            if values:
-                out[f"{name}_p50"], out[f"{name}_p99"] = (round(1000 * float(np.percentile(values, q)), 1) for q in (50, 99))
-        return out
 
     def run(self) -> tuple[int, int, int]:
         try:
@@ -243,16 +234,17 @@ class _Driver:
         return self.trained, self.failed, self.screened
 
     def _sync(self, after_ask: bool = False) -> None:
-        """The ledger read again when due (every ask for joined drivers), and what other drivers asked
-        merged into `asked`, so this driver does not train it again; joined, the counts become the study's.
+        """The ledger read again when due (every ask for joined drivers), and `asked` taken from it, so
+        that this driver does not train what another asked; joined, the counts become the study's.
         `after_ask`: a trial was just asked; a driver that finds another on its study then joins it
         (it reads the study before every ask from then on)."""
-        if after_ask and not self.joined and other_drivers(self.study):
-            self.joined, self.ledger.refresh_s = True, 0.0
-            logging.getLogger("nas.search").info("another driver is searching this study: reading it before every ask")
+        if after_ask or self.joined:
+            self.others = {driver for driver, _ in other_drivers(self.study)}
+            if self.others and not self.joined:
+                self.joined, self.ledger.refresh_s = True, 0.0
+                logging.getLogger("nas.search").info("another driver is searching this study: reading it before every ask")
         if self.ledger.refresh():
-            for key, number in self.ledger.asked.items():
-                self.asked.setdefault(key, number)
+            self.asked = dict(self.ledger.asked)  # this driver's asks are in the study too
             if self.joined:
                 self.trained, self.failed = len(self.ledger.trained), self.ledger.failed
 
@@ -262,7 +254,9 @@ class _Driver:
             return 0
         if self.joined:
             self._sync()
-        return self.config.trials - self.trained - self.failed - (self.ledger.elsewhere if self.joined else 0)
+        # trials in flight in a live driver; a dead one's are failed and redone when a search starts on the study
+        elsewhere = sum(n for worker, n in self.ledger.running.items() if worker in self.others) if self.joined else 0
+        return self.config.trials - self.trained - self.failed - elsewhere
 
     def _calibration(self):
         """The study's trained rows, and the cheap objectives' calibration on every exact size and
@@ -317,17 +311,19 @@ class _Driver:
             if proposal is None and self.stopped:
                 return
             trial = self._start(proposal, proposal.spec) if proposal is not None else self.study.ask()
+        epochs = None
         if proposal is not None:
             spec = proposal.spec
         else:
             spec = self.space.build(lambda name, options: trial.suggest_categorical(name, options))
+            # Hyperband trains a spec again at a larger fidelity (known once its oracle proposed): not a duplicate
+            epochs = getattr(self.study.sampler, "epochs_for", lambda n: None)(trial.number)
             source = getattr(self.study.sampler, "proposal_source", None)
             if "proposed_by" in trial.user_attrs:  # enqueued with its source (warm start): the sampler did not propose it
                 source = None
-            record(trial, {**self._ask_record(spec), **({"proposed_by": source(trial.number)} if source else {})})
+            record(trial, {**self._ask_record(spec), **({"proposed_by": source(trial.number)} if source else {}),
+                           **({"proxy_epochs": epochs} if epochs else {})})
         self.ledger.note_ask(spec.hash, queued=proposal is None)
-        # Hyperband trains a spec again at a larger fidelity: that is not a duplicate
-        epochs = getattr(self.study.sampler, "epochs_for", lambda n: None)(trial.number)
         key = trial_key(spec.hash, epochs)
         self._sync(after_ask=True)  # a driver sharing the study may have asked the same spec meanwhile
         first = self.asked.get(key, trial.number)  # the trial that has this spec first: the others yield
@@ -342,8 +338,6 @@ class _Driver:
             self.inflight_specs[trial.number] = spec
             self.heartbeat.add(trial.number)
             proxy = dataclasses.replace(self.config.proxy, epochs=int(epochs)) if epochs else None
-            if proxy is not None:
-                record(trial, {"proxy_epochs": epochs})
             rule = self._halving(spec, *calibration) if self.rungs and not epochs else None
             if rule is not None:
                 record(trial, {"halving_rungs": list(rule.rungs)})

@@ -164,6 +164,8 @@ class GuidedProposer:
         else:
             score = expected_hv_improvement(1.0 - mu, sigma, cheap, front, self.config.seed)
             how = "guided surrogate (expected hypervolume improvement)"
+            if not np.any(score > 0):  # no spec could extend the front: the most accurate predicted
+                score, how = np.where(inside, mu, -np.inf) if inside.any() else mu, "guided surrogate (highest predicted accuracy)"
         index = int(np.argmax(score))
         _, params, est = free[index]
         return Proposal(params, est.spec, f"{how}, predicted accuracy {mu[index]:.3f} +- {sigma[index]:.3f}",
@@ -294,8 +296,8 @@ def expected_hv_improvement(error_mu: np.ndarray, error_sigma: np.ndarray, cheap
         if len(front) else np.arange(len(cheap))
     for start in range(0, len(hopeful), 256):
         j = hopeful[start:start + 256]
-        under = cheap[j, None, 0] <= x[None, :, 1]
-        for k in range(1, cheap.shape[1]):
+        under = np.ones((len(j), len(x)), bool)  # accuracy alone (no cheap objective): every point
+        for k in range(cheap.shape[1]):
             under &= cheap[j, None, k] <= x[None, :, 1 + k]
         rows, cols = np.nonzero(under)  # the error's probability only where the candidate's costs are inside
         p = _normal_cdf((x[cols, 0] - error_mu[j][rows]) / error_sigma[j][rows])

@@ -39,7 +39,8 @@ class Ledger:
         self.trained: list[dict] = []
         self.footprints: list[dict] = []
         self.taken: set[str] = set()
-        self.waiting = self.failed = self.elsewhere = 0
+        self.waiting = self.failed = 0
+        self.running: dict[str, int] = {}
         me = worker_id()
         for t in trials:
             a = t.user_attrs
@@ -49,8 +50,8 @@ class Ledger:
                 self._add(t.number, a)
             elif t.state == optuna.trial.TrialState.FAIL and not interrupted(a) and a.get("failed_stage") != DUPLICATE:
                 self.failed += 1
-            elif t.state == optuna.trial.TrialState.RUNNING and a.get("worker") != me:
-                self.elsewhere += 1
+            elif t.state == optuna.trial.TrialState.RUNNING and a.get("worker") not in (None, me):
+                self.running[a["worker"]] = self.running.get(a["worker"], 0) + 1
             if "spec_hash" in a and not (t.state == optuna.trial.TrialState.FAIL and interrupted(a)):
                 self.taken.add(a["spec_hash"])
         self.asked = asked_specs(trials)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["Progress", "print_plan"]
+__all__ = ["Progress", "print_plan", "driver_times"]
 
 
 class Progress:
@@ -48,3 +48,14 @@ def print_plan(config, space, device, dataset, out_dir) -> None:
              f"  budgets {', '.join(x for x in limits if x) or 'none'} (KB = {KB} bytes)",
              f"  log     {out_dir / 'search.log'}"]
     print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def driver_times(ask_s, tell_s) -> dict:
+    """The driver's time per ask and per tell (seconds each), median and 99th percentile in ms, and the counts."""
+    import numpy as np
+
+    out: dict = {"asks": len(ask_s), "tells": len(tell_s)}
+    for name, values in (("ask", ask_s), ("tell", tell_s)):
+        if values:
+            out[f"{name}_p50"], out[f"{name}_p99"] = (round(1000 * float(np.percentile(values, q)), 1) for q in (50, 99))
+    return out

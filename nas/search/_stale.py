@@ -47,6 +47,13 @@ def _alive(worker: str | None) -> bool:
     return int(pid) != os.getpid()  # our own pid: reused from the dead process that ran it
 
 
+def _older_than(trial, seconds: float) -> bool:
+    from datetime import datetime
+
+    start = trial.datetime_start
+    return start is None or (datetime.now() - start).total_seconds() > seconds
+
+
 def fail_interrupted(study, storage) -> int:
     """Fail the RUNNING trials whose process is gone: stale heartbeats (RDB storages) and dead
     processes on this host. Returns how many this host's check failed."""
@@ -56,8 +63,9 @@ def fail_interrupted(study, storage) -> int:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # a no-op where the storage has no heartbeats
     study_id = storage.get_study_id_from_name(study.study_name)
+    # a trial that names no worker yet was asked a moment ago, by a driver that has not recorded it: dead only if old
     stale = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-             if not _alive(t.user_attrs.get("worker"))]
+             if (not _alive(t.user_attrs["worker"]) if t.user_attrs.get("worker") else _older_than(t, GRACE_S))]
     for t in stale:
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
         storage.set_trial_user_attr(trial_id, "failed_stage", "interrupted")
