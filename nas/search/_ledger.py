@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import time
 
-from ._record import DUPLICATE, asked_specs, interrupted
+from ._record import asked_specs, failed_candidate, interrupted
 from ._stale import worker_id
 
 __all__ = ["Ledger", "REFRESH_S"]
@@ -48,7 +48,7 @@ class Ledger:
                 self.waiting += 1
             elif t.state == optuna.trial.TrialState.COMPLETE:
                 self._add(t.number, a)
-            elif t.state == optuna.trial.TrialState.FAIL and not interrupted(a) and a.get("failed_stage") != DUPLICATE:
+            elif failed_candidate(t):  # as `count_trials` counts them
                 self.failed += 1
             elif t.state == optuna.trial.TrialState.RUNNING and a.get("worker") not in (None, me):
                 self.running[a["worker"]] = self.running.get(a["worker"], 0) + 1

@@ -11,7 +11,7 @@ from ..units import KB
 from ._study import StudyConfig
 
 __all__ = ["PENALTY", "DUPLICATE", "metrics_of", "record", "objective_values", "constrain", "count_trials", "trained_rows",
-           "trial_rows", "interrupted", "asked_specs", "trial_key"]
+           "trial_rows", "interrupted", "failed_candidate", "asked_specs", "trial_key"]
 
 PENALTY = 1e12  # objective value of a minimised metric that was never measured
 #: The `failed_stage` of an ask whose spec an earlier trial had: told failed (samplers ignore it), never trained
@@ -116,10 +116,18 @@ def count_trials(study) -> tuple[int, int, int]:
                 screened += 1
             else:
                 trained += 1
-        elif t.state == optuna.trial.TrialState.FAIL and not interrupted(t.user_attrs) \
-                and t.user_attrs.get("failed_stage") != DUPLICATE:
-            failed += 1  # an interrupted trial is not the candidate's failure (its work is redone), nor a duplicate ask
+        elif failed_candidate(t):
+            failed += 1
     return trained, failed, screened
+
+
+def failed_candidate(trial) -> bool:
+    """A failed trial that counts as the candidate's failure: not an interrupted one (its work is
+    redone), nor a duplicate ask."""
+    import optuna
+
+    return (trial.state == optuna.trial.TrialState.FAIL and not interrupted(trial.user_attrs)
+            and trial.user_attrs.get("failed_stage") != DUPLICATE)
 
 
 def interrupted(attrs: dict) -> bool:

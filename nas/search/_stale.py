@@ -63,9 +63,12 @@ def fail_interrupted(study, storage) -> int:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # a no-op where the storage has no heartbeats
     study_id = storage.get_study_id_from_name(study.study_name)
-    # a trial that names no worker yet was asked a moment ago, by a driver that has not recorded it: dead only if old
+    # a trial that names no worker was asked by a driver killed before it recorded it, or, while another
+    # driver searches the study, a moment ago by that driver: then it is dead only once old
+    others = bool(other_drivers(study))
     stale = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-             if (not _alive(t.user_attrs["worker"]) if t.user_attrs.get("worker") else _older_than(t, GRACE_S))]
+             if (not _alive(t.user_attrs["worker"]) if t.user_attrs.get("worker")
+                 else not others or _older_than(t, GRACE_S))]
     for t in stale:
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
         storage.set_trial_user_attr(trial_id, "failed_stage", "interrupted")
