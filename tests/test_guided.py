@@ -4,6 +4,7 @@ time budget. Most tests use the engine's parts directly or `fake_evaluate` (no t
 halving test trains a small model for real."""
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -243,18 +244,29 @@ class _ManyWorkers:
         self.most_in_flight = 0
         self.same_spec_in_flight = 0
         self.closed = False
+        self.timeouts: list = []  # the timeout the driver gave each wait
+        self.hangs: set[int] = set()  # submissions (0, 1, ...) that hang: reported timed out, as Ray's executor does
+        self.hung: set[int] = set()  # their trial numbers
+        self.submitted = 0
 
     def submit(self, key, spec, proxy=None, stop_rule=None):
         from nas.search import TrialOutcome
 
         self.same_spec_in_flight += any(s.hash == spec.hash for s, _ in self.inflight.values())
+        if self.submitted in self.hangs:
+            self.hung.add(key)
+        self.submitted += 1
         self.inflight[key] = (spec, TrialOutcome("ok", result=fake_evaluate(spec, self.dataset, proxy or self.config.proxy)))
         self.queue.append(key)
         self.most_in_flight = max(self.most_in_flight, len(self.inflight))
 
-    def wait(self):
+    def wait(self, timeout_s=None):
+        from nas.search import timed_out
+
+        self.timeouts.append(timeout_s)
         key = self.queue.pop(0)
-        yield key, self.inflight.pop(key)[1]
+        outcome = self.inflight.pop(key)[1]
+        yield key, timed_out(timeout_s) if key in self.hung else outcome
 
     def evaluate_final(self, specs, train_config, dataset=None):
         return [fake_evaluate(spec, dataset or self.dataset, train_config, split="test") for spec in specs]
@@ -276,6 +288,37 @@ def test_a_callers_executor_runs_the_search_and_parallel_proposals_are_distinct(
     assert executor.most_in_flight == 8 and executor.same_spec_in_flight == 0
     specs = [r["spec_hash"] for r in summary.trials if r["state"] == "complete"]
     assert len(specs) == len(set(specs))
+
+
+def test_a_hung_trial_timed_out_by_its_executor_is_failed_once_and_the_search_goes_on(tmp_path):
+    """Issue 37: the driver gives every trial its timeout; a trial the executor reports timed out is
+    one failed trial with the reason, its spec not trained again, and the study still completes."""
+    from nas.search import load_study_dataset, run_study
+
+    config = load_study(write_study(tmp_path / "s.yaml", trials=10))
+    executor = _ManyWorkers(4)
+    executor.dataset, executor.config, executor.hangs = load_study_dataset(config), config, {2}
+    summary = run_study(config, tmp_path / "out", progress=False, executor=executor, trial_timeout_s=7)
+    assert set(executor.timeouts) == {7}
+    assert summary.trained + summary.failed == 10 and summary.failed == 1
+    (hung,) = [r for r in summary.trials if r.get("failed_stage") == "timeout"]
+    assert "no result 7 s after it was handed out" in hung["reason"]
+    trained = [r["spec_hash"] for r in summary.trials if r["state"] == "complete"]
+    assert hung["spec_hash"] not in trained and len(trained) == len(set(trained))
+
+
+def test_the_automatic_trial_timeout_follows_the_longest_trained_trial():
+    from nas.search import AUTO_TIMEOUT_FACTOR, AUTO_TIMEOUT_FLOOR_S, TrialTimeout
+
+    auto = TrialTimeout(None, [{"timings_s": json.dumps({"train": 30.0, "convert": 2.0})}, {"timings_s": None}])
+    assert auto.seconds() is None  # one trained trial sets no scale yet
+    auto.observe({"train": 10.0})
+    assert auto.seconds() is None
+    auto.observe({"train": 400.0, "measure": 100.0})
+    assert auto.seconds() == AUTO_TIMEOUT_FACTOR * 500.0
+    quick = TrialTimeout(None, [{"timings_s": {"train": 1.0}}] * 3)
+    assert quick.seconds() == AUTO_TIMEOUT_FLOOR_S  # a fresh worker's start-up is not a hang
+    assert TrialTimeout(42.0).seconds() == 42.0
 
 
 def test_the_driver_reads_its_study_once_and_its_ledger_holds_what_the_storage_holds(tmp_path, monkeypatch):

@@ -162,3 +162,38 @@ def test_a_worker_death_in_final_training_is_a_failed_final_not_a_lost_run(tmp_p
         executor.close()
     assert result.status == "failed" and result.failed_stage == "worker"
     assert "died during final training, also on the retry" in result.reason
+
+
+def _hangs(spec, dataset, cfg, split="val"):
+    """An evaluate that never returns, as a deadlocked trial would not."""
+    time.sleep(120)  # far past the timeout; without one, the test fails rather than hangs
+
+
+def test_a_hung_trial_is_timed_out_and_its_worker_stopped(tmp_path):
+    import ray.cloudpickle
+
+    from helpers import TINY_SPEC
+    from nas.data import load_dataset
+    from nas.search import load_study, make_executor
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
+    config = load_study(write_study(tmp_path / "s.yaml", budgets={"max_size_kb": 4096, "max_ram_kb": 4096}))
+    executor = make_executor(load_dataset("digits"), config, evaluate=_hangs, workers=1)
+    try:
+        executor.submit(7, TINY_SPEC.replace(quantization="int8"))
+        deadline = time.time() + 120
+        while not _trial_workers() and time.time() < deadline:  # the task is running on its worker
+            time.sleep(0.5)
+        assert _trial_workers(), "the trial never started on a worker"
+        began = time.monotonic()
+        ((key, outcome),) = list(executor.wait(timeout_s=20))  # counted from the submission
+        waited = time.monotonic() - began
+        stopped = time.time() + 30
+        while _trial_workers() and time.time() < stopped:
+            time.sleep(0.5)
+        still = _trial_workers()
+    finally:
+        executor.close()
+    assert key == 7 and outcome.kind == "failed" and outcome.failed_stage == "timeout", outcome
+    assert "no result 20 s after it was handed out" in outcome.reason and waited < 20
+    assert not still, "the hung trial's worker is still running"

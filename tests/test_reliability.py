@@ -56,6 +56,12 @@ def test_sigkill_mid_trial_then_resume_keeps_every_finished_trial(tmp_path):
         assert after[number] == state  # nothing finished was lost or changed
     for number in running:
         assert after[number][0] == "FAIL" and after[number][2] == "interrupted"
+    import optuna
+
+    stored = optuna.load_study(study_name="tiny_test", storage=f"sqlite:///{out / 'study.db'}").get_trials()
+    for number in running:  # what was in flight runs again first, once, with the same spec
+        (rerun,) = [t for t in stored if t.user_attrs.get("rerun_of") == number]
+        assert rerun.state.name == "COMPLETE" and rerun.params == stored[number].params
     summary = json.loads(result.stdout)
     assert summary["trained"] + summary["failed"] == 3  # the interrupted trial does not count: its work is redone
     assert sum(1 for v in after.values() if v[0] == "COMPLETE" and v[1][0] > 0) >= 3

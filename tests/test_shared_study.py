@@ -104,6 +104,8 @@ def test_a_postgresql_study_is_resumed_after_a_kill_with_no_trial_counted_twice(
     for t in after:
         if before.get(t.number) == "RUNNING":
             assert t.state.name == "FAIL" and t.user_attrs["failed_stage"] == "interrupted"
+            (rerun,) = [r for r in after if r.user_attrs.get("rerun_of") == t.number]  # run again, once
+            assert rerun.state.name == "COMPLETE" and rerun.params == t.params
         elif t.number in before and before[t.number] == "COMPLETE":
             assert t.state.name == "COMPLETE"  # kept as it was
     assert (out / "pareto.csv").exists()

@@ -27,7 +27,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / config.name
     summary = run_search(config, out, storage=args.storage, progress=not args.no_progress, ray_address=args.ray_address,
                          workers=args.workers, cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-                         time_budget_s=args.time_budget_s, join=args.join)
+                         time_budget_s=args.time_budget_s, join=args.join, trial_timeout_s=args.trial_timeout_s)
     if args.json:
         print_json({"out": str(summary.out_dir), "trained": summary.trained, "failed": summary.failed,
                     "screened": summary.screened, "final": summary.final, "elapsed_s": round(summary.elapsed_s, 1),
@@ -204,6 +204,9 @@ def register(sub) -> None:
                                                        "best specs are trained first")
     p.add_argument("--time-budget-s", type=positive_float, help="stop asking for trials after this many seconds (trials in flight "
                                                        "finish; --trials still caps the count)")
+    p.add_argument("--trial-timeout-s", type=positive_float,
+                   help="on Ray: fail a trial with no result this long after it was handed out, and stop its worker "
+                        "(default: 4x the longest trained trial so far, at least 300 s, once 3 have trained)")
     p.add_argument("--sampler", help=argparse.SUPPRESS)  # the earlier name of --strategy
     p.add_argument("--seed", type=seed)
     p.add_argument("--storage", help="an Optuna RDB URL (postgresql://, mysql://, sqlite:///) or a journal file "

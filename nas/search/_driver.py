@@ -24,15 +24,17 @@ from ..errors import ConfigError, InfeasibleBudgetError, NasError
 from ..files import atomic_write_bytes
 from ..logs import RunLog
 from ._estimate import Estimator
+from ._executors import make_executor
+from ._faults import TrialTimeout
 from ._final import final_pareto, retrain_pareto
 from ._guided import GuidedProposer
-from ._halving import Halving, halving_rule, rungs_for
+from ._halving import halving_rule, rungs_for
 from ._ledger import REFRESH_S, Ledger
 from ._progress import Progress, driver_times, print_plan
 from ._record import (DUPLICATE, constrain, count_trials, interrupted, metrics_of, objective_values, record,
                       trained_rows, trial_key, trial_rows)
 from ._screen import analytic_screen, check_budgets_reachable
-from ._stale import Heartbeat, fail_interrupted, other_drivers, worker_id
+from ._stale import Heartbeat, fail_interrupted, other_drivers, requeue_interrupted, worker_id
 from ._storage import open_study, storage_for, where_of
 from ._study import StudyConfig, write_run_config
 from ._trial import TrialOutcome
@@ -84,6 +86,7 @@ def run_study(
     time_budget_s: float | None = None,
     executor=None,
     join: bool = False,
+    trial_timeout_s: float | None = None,
 ) -> SearchSummary:
     """Run (or resume) the study until it holds `config.trials` finished trained trials, retrain
     the proxy Pareto set with the final settings, and record the run (study storage, models,
@@ -96,9 +99,10 @@ def run_study(
     such as benchmarks/cluster_sim.py's simulated cluster; it is closed at the end like the others.
     A study that another driver is searching now (a shared `storage`) is refused unless `join`: joined
     drivers read the study before every ask, so each proposes around the others' trials.
+    `trial_timeout_s`: a trial with no result this long after it was handed out fails as timed out
+    (None: automatic, `TrialTimeout`; the executor enforces it at every `wait`, the in-process one cannot).
     """
     from ..latency import load_device
-    from ._executors import make_executor
     from ._study import load_study_dataset
 
     started = time.perf_counter()
@@ -112,8 +116,9 @@ def run_study(
         fresh = storage is not None or not (Path(out_dir).expanduser() / "study.db").exists()
         warm = warm_start_specs(config, space, device, dataset.channels, dataset.num_classes) \
             if config.warm_start and fresh else []
-        if time_budget_s is not None and not time_budget_s > 0:
-            raise ConfigError(f"time budget: expected a positive number of seconds, got {time_budget_s!r}")
+        for name, value in (("time budget", time_budget_s), ("trial timeout", trial_timeout_s)):
+            if value is not None and not value > 0:
+                raise ConfigError(f"{name}: expected a positive number of seconds, got {value!r}")
         if storage is not None:
             storage = storage_for(out_dir, storage)  # an unreachable database fails here, before any output
         if executor is None:
@@ -131,6 +136,7 @@ def run_study(
                 raise ConfigError(f"the study {config.name!r} in {where} is being searched by another "
                                   f"driver ({driver}, seen {seen:.0f} s ago); pass --join to search it together, or wait "
                                   "for it to end")
+            requeue_interrupted(study)  # what was in flight when a search stopped runs first
             if progress:
                 print_plan(config, space, device, dataset, out_dir)
             stored = study.get_trials(deepcopy=False)
@@ -148,7 +154,8 @@ def run_study(
                 for spec, source in warm:
                     study.enqueue_trial(space.to_params(spec), user_attrs={"proposed_by": source})
             deadline = started + time_budget_s if time_budget_s else None
-            driver = _Driver(study, storage, config, space, device, dataset, executor, out_dir, progress, deadline, join)
+            driver = _Driver(study, storage, config, space, device, dataset, executor, out_dir, progress, deadline, join,
+                             trial_timeout_s)
             try:
                 counts = driver.run()
             except KeyboardInterrupt:
@@ -180,7 +187,7 @@ class _Driver:
     """The ask/tell loop: keeps `executor.capacity` trials in flight until the study is full."""
 
     def __init__(self, study, storage, config: StudyConfig, space, device, dataset, executor, out_dir: Path, progress: bool,
-                 deadline: float | None = None, join: bool = False):
+                 deadline: float | None = None, join: bool = False, trial_timeout_s: float | None = None):
         self.study, self.storage, self.config, self.space, self.device = study, storage, config, space, device
         self.deadline = deadline
         c, k = dataset.channels, dataset.num_classes
@@ -199,6 +206,7 @@ class _Driver:
         self.others: set[str] = set()  # the other live drivers of the study, as last read
         self.ledger = Ledger(study, refresh_s=0.0 if join else REFRESH_S)  # what asks read of the study, in memory
         self.asked = dict(self.ledger.asked)  # trial key -> the trial that has it
+        self.timeout = TrialTimeout(trial_timeout_s, self.ledger.trained)
         self._study_id: int | None = None  # the storage's id of the study, read at the first guided proposal
         self.stopped = ""  # why the search stopped asking early (a planned end: what was trained is kept)
         self.inflight: dict[int, Any] = {}
@@ -217,7 +225,7 @@ class _Driver:
                     self.ask_s.append(time.perf_counter() - began)
                 if not self.inflight:
                     break
-                for number, outcome in self.executor.wait():
+                for number, outcome in self.executor.wait(self.timeout.seconds()):
                     began = time.perf_counter()
                     self.heartbeat.remove(number)
                     self.inflight_specs.pop(number, None)
@@ -294,10 +302,6 @@ class _Driver:
     def _ask_record(spec) -> dict:
         return {"spec": spec.to_json(), "spec_hash": spec.hash, "quantization": spec.quantization, "worker": worker_id()}
 
-    def _halving(self, spec, trained, corrections) -> Halving:
-        """The successive-halving rule of `spec` (`halving_rule`)."""
-        return halving_rule(self.estimator, self.rungs, spec, trained, corrections, len(self.dataset.y_val))
-
     def _ask(self) -> None:
         import optuna
 
@@ -338,7 +342,8 @@ class _Driver:
             self.inflight_specs[trial.number] = spec
             self.heartbeat.add(trial.number)
             proxy = dataclasses.replace(self.config.proxy, epochs=int(epochs)) if epochs else None
-            rule = self._halving(spec, *calibration) if self.rungs and not epochs else None
+            rule = halving_rule(self.estimator, self.rungs, spec, *calibration, len(self.dataset.y_val)) \
+                if self.rungs and not epochs else None
             if rule is not None:
                 record(trial, {"halving_rungs": list(rule.rungs)})
             self.executor.submit(trial.number, spec, proxy, rule)
@@ -371,6 +376,7 @@ class _Driver:
             constrain(trial, self.config, metrics, runs=True)
             self.study.tell(trial, objective_values(self.config, metrics))
             self.ledger.told_complete(trial)
+            self.timeout.observe(outcome.result.timings_s)
             if self.config.budgets.admits(metrics):
                 self.best = max(self.best or 0.0, metrics["accuracy"])
         self.bar.update(1, self._postfix())

@@ -4,6 +4,9 @@ The search driver owns the sampler and the study storage; an executor only runs 
 footprint screen, then proxy training and measurement) for the specs the driver submits, and
 hands back outcomes as they finish. Everything it returns is plain data, so the study storage
 needs to be reachable from the driver alone.
+
+Faults are the executor's to report (`_faults`) and the driver's to record, once per trial. The
+driver gives the trial timeout at every `wait`, counted from each trial's submission.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from ._trial import TrialOutcome, run_final, run_trial
 
 __all__ = ["LocalExecutor", "make_executor"]
 
-
 class LocalExecutor:
-    """Runs one trial at a time in this process."""
+    """Runs one trial at a time in this process. A trial here cannot be stopped from outside it, so
+    a `wait` timeout is not enforced: its progress is on screen and Ctrl-C stops the search (resumable)."""
 
     capacity = 1
 
@@ -27,7 +30,7 @@ class LocalExecutor:
     def submit(self, key: int, spec, proxy=None, stop_rule=None) -> None:
         self._queue.append((key, spec, proxy, stop_rule))
 
-    def wait(self) -> Iterator[tuple[int, TrialOutcome]]:
+    def wait(self, timeout_s: float | None = None) -> Iterator[tuple[int, TrialOutcome]]:
         key, spec, proxy, stop_rule = self._queue.pop(0)
         yield key, run_trial(spec, self._dataset, self._config, self._evaluate, proxy, stop_rule)
 

@@ -4,16 +4,20 @@ The only module that imports Ray. A task runs `run_trial` (footprint screen, pro
 training, measurement) on a worker and returns plain data; the dataset travels once through
 Ray's object store, so workers need the package installed but not the data files. A worker
 that dies mid-trial is retried once by Ray (`max_retries=1`); if it dies again the trial is
-failed with that reason and the search goes on.
+failed with that reason and the search goes on. A trial with no result within the timeout the
+driver gave it is cancelled (its worker process killed; Ray does not retry a cancelled task) and
+failed as timed out.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 from typing import Any, Callable, Iterator
 
 from ..errors import ConfigError, DependencyError
+from ._faults import lost_worker, timed_out
 from ._trial import TrialOutcome, run_final, run_trial
 
 __all__ = ["RayExecutor"]
@@ -88,22 +92,38 @@ class RayExecutor:
         self._dataset = ray.put(dataset)
         self._config, self._evaluate = config, evaluate
         self._pending: dict[Any, int] = {}
+        self._submitted: dict[Any, float] = {}  # ref -> when it was submitted (monotonic)
 
     def submit(self, key: int, spec, proxy=None, stop_rule=None) -> None:
         ref = self._trial.remote(spec, self._dataset, self._config, self._evaluate, proxy, stop_rule)
         self._pending[ref] = key
+        self._submitted[ref] = time.monotonic()
 
-    def wait(self) -> Iterator[tuple[int, TrialOutcome]]:
+    def wait(self, timeout_s: float | None = None) -> Iterator[tuple[int, TrialOutcome]]:
+        """The next finished trial, or the trials with no result `timeout_s` after their submission
+        (cancelled, failed as timed out)."""
         ray = self._ray
-        done, _ = ray.wait(list(self._pending), num_returns=1)
+        while True:
+            now = time.monotonic()
+            late = [ref for ref, at in self._submitted.items() if timeout_s is not None and at + timeout_s <= now]
+            if late:
+                for ref in late:
+                    del self._submitted[ref]
+                    ray.cancel(ref, force=True)
+                    yield self._pending.pop(ref), timed_out(timeout_s)
+                return
+            first = min(self._submitted.values()) + timeout_s if timeout_s is not None else None
+            done, _ = ray.wait(list(self._pending), num_returns=1, timeout=None if first is None else max(0.0, first - now))
+            if done:
+                break
         for ref in done:
             key = self._pending.pop(ref)
+            del self._submitted[ref]
             try:
                 yield key, ray.get(ref)
             except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
                     ray.exceptions.ObjectLostError) as exc:
-                yield key, TrialOutcome("failed", failed_stage="worker",
-                                        reason=f"the Ray worker died, also on the retry: {type(exc).__name__}")
+                yield key, lost_worker(type(exc).__name__)
             except ray.exceptions.RayTaskError as exc:  # an unexpected error inside the task
                 cause = exc.cause if getattr(exc, "cause", None) is not None else exc
                 yield key, TrialOutcome("failed", failed_stage="worker", reason=" ".join(str(cause).split())[:300])
@@ -121,9 +141,9 @@ class RayExecutor:
             try:
                 results.append(ray.get(ref))
             except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError) as exc:
+                lost = lost_worker(type(exc).__name__, final=True)
                 results.append(CandidateResult(spec, "", status="failed", failed_stage="worker", split="test",
-                                               reason=f"the Ray worker died during final training, also on the retry: "
-                                                      f"{type(exc).__name__}"))
+                                               reason=lost.reason))
             except ray.exceptions.RayTaskError as exc:
                 cause = exc.cause if getattr(exc, "cause", None) is not None else exc
                 results.append(CandidateResult(spec, "", status="failed", failed_stage="worker", split="test",
@@ -136,5 +156,6 @@ class RayExecutor:
             for ref in list(self._pending):
                 ray.cancel(ref, force=True)
         self._pending.clear()
+        self._submitted.clear()
         if ray.is_initialized():
             ray.shutdown()

@@ -21,8 +21,12 @@ import threading
 import time
 import warnings
 
-__all__ = ["HEARTBEAT_S", "GRACE_S", "worker_id", "fail_interrupted", "Heartbeat", "other_drivers", "DRIVER_ATTR"]
+from ._record import interrupted
 
+__all__ = ["HEARTBEAT_S", "GRACE_S", "worker_id", "fail_interrupted", "requeue_interrupted", "Heartbeat", "other_drivers",
+           "DRIVER_ATTR", "RERUN_OF"]
+
+RERUN_OF = "rerun_of"  # a queued trial's attribute: the interrupted trial whose spec it runs again
 DRIVER_ATTR = "driver:"  # study attribute `driver:<host:pid>`: when that driver last beat (Unix time), None once it ended
 
 HEARTBEAT_S = 10  # seconds between heartbeats of a trial in flight
@@ -75,6 +79,28 @@ def fail_interrupted(study, storage) -> int:
         storage.set_trial_user_attr(trial_id, "reason", "the search process stopped during this trial")
         study.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
     return len(stale)
+
+
+def requeue_interrupted(study) -> int:
+    """Queue the spec of every interrupted trial again (a search stopped while it ran: Ctrl-C, a killed
+    driver, a lost heartbeat), so that the next asks run exactly what was in flight, as Ray Tune's
+    resume restarts unfinished trials. Each once: not where a trial already reruns it, nor a spec
+    that another trial has trained or is training since. Returns how many were queued."""
+    import optuna
+
+    trials = study.get_trials(deepcopy=False)
+    fail = optuna.trial.TrialState.FAIL
+    rerun = {t.user_attrs.get(RERUN_OF) for t in trials}
+    taken = {t.user_attrs.get("spec_hash") for t in trials if not (t.state == fail and interrupted(t.user_attrs))}
+    queued = 0
+    for t in trials:
+        spec_hash = t.user_attrs.get("spec_hash")
+        if t.state == fail and interrupted(t.user_attrs) and spec_hash and t.params and t.number not in rerun \
+                and spec_hash not in taken:
+            study.enqueue_trial(t.params, user_attrs={RERUN_OF: t.number, "proposed_by": f"rerun of interrupted trial {t.number}"})
+            taken.add(spec_hash)
+            queued += 1
+    return queued
 
 
 def other_drivers(study) -> list[tuple[str, float]]:
