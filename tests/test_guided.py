@@ -408,3 +408,20 @@ def test_the_surrogate_sees_at_most_gp_rows_and_reuses_its_kernel_between_refits
     assert [(kernel is None, optimise) for _, kernel, optimise in fits] == \
         [(True, True)] + [(False, False)] * (_guided.GP_REFIT_EVERY - 1) + [(False, True), (False, False)]
     assert all(rows <= _guided.GP_ROWS for rows, _, _ in fits)
+
+    # a refit past REFIT_ROWS: its steps on REFIT_ROWS rows, then the kept kernel on every row
+    fits.clear()
+    n = _guided.REFIT_ROWS + 40
+    proposer._kernel = (n - _guided.GP_REFIT_EVERY, proposer._kernel[1])
+    proposer._surrogate(rng.normal(size=(n, 3)), rng.uniform(0.5, 0.9, n))
+    assert [(rows, kernel is None, optimise) for rows, kernel, optimise in fits] == \
+        [(_guided.REFIT_ROWS, False, True), (n, False, False)]
+
+    # a young study: afresh when its rows grew by FRESH_GROWTH, a few steps from there on each new row
+    fits.clear()
+    young = GuidedProposer(_config(), load_study("digits_demo").search_space(), load_device("host-tflm"), 1, 10, pool_size=50)
+    for rows in (8, 8, 9, 10, 11, 12, 13):
+        young._surrogate(rng.normal(size=(rows, 3)), rng.uniform(0.5, 0.9, rows))
+    assert [(rows, kernel is None, optimise) for rows, kernel, optimise in fits] == \
+        [(8, True, True), (8, False, False), (9, False, True), (10, True, True), (11, False, True), (12, False, True),
+         (13, True, True)]

@@ -54,6 +54,11 @@ class Estimator:
         self.modes = tuple(space.choices["quantization"])
         self.cheap = tuple(o for o in config.objectives if o != "accuracy")
         self._estimates: dict[str, Estimate] = {}  # spec hash -> its estimate
+        # what a stored trial's record gives, kept per (trial, spec hash): a record never changes once told,
+        # and a study of thousands is read on every ask
+        self._points: dict[tuple, list] = {}  # -> its calibration points
+        self._measured: dict[tuple, tuple] = {}  # -> its measured cheap objectives (NaN where not measured)
+        self._admits: dict[tuple, bool] = {}  # -> whether it meets every budget
 
     def estimate(self, spec: ArchSpec) -> Estimate:
         est = self._estimates.get(spec.hash)
@@ -85,10 +90,17 @@ class Estimator:
         `trained` rows (records with `spec`, `size_bytes`, `peak_ram_bytes`)."""
         data: dict[tuple[str, str], list[tuple[tuple[float, ...], float]]] = {}
         for row in trained:
-            est = self.estimate_row(row)
-            for name, bound in (("size_bytes", est.weight_bytes), ("peak_ram_bytes", est.activation_bytes)):
-                if row.get(name):
-                    data.setdefault((est.spec.quantization, name), []).append((est.structure, row[name] - bound))
+            key = _row_key(row)
+            points = self._points.get(key) if key else None
+            if points is None:
+                est = self.estimate_row(row)
+                points = [((est.spec.quantization, name), est.structure, row[name] - bound)
+                          for name, bound in (("size_bytes", est.weight_bytes), ("peak_ram_bytes", est.activation_bytes))
+                          if row.get(name)]
+                if key:
+                    self._points[key] = points
+            for which, structure, residual in points:
+                data.setdefault(which, []).append((structure, residual))
         out = {}
         for key, points in data.items():
             prior = np.array(OVERHEAD_PRIOR[key[1]])
@@ -123,8 +135,8 @@ class Estimator:
             if budget[name]:
                 out[name] = float(budget[name])
             else:
-                seen = [float(np.nanmax(costs[name]))] if np.isfinite(costs[name]).any() else []
-                seen += [float(r[name]) for r in measured if r.get(name) is not None]
+                column = self._measured_raw(measured)[:, self.cheap.index(name)]
+                seen = [float(np.nanmax(values)) for values in (costs[name], column) if np.isfinite(values).any()]
                 out[name] = max(seen) if seen and max(seen) > 0 else 1.0
         return out
 
@@ -154,8 +166,35 @@ class Estimator:
 
     def measured_box(self, rows: Sequence[Mapping], scales: Mapping[str, float]) -> np.ndarray:
         """Measured cheap objectives of trained rows in the same box (NaN where not measured)."""
-        out = [[(r.get(n) / scales[n]) if r.get(n) is not None else np.nan for n in self.cheap] for r in rows]
+        return self._measured_raw(rows) / np.array([scales[n] for n in self.cheap], dtype=float)
+
+    def admits(self, row: Mapping) -> bool:
+        """`Budgets.admits` of a trained row, kept per stored trial."""
+        key = _row_key(row)
+        if key is None:
+            return self.config.budgets.admits(row)
+        ok = self._admits.get(key)
+        if ok is None:
+            ok = self._admits[key] = self.config.budgets.admits(row)
+        return ok
+
+    def _measured_raw(self, rows: Sequence[Mapping]) -> np.ndarray:
+        out = []
+        for r in rows:
+            key = _row_key(r)
+            values = self._measured.get(key) if key else None
+            if values is None:
+                values = tuple(float(r[n]) if r.get(n) is not None else np.nan for n in self.cheap)
+                if key:
+                    self._measured[key] = values
+            out.append(values)
         return np.asarray(out, dtype=float).reshape(len(out), len(self.cheap))
+
+
+def _row_key(row: Mapping) -> tuple | None:
+    """What names a stored trial's record for good (None for a row that is not one)."""
+    trial, spec_hash = row.get("trial"), row.get("spec_hash")
+    return (trial, spec_hash) if trial is not None and spec_hash else None
 
 
 def fill_unknown(values: np.ndarray, measured: np.ndarray) -> np.ndarray:

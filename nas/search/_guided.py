@@ -50,6 +50,9 @@ ACCURACY_EVERY = 2  # every second surrogate pick maximises expected improvement
 # must propose in well under 100 ms):
 GP_ROWS = 256  # the surrogate is fitted on at most this many trained trials: the best half, and the rest spread over the study
 GP_REFIT_EVERY = 16  # past GP_ROWS / 4 rows, its kernel is re-optimised (from where it was) every this many new rows
+REFIT_STEPS = 10  # ... with at most this many L-BFGS-B iterations, on at most REFIT_ROWS of its rows
+REFIT_ROWS = GP_ROWS // 2
+FRESH_GROWTH = 1.25  # up to GP_ROWS / 4 rows, the kernel is optimised afresh when the rows grew by this factor
 SCORED = 1024  # past GP_ROWS / 4 trained trials, each proposal weighs this many specs of the pool, drawn anew each ask
 OPTIMISM = 3.0  # EHVI is computed only for specs whose accuracy at mean + 3 sd would not be dominated by the front
 
@@ -77,6 +80,7 @@ class GuidedProposer:
         self.pool: dict[str, tuple[dict, Estimate]] = {}
         self.rounds = 0  # pools drawn so far
         self._kernel: tuple[int, object] | None = None  # (rows it was fitted on, the fitted kernel)
+        self._fresh_at = 0  # rows at the last fit afresh
         self._draw()
 
     def _draw(self) -> None:
@@ -146,7 +150,7 @@ class GuidedProposer:
         accuracy = surrogate_targets(trained)
         model = self._surrogate(self.standardized(known), accuracy)
         mu, sigma = model(self.standardized(candidates))
-        feasible = [i for i, r in enumerate(trained) if self.config.budgets.admits(r)]
+        feasible = [i for i, r in enumerate(trained) if self.estimator.admits(r)]
         told = np.array([float(r["accuracy"]) for r in trained])  # what the study holds, not the projection
         costs = self.estimator.measured_box(trained, scales)
         cheap = fill_unknown(cheap, costs)
@@ -173,18 +177,27 @@ class GuidedProposer:
 
 
     def _surrogate(self, x: np.ndarray, y: np.ndarray):
-        """`fit_surrogate` on at most `GP_ROWS` rows (`_gp_rows`). Up to `GP_ROWS / 4` trained trials
-        its kernel is optimised afresh every time; past that, every `GP_REFIT_EVERY` new rows it is
-        re-optimised from where it was (no restarts), and in between it is kept: the fit's cost stays
-        flat as a study grows. A resumed search optimises afresh at its first proposal."""
-        keep = _gp_rows(y, GP_ROWS)
-        kernel, optimise = None, True
-        if self._kernel is not None and len(y) > GP_ROWS // 4:
-            kernel = self._kernel[1]
-            optimise = len(y) - self._kernel[0] >= GP_REFIT_EVERY
+        """`fit_surrogate` on at most `GP_ROWS` rows (`_gp_rows`), at a cost that stays flat as a study
+        grows, with no ask much slower than the others. Its kernel is optimised afresh (with restarts)
+        at the first proposal (of a resumed search too) and whenever the rows grew by FRESH_GROWTH
+        since, up to `GP_ROWS / 4` rows; in between, a new row gets `REFIT_STEPS` steps from where
+        the kernel was; past `GP_ROWS / 4` rows, those steps come every `GP_REFIT_EVERY` new rows
+        (on `REFIT_ROWS` of the rows: the cost is cubic) and the kernel is kept in between."""
+        keep, n = _gp_rows(y, GP_ROWS), len(y)
+        if self._kernel is None or (n <= GP_ROWS // 4 and n >= FRESH_GROWTH * self._fresh_at):
+            model = fit_surrogate(x[keep], y[keep], self.config.seed)
+            kernel = getattr(model, "kernel", None)
+            self._kernel, self._fresh_at = ((n, kernel), n) if kernel is not None else (None, 0)
+            return model
+        kernel = self._kernel[1]
+        optimise = n != self._kernel[0] if n <= GP_ROWS // 4 else n - self._kernel[0] >= GP_REFIT_EVERY
+        if optimise and len(keep) > REFIT_ROWS:
+            some = keep[_gp_rows(y[keep], REFIT_ROWS)]
+            kernel, optimise = fit_surrogate(x[some], y[some], self.config.seed, kernel=kernel).kernel, False
+            self._kernel = (n, kernel)
         model = fit_surrogate(x[keep], y[keep], self.config.seed, kernel=kernel, optimise=optimise)
-        if optimise and getattr(model, "kernel", None) is not None:
-            self._kernel = (len(y), model.kernel)
+        if optimise:
+            self._kernel = (n, model.kernel)
         return model
 
 
@@ -236,8 +249,9 @@ def fit_surrogate(x: np.ndarray, y: np.ndarray, seed: int, kernel=None, optimise
         kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(length_scale=2.0, length_scale_bounds=(0.3, 50.0), nu=2.5) \
             + WhiteKernel(1e-2, (1e-5, 0.5))
         gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=2, random_state=seed)
-    elif optimise:
-        gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=0, random_state=seed)
+    elif optimise:  # from where it was: a few quasi-Newton steps, not a run to convergence (an ask's cost)
+        gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=0, random_state=seed,
+                                      optimizer=_few_steps)
     else:
         gp = GaussianProcessRegressor(kernel, normalize_y=True, optimizer=None)
     with warnings.catch_warnings():
@@ -250,6 +264,15 @@ def fit_surrogate(x: np.ndarray, y: np.ndarray, seed: int, kernel=None, optimise
 
     predict.kernel = gp.kernel_
     return predict
+
+
+def _few_steps(objective, theta, bounds):
+    """sklearn's optimizer contract, with L-BFGS-B capped at `REFIT_STEPS` iterations: a kernel refitted
+    from the one before is near its optimum, and a full run costs a 64-worker driver most of an ask."""
+    from scipy.optimize import minimize
+
+    result = minimize(objective, theta, method="L-BFGS-B", jac=True, bounds=bounds, options={"maxiter": REFIT_STEPS})
+    return result.x, result.fun
 
 
 def _farthest(candidates: np.ndarray, chosen: np.ndarray) -> int:
