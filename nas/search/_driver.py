@@ -270,13 +270,14 @@ class _Driver:
         """The study's trained rows, and the cheap objectives' calibration on every exact size and
         arena it holds (trained trials, and footprint rejections): from the ledger, once per ask."""
         trained = self.ledger.trained
-        return trained, self.estimator.corrections(trained + self.ledger.footprints)
+        return trained, self.estimator.growing_corrections(trained + self.ledger.footprints)
 
     def _propose(self, trained, corrections):
         """The guided strategy's next proposal; None when its feasible pool is used up (the search then
         ends as planned: the guided strategy never falls back to undirected draws)."""
         # an interrupted trial's work is redone, so its spec may be proposed again (`Ledger.taken`)
-        proposal = self.proposer.propose(trained, self.ledger.taken, list(self.inflight_specs.values()), corrections)
+        pending = [*self.inflight_specs.values(), *self.ledger.in_flight(self.others)]  # a joined driver's peers' too
+        proposal = self.proposer.propose(trained, self.ledger.taken, pending, corrections)
         if proposal is None:
             self.stopped = (f"the guided strategy has tried every spec of its pool estimated within budget "
                             f"({self.proposer.pool_summary()}); widen the budgets or the space to search further")
@@ -377,8 +378,7 @@ class _Driver:
             self.study.tell(trial, objective_values(self.config, metrics))
             self.ledger.told_complete(trial)
             self.timeout.observe(outcome.result.timings_s)
-            if self.config.budgets.admits(metrics):
-                self.best = max(self.best or 0.0, metrics["accuracy"])
+            self.best = max(self.best or 0.0, metrics["accuracy"]) if self.config.budgets.admits(metrics) else self.best
         self.bar.update(1, self._postfix())
 
     def _tell_duplicate(self, trial, first: int) -> None:

@@ -4,8 +4,9 @@ A proposal needs the trained trials' records, the exact footprints of specs reje
 conversion, the specs already asked and whether queued trials wait. Reading them from the storage
 on every ask reads every trial in flight too (Optuna caches finished trials only): with 64 workers
 that is 64 trials' records per ask, most of the driver's time. The driver is the one that tells its
-trials, so it adds each to the ledger as it tells it (the record read back once, as stored), and
-reads the whole study again every `REFRESH_S` seconds for what other drivers sharing the study told.
+trials, so it adds each to the ledger as it tells it (the record read back once, as stored). Alone on
+its study it never reads it again (`REFRESH_S`: a full read of 2,000 trials stalls an ask for a second
+on SQLite); once it sees another driver (`_driver`: every ask checks) it reads it before every ask.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ._stale import worker_id
 
 __all__ = ["Ledger", "REFRESH_S"]
 
-REFRESH_S = 30.0  # the whole study is read again at most this often (other drivers' trials)
+REFRESH_S = float("inf")  # a lone driver's ledger is never read again: the driver told all it holds
 
 
 class Ledger:
@@ -41,6 +42,7 @@ class Ledger:
         self.taken: set[str] = set()
         self.waiting = self.failed = 0
         self.running: dict[str, int] = {}
+        self.flying: list[tuple[str, dict]] = []  # (worker, record) of the other workers' trials in flight
         me = worker_id()
         for t in trials:
             a = t.user_attrs
@@ -52,6 +54,8 @@ class Ledger:
                 self.failed += 1
             elif t.state == optuna.trial.TrialState.RUNNING and a.get("worker") not in (None, me):
                 self.running[a["worker"]] = self.running.get(a["worker"], 0) + 1
+                if "spec" in a:
+                    self.flying.append((a["worker"], {"spec": a["spec"], "spec_hash": a.get("spec_hash")}))
             if "spec_hash" in a and not (t.state == optuna.trial.TrialState.FAIL and interrupted(a)):
                 self.taken.add(a["spec_hash"])
         self.asked = asked_specs(trials)
@@ -63,6 +67,12 @@ class Ledger:
             return False
         self.read()
         return True
+
+    def in_flight(self, workers) -> list:
+        """The specs of the trials in flight on `workers` (other drivers'), as last read."""
+        from ..spec import ArchSpec
+
+        return [ArchSpec.from_json(r["spec"]) for worker, r in self.flying if worker in workers]
 
     def note_ask(self, spec_hash: str, queued: bool) -> None:
         """A trial was asked for `spec_hash`; `queued`: it was a trial waiting in the queue."""
