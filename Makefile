@@ -7,7 +7,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONHASHSEED := 0
 
-.PHONY: setup demo test test-fast bench clean arm arm-deps cluster-deps
+.PHONY: setup demo test test-fast bench clean arm arm-deps cluster-deps audio-deps
 
 setup: $(STAMP)
 
@@ -53,6 +53,12 @@ cluster-deps:
 	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	$$SUDO apt-get install -y -q --no-install-recommends postgresql >/dev/null 2>&1 || \
 	{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q --no-install-recommends postgresql >/dev/null; }
+
+audio-deps:
+	@if command -v espeak-ng >/dev/null; then exit 0; fi; \
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$SUDO apt-get install -y -q --no-install-recommends espeak-ng >/dev/null 2>&1 || \
+	{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q --no-install-recommends espeak-ng >/dev/null; }
 
 arm: $(STAMP) arm-deps
 	$(BIN)/nas firmware build --all

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..errors import NasError
@@ -72,6 +73,27 @@ def cmd_datasets_fetch(args: argparse.Namespace) -> int:
     else:
         print(f"{args.name}: {len(paths)} file(s) verified in {folder}: {summary['train']} train, {summary['val']} validation, "
               f"{summary['test']} test, {summary['image_size']} px")
+    return 0
+
+
+def cmd_datasets_synth_keywords(args: argparse.Namespace) -> int:
+    from ..data import UNKNOWN_WORDS, synth_keywords
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 200 == 0:
+            print(f"\r{done}/{total} clips", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    made = synth_keywords(args.words, args.out, unknown_words=args.unknown_words.split(",") if args.unknown_words else
+                          UNKNOWN_WORDS, test_voices=args.test_voices, val_voices=args.val_voices,
+                          train_voices=args.train_voices, per_voice=args.per_voice, snr_db=tuple(args.snr_db),
+                          noise_dir=args.noise_dir, seed=args.seed, progress=None if args.no_progress else progress)
+    splits = made.manifest["splits"]
+    if args.json:
+        print_json({"out": str(made.out), **made.manifest})
+    else:
+        print(f"wrote {sum(s['clips'] for s in splits.values())} clips of {len(made.manifest['labels'])} labels to {made.out}: "
+              + ", ".join(f"{name} {s['clips']} ({len(s['voices'])} voices)" for name, s in splits.items())
+              + f"; no voice in two splits; {made.out / 'manifest.json'}")
     return 0
 
 
@@ -181,6 +203,23 @@ def register(sub) -> None:
     f.add_argument("--no-progress", action="store_true")
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=cmd_datasets_fetch)
+
+    k = add_parser(fetch, "synth-keywords", help="make a keyword-spotting set with eSpeak NG: a split by voice, noise "
+                                                 "at random SNRs, silence and unknown words (16 kHz WAV, 1 s clips)")
+    k.add_argument("words", nargs="+", metavar="WORD", help="the keywords (MLPerf Tiny's: yes no up down left right on off stop go)")
+    k.add_argument("--out", required=True, help="a new folder: <split>/<label>/*.wav, manifest.json, clips.csv")
+    k.add_argument("--test-voices", type=positive_int, default=12, help="voices held out for test (default 12)")
+    k.add_argument("--val-voices", type=positive_int, default=10, help="voices held out for validation (default 10)")
+    k.add_argument("--train-voices", type=positive_int, help="voices for training (default: every other one)")
+    k.add_argument("--per-voice", type=positive_int, default=4, help="clips of each word per voice (default 4)")
+    k.add_argument("--snr-db", type=float, nargs=2, default=[5.0, 30.0], metavar=("LOW", "HIGH"),
+                   help="signal-to-noise ratios drawn from (default 5 30)")
+    k.add_argument("--noise-dir", help="mix noise from these 16 kHz mono WAV files (default: white, pink and brown noise)")
+    k.add_argument("--unknown-words", help="comma-separated words for _unknown_ (default: Speech Commands' other words)")
+    k.add_argument("--seed", type=seed, default=0)
+    k.add_argument("--no-progress", action="store_true")
+    k.add_argument("--json", action="store_true")
+    k.set_defaults(func=cmd_datasets_synth_keywords)
 
     p = add_parser(sub, "evaluate", help="train, convert and measure one architecture")
     p.add_argument("--dataset", required=True)
