@@ -245,8 +245,9 @@ class SimulatedCluster:
                 if given:
                     break
                 continue
-            late = min(((t["submitted"] + timeout_s, k) for k, t in self._tasks.items()), default=None) \
-                if timeout_s is not None else None
+            # counted from when the trial started on a worker, as Ray's executor counts it (not while queued)
+            late = min(((t["started"] + timeout_s, k) for k, t in self._tasks.items() if t["started"] is not None),
+                       default=None) if timeout_s is not None else None
             if late and (not self._events or late[0] <= self._events[0][0]):
                 self.now = max(self.now, late[0])
                 self.faults["timed_out"] += 1
@@ -318,6 +319,10 @@ def simulate(workers: int, trials: int, landscape: Landscape, study: str, seed: 
                     run_study(config, Path(tmp), progress=False, storage=where, executor=SimulatedCluster(
                         workers, dataset, config, landscape, trials, faults, seed, die_after=int(faults.restart_at * trials),
                         dump=dump))
+                except BaseException:
+                    import traceback
+
+                    traceback.print_exc()
                 finally:
                     os._exit(3)  # the driver was to die before the end
             _, status = os.waitpid(pid, 0)

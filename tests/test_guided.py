@@ -302,7 +302,7 @@ def test_a_hung_trial_timed_out_by_its_executor_is_failed_once_and_the_search_go
     assert set(executor.timeouts) == {7}
     assert summary.trained + summary.failed == 10 and summary.failed == 1
     (hung,) = [r for r in summary.trials if r.get("failed_stage") == "timeout"]
-    assert "no result 7 s after it was handed out" in hung["reason"]
+    assert "no result 7 s after it started" in hung["reason"]
     trained = [r["spec_hash"] for r in summary.trials if r["state"] == "complete"]
     assert hung["spec_hash"] not in trained and len(trained) == len(set(trained))
 
@@ -450,3 +450,28 @@ def test_the_surrogate_sees_at_most_gp_rows_and_reuses_its_kernel_between_refits
     assert [(rows, kernel is None, optimise) for rows, kernel, optimise in fits] == \
         [(8, True, True), (8, False, False), (9, False, True), (10, True, True), (11, False, True), (12, False, True),
          (13, True, True)]
+
+
+def test_interrupted_trials_are_queued_again_once_and_only_what_nothing_else_trains():
+    import optuna
+
+    from nas.search._stale import RERUN_OF, requeue_interrupted
+
+    study = optuna.create_study(directions=["maximize"])
+    dist = {"x": optuna.distributions.CategoricalDistribution(["a", "b", "c"])}
+
+    def add(state, x, **attrs):
+        study.add_trial(optuna.trial.create_trial(state=state, params={"x": x}, distributions=dist,
+                                                  values=[0.5] if state.name == "COMPLETE" else None,
+                                                  user_attrs={"spec_hash": x, **attrs}))
+
+    add(optuna.trial.TrialState.COMPLETE, "a")
+    add(optuna.trial.TrialState.FAIL, "b", failed_stage="interrupted")  # 1: in flight when its driver died
+    add(optuna.trial.TrialState.FAIL, "b", failed_stage="duplicate")  # the same spec asked meanwhile: trains nothing
+    add(optuna.trial.TrialState.FAIL, "a", failed_stage="interrupted")  # 3: trial 0 trained it
+    add(optuna.trial.TrialState.FAIL, "c", failed_stage="interrupted", proxy_epochs=4)  # 4: at another fidelity ...
+    add(optuna.trial.TrialState.COMPLETE, "c", proxy_epochs=2)  # ... than this one
+    assert requeue_interrupted(study) == 2
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert sorted((t.user_attrs[RERUN_OF], t.system_attrs["fixed_params"]["x"]) for t in waiting) == [(1, "b"), (4, "c")]
+    assert requeue_interrupted(study) == 0  # a second resume queues nothing more

@@ -144,3 +144,28 @@ def test_the_command_writes_the_set_and_bad_input_is_one_line(tmp_path):
     result = nas("datasets", "synth-keywords", "up", "--out", str(tmp_path / "f"), env={**ENV, "PATH": os.path.dirname(sys.executable)})
     assert result.returncode != 0 and "espeak-ng is not installed" in result.stderr and "apt-get install espeak-ng" in result.stderr
     assert not (tmp_path / "f").exists()
+
+
+def test_a_failure_midway_leaves_nothing_behind(tmp_path, monkeypatch):
+    from nas.errors import DataError
+
+    calls = []
+    real = _keywords._speak
+
+    def fails_on_the_fifth(*args):
+        calls.append(1)
+        if len(calls) == 5:
+            raise DataError("espeak-ng could not speak (a test)")
+        return real(*args)
+
+    monkeypatch.setattr(_keywords, "_speak", fails_on_the_fifth)
+    with pytest.raises(DataError, match="a test"):
+        synth_keywords(["yes", "no"], tmp_path / "set", threads=1, **SMALL)
+    assert list(tmp_path.iterdir()) == []  # no set, no partial folder
+    assert len(calls) < 10  # the clips after the failure were not made
+
+
+def test_the_set_is_readable_by_others_as_a_made_folder_is(made):
+    mask = os.umask(0)
+    os.umask(mask)
+    assert made.out.stat().st_mode & 0o777 == 0o777 & ~mask

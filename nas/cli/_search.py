@@ -18,6 +18,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     from ..search import load_study
     from ..workflow import run_search
 
+    if args.trial_timeout_s is not None and not (args.ray_address or args.workers):
+        raise ConfigError("--trial-timeout-s needs trials on Ray (--workers or --ray-address): a trial in this process "
+                          "cannot be stopped from outside")
     quiet_optuna()
     strategy = args.strategy or args.sampler  # "optuna" names the engine's default (load_study maps it)
     config = load_study(args.study, trials=args.trials, seed=args.seed, sampler=strategy, device=args.device,
@@ -205,7 +208,7 @@ def register(sub) -> None:
     p.add_argument("--time-budget-s", type=positive_float, help="stop asking for trials after this many seconds (trials in flight "
                                                        "finish; --trials still caps the count)")
     p.add_argument("--trial-timeout-s", type=positive_float,
-                   help="on Ray: fail a trial with no result this long after it was handed out, and stop its worker "
+                   help="on Ray: fail a trial with no result this long after it started, and stop its worker "
                         "(default: 4x the longest trained trial so far, at least 300 s, once 3 have trained)")
     p.add_argument("--sampler", help=argparse.SUPPRESS)  # the earlier name of --strategy
     p.add_argument("--seed", type=seed)

@@ -112,8 +112,11 @@ def _speak(exe: str, text: str, accent: str, variant: str, rate: int, pitch: int
     handle, path = tempfile.mkstemp(suffix=".wav", dir=folder)
     os.close(handle)
     try:
-        result = subprocess.run([exe, "-v", f"{accent}+{variant}", "-s", str(rate), "-p", str(pitch), "-w", path, text],
-                                capture_output=True, text=True, timeout=60)
+        try:
+            result = subprocess.run([exe, "-v", f"{accent}+{variant}", "-s", str(rate), "-p", str(pitch), "-w", path, text],
+                                    capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            raise DataError(f"espeak-ng did not finish speaking {text!r} with voice {accent}+{variant} in 60 s") from None
         if result.returncode != 0 or not os.path.exists(path):
             raise DataError(f"espeak-ng could not speak {text!r} with voice {accent}+{variant}: "
                             f"{' '.join(result.stderr.split())[:200]}")
@@ -227,7 +230,8 @@ def _make(exe: str, clip: dict, files: list[np.ndarray], scratch: str) -> tuple[
                            clip["offset"], clip["level"])
     active = speech[np.abs(speech) > 0]
     power = float(np.mean(active ** 2)) if len(active) else 0.0  # the word's power, not the second's
-    return speech + noise * np.sqrt(power / 10 ** (clip["snr_db"] / 10)), cut
+    mix = speech + noise * np.sqrt(power / 10 ** (clip["snr_db"] / 10))
+    return mix / max(1.0, float(np.abs(mix).max()) / 0.99), cut  # scaled, not clipped: the SNR stays as drawn
 
 
 def synth_keywords(words, out: str | Path, *, unknown_words=UNKNOWN_WORDS, test_voices: int = 12, val_voices: int = 10,
@@ -269,14 +273,17 @@ def synth_keywords(words, out: str | Path, *, unknown_words=UNKNOWN_WORDS, test_
             clip["path"] = f"{clip['split']}/{clip['label']}/{key[2]}-{counters[key]:03d}.wav"
         done = 0
         cut = 0
-        with tempfile.TemporaryDirectory(prefix="nas-espeak-") as scratch, \
-                ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
-            for clip, (audio, was_cut) in zip(clips, pool.map(lambda c: _make(exe, c, files, scratch), clips)):
-                _write_wav(partial / clip["path"], audio)
-                cut += was_cut
-                done += 1
-                if progress is not None:
-                    progress(done, len(clips))
+        with tempfile.TemporaryDirectory(prefix="nas-espeak-") as scratch:
+            pool = ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1)
+            try:
+                for clip, (audio, was_cut) in zip(clips, pool.map(lambda c: _make(exe, c, files, scratch), clips)):
+                    _write_wav(partial / clip["path"], audio)
+                    cut += was_cut
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(clips))
+            finally:  # an error or Ctrl-C: the clips not started yet are not made
+                pool.shutdown(wait=True, cancel_futures=True)
         manifest = {
             "format": KEYWORDS_FORMAT, "made_by": "nas datasets synth-keywords", "engine": version,
             "sample_rate": SAMPLE_RATE, "clip_seconds": 1.0, "labels": labels, "words": words, "unknown_words": unknown,
@@ -295,6 +302,9 @@ def synth_keywords(words, out: str | Path, *, unknown_words=UNKNOWN_WORDS, test_
             writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(clips)
+        umask = os.umask(0)
+        os.umask(umask)
+        partial.chmod(0o777 & ~umask)  # as a folder made by mkdir would be, not mkdtemp's owner-only
         if out.exists():
             out.rmdir()  # an empty folder given as --out
         partial.rename(out)

@@ -23,7 +23,7 @@ on first access.
 from ._budgets import UNKNOWN, Budgets
 from ._driver import FAILURES_BEFORE_GIVING_UP, MAX_DUPLICATES_IN_A_ROW, MAX_SCREENED_IN_A_ROW, SearchSummary, run_study
 from ._executors import LocalExecutor, make_executor
-from ._faults import AUTO_TIMEOUT_FACTOR, AUTO_TIMEOUT_FLOOR_S, TrialTimeout, lost_worker, timed_out
+from ._faults import AUTO_TIMEOUT_AFTER, AUTO_TIMEOUT_FACTOR, AUTO_TIMEOUT_FLOOR_S, TrialTimeout, lost_worker, timed_out
 from ._teacher import TEACHER_DIR, attach_teacher
 from ._estimate import Estimator
 from ._guided import GuidedProposer, expected_hv_improvement, fit_surrogate
@@ -39,7 +39,7 @@ from ._study import (DEFAULT_DEVICE, DEFAULT_SAMPLER, SAMPLERS, StudyConfig, che
                      load_study_dataset, study_from_dict, study_names, with_board_memory, write_run_config)
 from ._trial import TrialOutcome, run_final, run_trial
 
-__all__ = ["AUTO_TIMEOUT_FACTOR", "AUTO_TIMEOUT_FLOOR_S", "TrialTimeout", "lost_worker", "timed_out", "DEFAULT_DEVICE", "DEFAULT_SAMPLER", "GuidedProposer", "expected_hv_improvement", "fit_surrogate", "Halving", "halving_rule", "rungs_for", "Estimator", "warm_start_specs", "with_board_memory", "UNKNOWN", "Budgets", "FAILURES_BEFORE_GIVING_UP", "MAX_DUPLICATES_IN_A_ROW", "MAX_SCREENED_IN_A_ROW", "SearchSummary", "open_study", "run_study",
+__all__ = ["AUTO_TIMEOUT_AFTER", "AUTO_TIMEOUT_FACTOR", "AUTO_TIMEOUT_FLOOR_S", "TrialTimeout", "lost_worker", "timed_out", "DEFAULT_DEVICE", "DEFAULT_SAMPLER", "GuidedProposer", "expected_hv_improvement", "fit_surrogate", "Halving", "halving_rule", "rungs_for", "Estimator", "warm_start_specs", "with_board_memory", "UNKNOWN", "Budgets", "FAILURES_BEFORE_GIVING_UP", "MAX_DUPLICATES_IN_A_ROW", "MAX_SCREENED_IN_A_ROW", "SearchSummary", "open_study", "run_study",
            "LocalExecutor", "make_executor", "FINAL_RECORD", "SELECTION_RULE", "final_pareto", "load_finals", "proxy_pareto", "retrain_pareto",
            "OBJECTIVES", "dominates", "non_dominated", "PENALTY", "count_trials", "metrics_of", "trained_rows",
            "trial_rows", "make_sampler", "Screen", "analytic_screen", "check_budgets_reachable", "footprint_screen", "smallest_specs",

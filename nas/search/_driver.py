@@ -99,7 +99,7 @@ def run_study(
     such as benchmarks/cluster_sim.py's simulated cluster; it is closed at the end like the others.
     A study that another driver is searching now (a shared `storage`) is refused unless `join`: joined
     drivers read the study before every ask, so each proposes around the others' trials.
-    `trial_timeout_s`: a trial with no result this long after it was handed out fails as timed out
+    `trial_timeout_s`: a trial with no result this long after it started fails as timed out
     (None: automatic, `TrialTimeout`; the executor enforces it at every `wait`, the in-process one cannot).
     """
     from ..latency import load_device

@@ -112,7 +112,7 @@ class Estimator:
 
     def growing_corrections(self, rows: Sequence[Mapping]) -> dict[tuple[str, str], np.ndarray]:
         """`corrections` of one study's rows as the study grows: refitted when they grew by a 64th since
-        the last fit (on every new row under 64 rows). One row more among thousands moves the fit by
+        the last fit (on every new row under 128 rows). One row more among thousands moves the fit by
         nothing, and the fit reads every row: a 2,000-trial study's asks spent 4-9 ms each here."""
         n = len(rows)
         if self._fitted is None or not 0 <= n - self._fitted[0] < max(1, self._fitted[0] // 64):

@@ -26,10 +26,10 @@ def lost_worker(cause: str, final: bool = False) -> TrialOutcome:
 
 
 def timed_out(seconds: float) -> TrialOutcome:
-    """The outcome of a trial with no result `seconds` after it was handed out (hung, or its node lost
+    """The outcome of a trial with no result `seconds` after it started (hung, or its node lost
     without a word); its worker is stopped and it is not retried: a spec that hung once may hang again."""
     return TrialOutcome("failed", failed_stage="timeout",
-                        reason=f"no result {seconds:.0f} s after it was handed out (the trial timeout, "
+                        reason=f"no result {seconds:.0f} s after it started (the trial timeout, "
                                f"--trial-timeout-s); its worker was stopped")
 
 

@@ -193,11 +193,12 @@ class GuidedProposer:
         optimise = n != self._kernel[0] if n <= GP_ROWS // 4 else n - self._kernel[0] >= GP_REFIT_EVERY
         if optimise and len(keep) > REFIT_ROWS:
             some = keep[_gp_rows(y[keep], REFIT_ROWS)]
-            kernel, optimise = fit_surrogate(x[some], y[some], self.config.seed, kernel=kernel).kernel, False
-            self._kernel = (n, kernel)
+            # a constant subset fits no kernel: keep the one there was
+            kernel = getattr(fit_surrogate(x[some], y[some], self.config.seed, kernel=kernel), "kernel", kernel)
+            optimise, self._kernel = False, (n, kernel)
         model = fit_surrogate(x[keep], y[keep], self.config.seed, kernel=kernel, optimise=optimise)
         if optimise:
-            self._kernel = (n, model.kernel)
+            self._kernel = (n, getattr(model, "kernel", kernel))
         return model
 
 

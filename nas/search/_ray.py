@@ -92,33 +92,51 @@ class RayExecutor:
         self._dataset = ray.put(dataset)
         self._config, self._evaluate = config, evaluate
         self._pending: dict[Any, int] = {}
-        self._submitted: dict[Any, float] = {}  # ref -> when it was submitted (monotonic)
+        self._started: dict[Any, float] = {}  # ref -> when it could start running, as far as the driver can tell
+        self._per_trial = (cpus_per_trial, gpus_per_trial)
 
     def submit(self, key: int, spec, proxy=None, stop_rule=None) -> None:
         ref = self._trial.remote(spec, self._dataset, self._config, self._evaluate, proxy, stop_rule)
         self._pending[ref] = key
-        self._submitted[ref] = time.monotonic()
+
+    def _clock(self) -> float:
+        """Start the clock of the trials that can be running now: Ray runs the oldest first, as many as the
+        cluster's resources hold at the moment (nodes come and go; `--workers` may exceed them), so a
+        trial's clock starts when it enters that window, not while it waits in Ray's queue."""
+        resources, (cpus, gpus) = self._ray.cluster_resources(), self._per_trial
+        fits = resources.get("CPU", 0.0) / cpus
+        if gpus:
+            fits = min(fits, resources.get("GPU", 0.0) / gpus)
+        now = time.monotonic()
+        for ref in list(self._pending)[:max(1, int(fits))]:  # in submission order
+            self._started.setdefault(ref, now)
+        return now
 
     def wait(self, timeout_s: float | None = None) -> Iterator[tuple[int, TrialOutcome]]:
-        """The next finished trial, or the trials with no result `timeout_s` after their submission
+        """The next finished trial, or the trials with no result `timeout_s` after they could start
         (cancelled, failed as timed out)."""
         ray = self._ray
         while True:
-            now = time.monotonic()
-            late = [ref for ref, at in self._submitted.items() if timeout_s is not None and at + timeout_s <= now]
+            now = self._clock() if timeout_s is not None else time.monotonic()
+            late = [ref for ref, at in self._started.items() if timeout_s is not None and at + timeout_s <= now]
+            done, _ = ray.wait(late, num_returns=len(late), timeout=0) if late else ([], [])
+            if done:  # finished in time, not collected yet
+                break
             if late:
                 for ref in late:
-                    del self._submitted[ref]
+                    del self._started[ref]
                     ray.cancel(ref, force=True)
                     yield self._pending.pop(ref), timed_out(timeout_s)
                 return
-            first = min(self._submitted.values()) + timeout_s if timeout_s is not None else None
-            done, _ = ray.wait(list(self._pending), num_returns=1, timeout=None if first is None else max(0.0, first - now))
+            # with a timeout, look again at least every 30 s: a queued trial may have started meanwhile
+            first = min(self._started.values(), default=now) + timeout_s if timeout_s is not None else None
+            done, _ = ray.wait(list(self._pending), num_returns=1,
+                               timeout=None if first is None else min(30.0, max(0.0, first - now)))
             if done:
                 break
         for ref in done:
             key = self._pending.pop(ref)
-            del self._submitted[ref]
+            self._started.pop(ref, None)
             try:
                 yield key, ray.get(ref)
             except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
@@ -156,6 +174,6 @@ class RayExecutor:
             for ref in list(self._pending):
                 ray.cancel(ref, force=True)
         self._pending.clear()
-        self._submitted.clear()
+        self._started.clear()
         if ray.is_initialized():
             ray.shutdown()

@@ -21,7 +21,7 @@ import threading
 import time
 import warnings
 
-from ._record import interrupted
+from ._record import DUPLICATE, interrupted, trial_key
 
 __all__ = ["HEARTBEAT_S", "GRACE_S", "worker_id", "fail_interrupted", "requeue_interrupted", "Heartbeat", "other_drivers",
            "DRIVER_ATTR", "RERUN_OF"]
@@ -85,20 +85,25 @@ def requeue_interrupted(study) -> int:
     """Queue the spec of every interrupted trial again (a search stopped while it ran: Ctrl-C, a killed
     driver, a lost heartbeat), so that the next asks run exactly what was in flight, as Ray Tune's
     resume restarts unfinished trials. Each once: not where a trial already reruns it, nor a spec
-    that another trial has trained or is training since. Returns how many were queued."""
+    (at its fidelity) that another trial has trained or is training since; a duplicate ask, which
+    trains nothing, takes nothing. Returns how many were queued."""
     import optuna
+
+    def key(t) -> str | None:
+        a = t.user_attrs
+        return trial_key(a["spec_hash"], a.get("proxy_epochs")) if a.get("spec_hash") else None
 
     trials = study.get_trials(deepcopy=False)
     fail = optuna.trial.TrialState.FAIL
     rerun = {t.user_attrs.get(RERUN_OF) for t in trials}
-    taken = {t.user_attrs.get("spec_hash") for t in trials if not (t.state == fail and interrupted(t.user_attrs))}
+    taken = {key(t) for t in trials
+             if not (t.state == fail and (interrupted(t.user_attrs) or t.user_attrs.get("failed_stage") == DUPLICATE))}
     queued = 0
     for t in trials:
-        spec_hash = t.user_attrs.get("spec_hash")
-        if t.state == fail and interrupted(t.user_attrs) and spec_hash and t.params and t.number not in rerun \
-                and spec_hash not in taken:
+        if t.state == fail and interrupted(t.user_attrs) and key(t) and t.params and t.number not in rerun \
+                and key(t) not in taken:
             study.enqueue_trial(t.params, user_attrs={RERUN_OF: t.number, "proposed_by": f"rerun of interrupted trial {t.number}"})
-            taken.add(spec_hash)
+            taken.add(key(t))
             queued += 1
     return queued
 
