@@ -133,7 +133,7 @@ def test_the_command_writes_the_set_and_bad_input_is_one_line(tmp_path):
             (("Up!", "--out", str(tmp_path / "a")), "is not a word"),
             (("up", "up", "--out", str(tmp_path / "b")), "a keyword is named twice"),
             (("up", "--out", str(tmp_path / "c"), "--test-voices", "500"), "voices asked for"),
-            (("up", "--out", str(tmp_path / "d"), "--snr-db", "20", "5"), "LOW <= HIGH"),
+            (("up", "--out", str(tmp_path / "d"), "--snr-db", "20,5"), "LOW <= HIGH"),
             (("up", "--out", str(tmp_path / "e"), "--noise-dir", str(tmp_path)), "no .wav files there")):
         result = nas("datasets", "synth-keywords", *args)
         assert result.returncode != 0 and message in result.stderr, (args, result.stderr)

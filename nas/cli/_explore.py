@@ -76,6 +76,18 @@ def cmd_datasets_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _snr_range(text: str) -> tuple[float, float]:
+    """`--snr-db LOW,HIGH`: two finite numbers from 0 to 60 dB, LOW <= HIGH."""
+    bound = number(float, least=0.0, most=60.0)
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH in dB (such as 5,30), got {text!r}")
+    low, high = (bound(part) for part in parts)
+    if low > high:
+        raise argparse.ArgumentTypeError(f"LOW <= HIGH, got {text!r}")
+    return low, high
+
+
 def cmd_datasets_synth_keywords(args: argparse.Namespace) -> int:
     from ..data import UNKNOWN_WORDS, synth_keywords
 
@@ -212,8 +224,8 @@ def register(sub) -> None:
     k.add_argument("--val-voices", type=positive_int, default=10, help="voices held out for validation (default 10)")
     k.add_argument("--train-voices", type=positive_int, help="voices for training (default: every other one)")
     k.add_argument("--per-voice", type=positive_int, default=4, help="clips of each word per voice (default 4)")
-    k.add_argument("--snr-db", type=float, nargs=2, default=[5.0, 30.0], metavar=("LOW", "HIGH"),
-                   help="signal-to-noise ratios drawn from (default 5 30)")
+    k.add_argument("--snr-db", type=_snr_range, default=(5.0, 30.0), metavar="LOW,HIGH",
+                   help="signal-to-noise ratios drawn from, in dB (default 5,30)")
     k.add_argument("--noise-dir", help="mix noise from these 16 kHz mono WAV files (default: white, pink and brown noise)")
     k.add_argument("--unknown-words", help="comma-separated words for _unknown_ (default: Speech Commands' other words)")
     k.add_argument("--seed", type=seed, default=0)

@@ -158,6 +158,7 @@ def run_study(
                              trial_timeout_s)
             try:
                 counts = driver.run()
+                counts = (*count_trials(study)[:2], counts[2]) if driver.joined else counts  # the study's, at the end
             except KeyboardInterrupt:
                 kept = count_trials(study)
                 print(f"\ninterrupted: {kept[0]} trained and {kept[1]} failed trial(s) are kept in {out_dir}; the same "
