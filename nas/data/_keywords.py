@@ -99,7 +99,7 @@ def _check(words, unknown_words, test_voices: int, val_voices: int, per_voice: i
         raise ConfigError("synth-keywords: --test-voices, --val-voices, --train-voices and --per-voice must be 1 or more")
     lo, hi = snr_db
     if not lo <= hi:
-        raise ConfigError(f"synth-keywords: --snr-db LOW HIGH with LOW <= HIGH, got {lo:g} {hi:g}")
+        raise ConfigError(f"synth-keywords: --snr-db LOW,HIGH with LOW <= HIGH, got {lo:g},{hi:g}")
     wanted = test_voices + val_voices + (train_voices or 1)
     if wanted > voices_available:
         raise ConfigError(f"synth-keywords: {wanted} voices asked for (train, validation and test), eSpeak NG has "
@@ -120,17 +120,21 @@ def _speak(exe: str, text: str, accent: str, variant: str, rate: int, pitch: int
         if result.returncode != 0 or not os.path.exists(path):
             raise DataError(f"espeak-ng could not speak {text!r} with voice {accent}+{variant}: "
                             f"{' '.join(result.stderr.split())[:200]}")
-        with wave.open(path) as w:
-            if w.getsampwidth() != 2 or w.getnchannels() != 1:
-                raise DataError(f"espeak-ng wrote {w.getnchannels()} channel(s) of {8 * w.getsampwidth()} bits; expected mono 16-bit")
-            rate_hz, frames = w.getframerate(), w.readframes(w.getnframes())
+        rate_hz, mono16, audio = _read_wav(path)
     finally:
         if os.path.exists(path):
             os.remove(path)
-    audio = np.frombuffer(frames, dtype="<i2").astype(np.float64) / 32768.0
-    if rate_hz != _ENGINE_RATE:
-        raise DataError(f"espeak-ng wrote {rate_hz} Hz; expected {_ENGINE_RATE}")
+    if not mono16 or rate_hz != _ENGINE_RATE:
+        raise DataError(f"espeak-ng wrote other than 16-bit mono at {_ENGINE_RATE} Hz")
     return audio
+
+
+def _read_wav(path) -> tuple[int, bool, np.ndarray]:
+    """(sample rate, whether 16-bit mono, the samples in [-1, 1) if so)."""
+    with wave.open(str(path)) as w:
+        mono16 = w.getsampwidth() == 2 and w.getnchannels() == 1
+        rate_hz, frames = w.getframerate(), w.readframes(w.getnframes())
+    return rate_hz, mono16, np.frombuffer(frames if mono16 else b"", dtype="<i2").astype(np.float64) / 32768.0
 
 
 def _to_clip(audio: np.ndarray, offset: float, level: float) -> tuple[np.ndarray, bool]:
@@ -168,26 +172,23 @@ def _noise(kind: str, rng: np.random.Generator, files: list[np.ndarray]) -> np.n
     return x / max(float(np.sqrt(np.mean(x ** 2))), 1e-12)
 
 
-def _read_noise_dir(folder: Path) -> list[np.ndarray]:
-    """The noise files of `folder` (WAV, 16-bit, mono at SAMPLE_RATE, a second or longer)."""
+def _read_noise_dir(folder: Path) -> tuple[list[Path], list[np.ndarray]]:
+    """The noise files of `folder` (WAV, 16-bit, mono at SAMPLE_RATE, a second or longer) and their samples."""
     files = sorted(folder.glob("*.wav"))
     if not folder.is_dir() or not files:
         raise ConfigError(f"--noise-dir {folder}: no .wav files there")
     out = []
     for path in files:
         try:
-            with wave.open(str(path)) as w:
-                ok = w.getsampwidth() == 2 and w.getnchannels() == 1 and w.getframerate() == SAMPLE_RATE
-                frames = w.readframes(w.getnframes())
+            rate_hz, mono16, x = _read_wav(path)
         except (wave.Error, EOFError, OSError) as exc:
             raise DataError(f"--noise-dir: {path.name} is not a readable WAV file: {exc}") from None
-        if not ok:
+        if not mono16 or rate_hz != SAMPLE_RATE:
             raise DataError(f"--noise-dir: {path.name} must be 16-bit mono at {SAMPLE_RATE} Hz")
-        x = np.frombuffer(frames, dtype="<i2").astype(np.float64) / 32768.0
         if len(x) < SAMPLE_RATE:
             raise DataError(f"--noise-dir: {path.name} is shorter than a second")
         out.append(x)
-    return out
+    return files, out
 
 
 def _write_wav(path: Path, clip: np.ndarray) -> None:
@@ -250,7 +251,7 @@ def synth_keywords(words, out: str | Path, *, unknown_words=UNKNOWN_WORDS, test_
     if not accents or not variants:
         raise DependencyError(f"espeak-ng has no English voice or no voice variant installed ({version}); reinstall: {INSTALL}")
     words, unknown = _check(words, unknown_words, test_voices, val_voices, per_voice, snr_db, len(variants), train_voices)
-    files = _read_noise_dir(Path(noise_dir).expanduser()) if noise_dir is not None else []
+    paths, files = _read_noise_dir(Path(noise_dir).expanduser()) if noise_dir is not None else ([], [])
     noises = tuple(f"file:{i}" for i in range(len(files))) if files else NOISES
     rng = np.random.default_rng(seed)
     order = [variants[i] for i in rng.permutation(len(variants))]
@@ -289,7 +290,7 @@ def synth_keywords(words, out: str | Path, *, unknown_words=UNKNOWN_WORDS, test_
             "sample_rate": SAMPLE_RATE, "clip_seconds": 1.0, "labels": labels, "words": words, "unknown_words": unknown,
             "split_by": "voice (an eSpeak NG variant: each speaks in one split only)", "accents": list(accents),
             "rate_wpm": list(rates), "pitch": list(pitches), "snr_db": list(snr_db),
-            "noise": [str(p) for p in sorted(Path(noise_dir).expanduser().glob("*.wav"))] if files else list(NOISES),
+            "noise": [str(p) for p in paths] if files else list(NOISES),
             "seed": seed, "per_voice": per_voice, "clips_cut_to_a_second": cut,
             "splits": {split: {"voices": voices, "clips": sum(c["split"] == split for c in clips),
                                "per_label": {label: sum(c["split"] == split and c["label"] == label for c in clips)

@@ -6,7 +6,7 @@ hands back outcomes as they finish. Everything it returns is plain data, so the 
 needs to be reachable from the driver alone.
 
 Faults are the executor's to report (`_faults`) and the driver's to record, once per trial. The
-driver gives the trial timeout at every `wait`, counted from each trial's submission.
+driver gives the trial timeout at every `wait`, counted from when each trial could start.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def timed_out(seconds: float) -> TrialOutcome:
 
 
 class TrialTimeout:
-    """Each trial's timeout, in seconds from when the driver hands it out: `seconds` as given, or
+    """Each trial's timeout, in seconds from when it could start: `seconds` as given, or
     (None) automatic: AUTO_TIMEOUT_FACTOR times the longest trained trial seen, at least
     AUTO_TIMEOUT_FLOOR_S, once AUTO_TIMEOUT_AFTER trials have trained (none before: nothing sets a scale)."""
 
